@@ -1,0 +1,282 @@
+"""The torch backend: CPU or CUDA, one process or several under torchrun (DDP).
+
+A plain training loop rather than transformers' Trainer: the suite must see every batch (real
+tokens per step, dynamic padding, length grouping), time every optimizer step on its own, stop
+on a non-finite loss, and be comparable with a bare loop over the same batches (the harness
+overhead benchmark). DDP, autocast and AdamW come from torch itself.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+
+from qa.backends.base import Backend, CompileTiming, Predictions, TrainTiming
+from qa.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
+from qa.errors import QABenchError
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' → CUDA when present, else CPU; under torchrun each rank takes its local GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise QABenchError("hardware.device is 'cuda' but no CUDA device is available")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if name != "cpu":
+        raise QABenchError(f"unknown device {name!r} (choose from: auto, cpu, cuda)")
+    return torch.device("cpu")
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside torchrun."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: torch.device) -> None:
+    """Join the torchrun process group (gloo on CPU, nccl on CUDA) when launched by torchrun."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (data order is seeded separately from the same seed)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+
+
+def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    # No decay on biases and LayerNorm weights, as in BERT's fine-tuning recipe.
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+class TorchBackend(Backend):
+    """Fine-tuning and prediction with PyTorch on CPU or CUDA."""
+
+    NAME = "torch"
+
+    def __init__(self, padding_side: str = "right") -> None:
+        self.padding_side = padding_side
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        return True, ""
+
+    # -- compile -------------------------------------------------------------------------
+    def compile(self, model: Any, features: Any, config: Any) -> CompileTiming:
+        """Time ``torch.compile`` of the eval model: cold (empty cache), then warm (cached).
+
+        The inductor cache is pointed at a fresh folder so that "cold" means cold even on a
+        machine that compiled this model before; the second compile after a dynamo reset
+        finds the artefacts in that folder (the cached case).
+        """
+        if not config.train.compile_eval:
+            return CompileTiming(what="off")
+        device = resolve_device(config.hardware.device)
+        data = FeatureTensors(features, self.padding_side)
+        batch = {k: v.to(device) for k, v in data.batch(
+            np.arange(min(len(data), config.train.eval_batch_size)), False, False).items()}
+        model = model.to(device).eval()
+        times = []
+        previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+        with tempfile.TemporaryDirectory(prefix="qa-bench-inductor-") as cache:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+            try:
+                for _ in range(2):
+                    torch._dynamo.reset()
+                    compiled = torch.compile(model, dynamic=False)
+                    start = time.perf_counter()
+                    with torch.no_grad(), _autocast(device, config.hardware.bf16):
+                        compiled(**batch)
+                    _sync(device)
+                    times.append(time.perf_counter() - start)
+            finally:
+                torch._dynamo.reset()
+                if previous is None:
+                    os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+                else:
+                    os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
+        return CompileTiming(cold_s=times[0], warm_s=times[1], cache_hit=times[1] < times[0],
+                             what="torch.compile (eval forward)")
+
+    # -- train ---------------------------------------------------------------------------
+    def train(self, model: Any, features: Any, config: Any,
+              progress: bool = True) -> TrainTiming:
+        """Fine-tune ``model`` in place; time each optimizer step (warm-up steps excluded)."""
+        train_cfg, hw = config.train, config.hardware
+        device = resolve_device(hw.device)
+        init_distributed(device)
+        rank, world = dist_info()
+        if hw.threads:
+            torch.set_num_threads(hw.threads)
+        seed_everything(train_cfg.seed)
+        data = FeatureTensors(features, self.padding_side)
+        global_batch = train_cfg.micro_batch_size * world
+        plan = BatchPlan(global_batch, True, train_cfg.group_by_length, train_cfg.seed)
+        per_epoch = math.ceil(len(data) / global_batch)
+        total_steps = train_cfg.max_steps if train_cfg.max_steps > 0 else math.ceil(
+            per_epoch * train_cfg.num_train_epochs / train_cfg.gradient_accumulation_steps)
+        if total_steps <= 0:
+            raise QABenchError("training would run 0 steps (check epochs / max_steps / data)")
+
+        model = model.to(device).train()
+        optimizer = _optimizer(model, train_cfg.learning_rate, train_cfg.weight_decay)
+        from transformers import get_linear_schedule_with_warmup
+
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(train_cfg.warmup_ratio * total_steps), total_steps)
+        step_model = model
+        if world > 1:
+            step_model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        if train_cfg.torch_compile:
+            step_model = torch.compile(step_model)
+
+        micro_batches = self._micro_batches(data, plan, rank, world)
+        timing = TrainTiming(samples_per_step=global_batch * train_cfg.gradient_accumulation_steps)
+        bar = _progress(total_steps, "train", progress and rank == 0)
+        started = time.perf_counter()
+        for step in range(total_steps):
+            step_start = time.perf_counter()
+            loss_sum, tokens = 0.0, 0
+            for _ in range(train_cfg.gradient_accumulation_steps):
+                indices = next(micro_batches)
+                batch = {k: v.to(device, non_blocking=True) for k, v in data.batch(
+                    indices, train_cfg.dynamic_padding, True).items()}
+                with _autocast(device, hw.bf16):
+                    loss = step_model(**batch).loss / train_cfg.gradient_accumulation_steps
+                loss.backward()
+                loss_sum += float(loss.detach())
+                tokens += data.real_tokens(indices)
+            if not math.isfinite(loss_sum):
+                raise Diverged(f"loss is {loss_sum} at step {step + 1} of {total_steps}")
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            _sync(device)
+            elapsed = time.perf_counter() - step_start
+            timing.loss_curve.append(loss_sum)
+            if step == 0:
+                first_step_s = elapsed  # includes torch.compile's tracing when it is on
+            if step >= train_cfg.timing_warmup_steps or total_steps <= train_cfg.timing_warmup_steps:
+                timing.step_times.append(elapsed)
+                timing.tokens_per_step.append(tokens * world)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum:.3f}", refresh=False)
+        bar.close()
+        timing.total_s = time.perf_counter() - started
+        timing.steps = total_steps
+        measured = sum(timing.step_times)
+        timing.samples_per_s = timing.samples_per_step * len(timing.step_times) / measured
+        timing.tokens_per_s = sum(timing.tokens_per_step) / measured
+        timing.extra = {"world_size": world, "device": str(device),
+                        "global_batch": timing.samples_per_step, "first_step_s": first_step_s}
+        model.eval()
+        return timing
+
+    @staticmethod
+    def _micro_batches(data: FeatureTensors, plan: BatchPlan, rank: int, world: int):
+        epoch = 0
+        while True:
+            for batch in global_order(data.lengths, plan, epoch):
+                part = shard(batch, rank, world)
+                if len(part):
+                    yield part
+            epoch += 1
+
+    # -- predict -------------------------------------------------------------------------
+    def predict(self, model: Any, features: Any, config: Any,
+                progress: bool = True) -> Predictions:
+        """Start/end logits for every feature, in feature order.
+
+        Only the model inputs are passed to the model (never example_id / offset_mapping).
+        Under torchrun every rank predicts a contiguous shard and the shards are gathered, so
+        all ranks take part in the collective (rank-0-only prediction hangs or crashes).
+        """
+        device = resolve_device(config.hardware.device)
+        rank, world = dist_info()
+        data = FeatureTensors(features, self.padding_side)
+        n = len(data)
+        bounds = np.linspace(0, n, world + 1).astype(int)
+        lo, hi = bounds[rank], bounds[rank + 1]
+        model = model.to(device).eval()
+        starts, ends = [], []
+        bar = _progress(math.ceil((hi - lo) / config.train.eval_batch_size), "predict",
+                        progress and rank == 0)
+        _sync(device)
+        began = time.perf_counter()
+        with torch.inference_mode(), _autocast(device, config.hardware.bf16):
+            for indices in iterate_eval(hi - lo, config.train.eval_batch_size):
+                indices = indices + lo
+                batch = {k: v.to(device) for k, v in data.batch(
+                    indices, config.train.dynamic_padding, False).items()}
+                out = model(**batch)
+                starts.append(self._pad(out.start_logits, data))
+                ends.append(self._pad(out.end_logits, data))
+                bar.update(1)
+        _sync(device)
+        bar.close()
+        start_logits = np.concatenate(starts) if starts else np.zeros((0, data.max_length))
+        end_logits = np.concatenate(ends) if ends else np.zeros((0, data.max_length))
+        if world > 1:
+            gathered: list[Any] = [None] * world
+            torch.distributed.all_gather_object(gathered, (start_logits, end_logits))
+            start_logits = np.concatenate([g[0] for g in gathered])
+            end_logits = np.concatenate([g[1] for g in gathered])
+        total = time.perf_counter() - began
+        return Predictions(start_logits, end_logits, n / total if total else 0.0, total)
+
+    def _pad(self, logits: torch.Tensor, data: FeatureTensors) -> np.ndarray:
+        """Logits back to max_length columns (a dynamically padded batch is shorter)."""
+        array = logits.float().cpu().numpy()
+        missing = data.max_length - array.shape[1]
+        if missing:
+            filler = np.full((array.shape[0], missing), -1e4, dtype=array.dtype)
+            parts = (array, filler) if self.padding_side == "right" else (filler, array)
+            array = np.concatenate(parts, axis=1)
+        return array
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=1.0)

@@ -1,0 +1,264 @@
+"""Run configuration: frozen dataclasses, built from a profile entry plus ``--set`` overrides.
+
+Every field carries ``metadata={"help": ...}`` so the CLI can list them and errors can name them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, get_type_hints
+
+from qa.errors import QABenchError, did_you_mean
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the SQuAD-layout data comes from and how it is cut into features."""
+
+    dataset: str = field(
+        default="synthetic",
+        metadata={
+            "help": "'synthetic', 'synthetic_v2', 'squad', 'squad_v2' (local files under "
+            "squad_dir when given, else the hub) or any hub dataset name"
+        },
+    )
+    train_file: str | None = field(
+        default=None, metadata={"help": "official-layout SQuAD JSON used for training"}
+    )
+    validation_file: str | None = field(
+        default=None, metadata={"help": "official-layout SQuAD JSON used for evaluation"}
+    )
+    squad_dir: str | None = field(
+        default=None,
+        metadata={"help": "folder holding dev-v1.1.json / dev-v2.0.json (or $QA_BENCH_SQUAD_DIR)"},
+    )
+    version_2: bool = field(
+        default=False, metadata={"help": "SQuAD v2 semantics: unanswerable questions allowed"}
+    )
+    synthetic_train_contexts: int = field(
+        default=900, metadata={"help": "synthetic generator: contexts in the train split"}
+    )
+    synthetic_validation_contexts: int = field(
+        default=100, metadata={"help": "synthetic generator: contexts in the validation split"}
+    )
+    synthetic_seed: int = field(default=1234, metadata={"help": "synthetic generator seed"})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "keep only the first N training examples"}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "keep only the first N validation examples"}
+    )
+    max_length: int = field(default=384, metadata={"help": "tokens per feature"})
+    doc_stride: int = field(
+        default=128, metadata={"help": "tokens of overlap between consecutive context windows"}
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model and tokenizer to build or load."""
+
+    name: str = field(
+        default="tiny-roformer",
+        metadata={"help": "'tiny-roformer', 'tiny-bert', a hub id or a local checkpoint folder"},
+    )
+    vocab_file: str | None = field(
+        default=None,
+        metadata={"help": "WordPiece vocab.txt to use instead of training a tokenizer (tiny models)"},
+    )
+    vocab_size: int = field(default=4000, metadata={"help": "size of a locally trained WordPiece"})
+    lowercase: bool = field(default=True, metadata={"help": "lower-case text in the tokenizer"})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "allow model code from the checkpoint (off: safe loading)"}
+    )
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "tokenizer/feature cache (default ~/.cache/qa-bench)"}
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fine-tuning hyper-parameters and timing settings."""
+
+    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "epochs over the train features"})
+    max_steps: int = field(default=-1, metadata={"help": "optimizer steps; overrides epochs if > 0"})
+    micro_batch_size: int = field(default=16, metadata={"help": "features per device per step"})
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "micro batches accumulated per optimizer step"}
+    )
+    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps for LR warm-up"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    loss_scaling: float | None = field(
+        default=None, metadata={"help": "static loss scaling (IPU fp16 only)"}
+    )
+    seed: int = field(default=42, metadata={"help": "seed for Python, numpy, torch, data order"})
+    eval_batch_size: int = field(default=64, metadata={"help": "features per prediction batch"})
+    timing_warmup_steps: int = field(
+        default=3, metadata={"help": "first optimizer steps excluded from throughput"}
+    )
+    dynamic_padding: bool = field(
+        default=False, metadata={"help": "pad each batch to its longest feature (torch only)"}
+    )
+    group_by_length: bool = field(
+        default=False, metadata={"help": "batch features of similar length together"}
+    )
+    torch_compile: bool = field(
+        default=False, metadata={"help": "train with torch.compile (off: no CPU speed-up measured)"}
+    )
+    compile_eval: bool = field(
+        default=True, metadata={"help": "time torch.compile of the eval model, cold and warm"}
+    )
+    dropout: float = field(default=0.0, metadata={"help": "dropout for tiny models built here"})
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """Where the run executes."""
+
+    backend: str = field(default="torch", metadata={"help": "training backend: 'torch' or 'ipu'"})
+    device: str = field(default="auto", metadata={"help": "'cpu', 'cuda' or 'auto' (torch only)"})
+    pod: str | None = field(
+        default=None, metadata={"help": "IPU pod size (pod4, pod8, pod16, pod32, pod64)"}
+    )
+    ipu_config: str | None = field(
+        default=None, metadata={"help": "IPU config JSON (name shipped in qa/ipu_configs or path)"}
+    )
+    replicas: int = field(
+        default=1, metadata={"help": "data-parallel processes under torchrun (torch backend)"}
+    )
+    threads: int | None = field(
+        default=None, metadata={"help": "torch intra-op threads (default: torch's choice)"}
+    )
+    bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CUDA)"})
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """How logits become answers."""
+
+    n_best_size: int = field(default=20, metadata={"help": "start/end candidates per feature"})
+    max_answer_length: int = field(default=30, metadata={"help": "longest answer in tokens"})
+    null_score_diff_threshold: float = field(
+        default=0.0, metadata={"help": "v2: answer '' when null − best span score exceeds this"}
+    )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one benchmark entry."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+    @property
+    def dataset_name(self) -> str:
+        """Short dataset name used in result keys and file names."""
+        return self.data.dataset
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (embedded in every RunResult)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Build from a nested dict, rejecting unknown sections and keys."""
+        kwargs = {}
+        for f in fields(cls):
+            section = raw.get(f.name, {})
+            if not isinstance(section, dict):
+                raise QABenchError(f"config section {f.name!r} must be a table of key = value")
+            kwargs[f.name] = _build_section(f.name, _section_types()[f.name], section)
+        extra = set(raw) - set(kwargs)
+        if extra:
+            name = sorted(extra)[0]
+            raise QABenchError(f"unknown config section {name!r}{did_you_mean(name, kwargs)}")
+        return cls(**kwargs)
+
+
+def _section_types() -> dict[str, type]:
+    return {f.name: get_type_hints(RunConfig)[f.name] for f in fields(RunConfig)}
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise QABenchError(
+                f"unknown config key '{section}.{key}'{did_you_mean(key, names)}"
+            )
+        kwargs[key] = _coerce(f"{section}.{key}", hints[key], value)
+    return cls(**kwargs)
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    """Coerce a TOML value or a ``--set`` string to the field's declared type."""
+    text = str(hint)
+    optional = "None" in text
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise QABenchError(f"{name} cannot be empty")
+    for kind, conv in (("bool", _to_bool), ("int", int), ("float", float), ("str", str)):
+        if text.startswith(kind) or text == f"<class '{kind}'>":
+            try:
+                result = conv(value)
+            except (TypeError, ValueError):
+                raise QABenchError(f"{name} expects {kind}, got {value!r}") from None
+            if kind == "int" and isinstance(value, float) and value != int(value):
+                raise QABenchError(f"{name} expects int, got {value!r}")
+            return result
+    return value
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``section.key=value`` strings (the CLI's ``--set``) to a config.
+
+    Raises:
+        QABenchError: malformed override, unknown section or key, or a value of the wrong type.
+    """
+    raw = config.to_dict()
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise QABenchError(f"--set expects section.key=value, got {item!r}")
+        path, value = item.split("=", 1)
+        section, key = path.strip().split(".", 1)
+        if section not in raw:
+            raise QABenchError(f"unknown config section {section!r}{did_you_mean(section, raw)}")
+        if key not in raw[section]:
+            raise QABenchError(
+                f"unknown config key '{section}.{key}'{did_you_mean(key, raw[section])}"
+            )
+        raw[section][key] = value.strip()
+    return RunConfig.from_dict(raw)
+
+
+def squad_dir_from_env(option: str | None = None) -> str | None:
+    """The SQuAD folder from an option, else ``$QA_BENCH_SQUAD_DIR``, else None."""
+    return option or os.environ.get("QA_BENCH_SQUAD_DIR") or None
+
+
+def config_hash(config: RunConfig, ignore: tuple[str, ...] = ("hardware",)) -> str:
+    """Stable hash of the parts of a config that must match for two runs to be comparable."""
+    import hashlib
+
+    raw = {k: v for k, v in config.to_dict().items() if k not in ignore}
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,245 @@
+"""Data loading: SQuAD-layout data from the hub, from official JSON files, or synthetic.
+
+Every path ends in a ``datasets.DatasetDict`` with ``train`` and ``validation`` splits whose
+columns are the hub layout: id, title, context, question, answers {text, answer_start}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from qa.config import DataConfig
+from qa.errors import HubUnreachableError, QABenchError
+
+# Local file names of the official releases, by dataset name.
+SQUAD_FILES = {
+    "squad": ("train-v1.1.json", "dev-v1.1.json"),
+    "squad_v2": ("train-v2.0.json", "dev-v2.0.json"),
+}
+SYNTHETIC = {"synthetic": 0.0, "synthetic_v2": 0.33}
+# Share of a dev file's articles used for training when no train file is present locally.
+DEV_SPLIT_TRAIN_SHARE = 0.8
+
+
+def read_squad_json(path: str | os.PathLike, version_2: bool | None = None) -> list[dict[str, Any]]:
+    """Read and validate an official-layout SQuAD JSON file into flat records.
+
+    Args:
+        path: the file (``{"version", "data": [{"title", "paragraphs": [{"context", "qas"}]}]}``).
+        version_2: allow unanswerable questions; None infers it from ``is_impossible`` fields.
+
+    Raises:
+        QABenchError: unreadable, not UTF-8, not JSON, not SQuAD layout, empty context or
+            question, duplicate or missing ids, or an answer not found at its answer_start.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes().decode("utf-8")
+        document = json.loads(raw)
+    except OSError as exc:
+        raise QABenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise QABenchError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise QABenchError(f"{path}: malformed JSON at line {exc.lineno} col {exc.colno}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise QABenchError(f"{path}: not SQuAD layout (expected an object with a 'data' list)")
+    records: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for a, article in enumerate(document["data"]):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise QABenchError(f"{path}: data[{a}] has no 'paragraphs' list (not SQuAD layout)")
+        title = str(article.get("title", ""))
+        for p, paragraph in enumerate(paragraphs):
+            where = f"{path}: data[{a}].paragraphs[{p}]"
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
+                raise QABenchError(f"{where} has no 'qas' list (not SQuAD layout)")
+            context = paragraph.get("context")
+            if not isinstance(context, str) or not context.strip():
+                raise QABenchError(f"{where} has an empty or missing context")
+            for qa in paragraph["qas"]:
+                records.append(_record(qa, title, context, where, seen, version_2))
+    if not records:
+        raise QABenchError(f"{path}: no questions in the file")
+    return records
+
+
+def _record(qa: Any, title: str, context: str, where: str, seen: set[str],
+            version_2: bool | None) -> dict[str, Any]:
+    if not isinstance(qa, dict):
+        raise QABenchError(f"{where}: a qas entry is not an object")
+    qid = qa.get("id")
+    if not isinstance(qid, str) or not qid:
+        raise QABenchError(f"{where}: a question has no id")
+    if qid in seen:
+        raise QABenchError(f"{where}: duplicate question id {qid!r}")
+    seen.add(qid)
+    question = qa.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise QABenchError(f"{where}: question {qid!r} is empty")
+    answers = qa.get("answers", [])
+    if not isinstance(answers, list):
+        raise QABenchError(f"{where}: question {qid!r} has answers that are not a list")
+    if qa.get("is_impossible") and version_2 is False:
+        raise QABenchError(f"question {qid!r} is unanswerable but the dataset is not SQuAD v2")
+    texts, starts = [], []
+    for answer in answers:
+        text = answer.get("text") if isinstance(answer, dict) else None
+        start = answer.get("answer_start") if isinstance(answer, dict) else None
+        if not isinstance(text, str) or not isinstance(start, int) or isinstance(start, bool):
+            raise QABenchError(f"question {qid!r}: each answer needs text and an int answer_start")
+        if context[start:start + len(text)] != text:
+            found = context[start:start + len(text)]
+            raise QABenchError(
+                f"question {qid!r}: answer {text!r} is not at answer_start {start} "
+                f"(the context has {found!r} there)"
+            )
+        texts.append(text)
+        starts.append(start)
+    if not texts and not qa.get("is_impossible") and version_2 is False:
+        raise QABenchError(f"question {qid!r} has no answer")
+    return {"id": qid, "title": title, "context": context, "question": question,
+            "answers": {"text": texts, "answer_start": starts}}
+
+
+def records_to_dataset(records: list[dict[str, Any]]) -> Any:
+    """Flat records → ``datasets.Dataset`` with the hub's SQuAD features."""
+    from datasets import Dataset, Features, Sequence, Value
+
+    features = Features({
+        "id": Value("string"), "title": Value("string"), "context": Value("string"),
+        "question": Value("string"),
+        "answers": {"text": Sequence(Value("string")), "answer_start": Sequence(Value("int32"))},
+    })
+    columns = {key: [r[key] for r in records] for key in features}
+    return Dataset.from_dict(columns, features=features)
+
+
+def file_fingerprint(*paths: str | os.PathLike) -> str:
+    """sha256 over the bytes of the given files."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(config: DataConfig, source_hash: str) -> str:
+    """Hash of the data files and the preprocessing settings: equal ⇔ same features."""
+    settings = json.dumps(
+        {"source": source_hash, "max_length": config.max_length, "doc_stride": config.doc_stride,
+         "max_train_samples": config.max_train_samples,
+         "max_eval_samples": config.max_eval_samples},
+        sort_keys=True,
+    )
+    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+
+
+def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
+    """Write (or reuse) the synthetic train/validation JSON files for ``config``."""
+    from qa.results import write_json_atomic
+    from qa.synthetic import generate_squad
+
+    fraction = SYNTHETIC[config.dataset]
+    tag = (f"{config.dataset}-s{config.synthetic_seed}-"
+           f"{config.synthetic_train_contexts}-{config.synthetic_validation_contexts}-g1")
+    folder = cache_dir / "synthetic" / tag
+    paths = []
+    for split, n in (("train", config.synthetic_train_contexts),
+                     ("validation", config.synthetic_validation_contexts)):
+        path = folder / f"{split}.json"
+        if not path.exists():
+            write_json_atomic(path, generate_squad(n, config.synthetic_seed, fraction,
+                                                   split=split))
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def load(config: DataConfig, cache_dir: Path) -> tuple[Any, str]:
+    """Load the train and validation splits described by ``config``.
+
+    Returns:
+        ``(DatasetDict, fingerprint)``; the fingerprint hashes the source data and settings.
+
+    Raises:
+        QABenchError: bad files or names; HubUnreachableError when a hub name cannot be fetched.
+    """
+    from datasets import DatasetDict
+
+    version_2 = config.version_2 or config.dataset in ("squad_v2", "synthetic_v2")
+    if config.train_file or config.validation_file:
+        if not (config.train_file and config.validation_file):
+            raise QABenchError("data.train_file and data.validation_file must be given together")
+        train_path, val_path = Path(config.train_file), Path(config.validation_file)
+    elif config.dataset in SYNTHETIC:
+        train_path, val_path = synthetic_files(config, cache_dir)
+    elif config.dataset in SQUAD_FILES and config.squad_dir:
+        return _load_local_squad(config, Path(config.squad_dir), version_2)
+    else:
+        return _load_hub(config)
+    splits = DatasetDict(
+        train=records_to_dataset(read_squad_json(train_path, version_2)),
+        validation=records_to_dataset(read_squad_json(val_path, version_2)),
+    )
+    return _limit(splits, config), dataset_fingerprint(config, file_fingerprint(train_path,
+                                                                                 val_path))
+
+
+def _load_local_squad(config: DataConfig, folder: Path, version_2: bool) -> tuple[Any, str]:
+    from datasets import DatasetDict
+
+    train_name, dev_name = SQUAD_FILES[config.dataset]
+    dev = folder / dev_name
+    if not dev.exists():
+        raise QABenchError(f"{dev} not found (squad_dir must hold the official {dev_name})")
+    records = read_squad_json(dev, version_2)
+    if (folder / train_name).exists():
+        train = read_squad_json(folder / train_name, version_2)
+        source = file_fingerprint(folder / train_name, dev)
+    else:
+        # Only the dev set is available offline: split it by article so that no context is in
+        # both splits; recorded in the fingerprint so such runs never compare with full ones.
+        titles = list(dict.fromkeys(r["title"] for r in records))
+        train_titles = set(titles[: int(len(titles) * DEV_SPLIT_TRAIN_SHARE)])
+        train = [r for r in records if r["title"] in train_titles]
+        records = [r for r in records if r["title"] not in train_titles]
+        warnings.warn(f"{train_name} not in {folder}: training on {len(train_titles)} of "
+                      f"{len(titles)} dev articles, evaluating on the rest", stacklevel=2)
+        source = file_fingerprint(dev) + "-dev-split"
+    splits = DatasetDict(train=records_to_dataset(train), validation=records_to_dataset(records))
+    return _limit(splits, config), dataset_fingerprint(config, source)
+
+
+def _load_hub(config: DataConfig) -> tuple[Any, str]:
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(config.dataset)
+    except FileNotFoundError:
+        raise QABenchError(f"unknown dataset {config.dataset!r}: not a built-in name "
+                           f"({', '.join([*SYNTHETIC, *SQUAD_FILES])}) nor on the hub") from None
+    except (ConnectionError, OSError) as exc:
+        raise HubUnreachableError(
+            f"cannot fetch dataset {config.dataset!r} from the hub ({type(exc).__name__}); "
+            "point --squad-dir / $QA_BENCH_SQUAD_DIR at the official JSON files, or set "
+            "data.train_file and data.validation_file"
+        ) from None
+    if "train" not in loaded or "validation" not in loaded:
+        raise QABenchError(f"dataset {config.dataset!r} lacks train/validation splits")
+    fingerprint = loaded["train"]._fingerprint + loaded["validation"]._fingerprint
+    return _limit(loaded, config), dataset_fingerprint(config, fingerprint)
+
+
+def _limit(splits: Any, config: DataConfig) -> Any:
+    if config.max_train_samples:
+        splits["train"] = splits["train"].select(
+            range(min(config.max_train_samples, len(splits["train"]))))
+    if config.max_eval_samples:
+        splits["validation"] = splits["validation"].select(
+            range(min(config.max_eval_samples, len(splits["validation"]))))
+    return splits

@@ -1,0 +1,191 @@
+"""Matrix profiles: TOML files that expand into benchmark entries.
+
+A profile names a backend, the models, pods (or devices) and datasets to cross, and the
+defaults every entry starts from. Per-model and per-dataset tables override those defaults::
+
+    description = "..."
+    backend = "torch"
+    models = ["tiny-roformer"]
+    pods = ["cpu"]
+    datasets = ["synthetic"]
+    seeds = [42]
+
+    [defaults.train]
+    learning_rate = 1e-3
+
+    [model."bert-base-uncased".hardware]
+    ipu_config = "bert-base-uncased"
+
+    [dataset.squad_v2.data]
+    version_2 = true
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.config import RunConfig, apply_overrides
+from qa.errors import QABenchError, did_you_mean, unknown
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+IPU_PODS = ("pod4", "pod8", "pod16", "pod32", "pod64")
+TORCH_DEVICES = ("cpu", "cuda", "auto")
+PROFILE_KEYS = {"description", "backend", "models", "pods", "datasets", "seeds", "defaults",
+                "model", "dataset"}
+
+
+def profile_dirs() -> list[Path]:
+    """Where profile names are looked up: ./benchmarks/profiles, then the checkout's own."""
+    here = Path(__file__).resolve().parent.parent / "benchmarks" / "profiles"
+    return [Path.cwd() / "benchmarks" / "profiles", here]
+
+
+def profile_names() -> list[str]:
+    """Names of the profiles found."""
+    names = set()
+    for folder in profile_dirs():
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.toml"))
+    return sorted(names)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One matrix entry: its id, its config, and the hardware it needs (a pytest marker)."""
+
+    id: str
+    config: RunConfig
+    marks: tuple[str, ...] = ()
+
+
+@dataclass
+class Profile:
+    """A loaded profile."""
+
+    name: str
+    description: str
+    backend: str
+    models: list[str]
+    pods: list[str]
+    datasets: list[str]
+    seeds: list[int]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load a profile by name (``smoke``) or path.
+
+    Raises:
+        QABenchError: unknown name (with "did you mean"), bad TOML, unknown keys.
+    """
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" and path.exists()):
+        for folder in profile_dirs():
+            if (folder / f"{name_or_path}.toml").exists():
+                path = folder / f"{name_or_path}.toml"
+                break
+        else:
+            raise unknown("profile", name_or_path, profile_names())
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QABenchError(f"cannot read profile {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise QABenchError(f"profile {path}: bad TOML ({exc})") from None
+    extra = set(raw) - PROFILE_KEYS
+    if extra:
+        key = sorted(extra)[0]
+        raise QABenchError(f"profile {path}: unknown key {key!r}{did_you_mean(key, PROFILE_KEYS)}")
+    for key in ("models", "pods", "datasets"):
+        if not isinstance(raw.get(key), list) or not raw[key]:
+            raise QABenchError(f"profile {path}: {key!r} must be a non-empty list")
+    profile = Profile(
+        name=path.stem, description=str(raw.get("description", "")),
+        backend=str(raw.get("backend", "torch")), models=list(raw["models"]),
+        pods=list(raw["pods"]), datasets=list(raw["datasets"]),
+        seeds=[int(s) for s in raw.get("seeds", [42])], defaults=raw.get("defaults", {}),
+        model_overrides=raw.get("model", {}), dataset_overrides=raw.get("dataset", {}),
+        path=path,
+    )
+    expand(profile)  # validate every entry now: a bad key fails before anything runs
+    return profile
+
+
+def _flatten(table: dict[str, Any]) -> list[str]:
+    return [f"{section}.{key}={value}" for section, values in table.items()
+            for key, value in values.items()]
+
+
+def select(profile: Profile, backend: str | None = None, models: list[str] | None = None,
+           pods: list[str] | None = None, datasets: list[str] | None = None) -> Profile:
+    """Narrow a profile by the CLI/pytest options; unknown names are errors with "did you mean".
+
+    Models may be any hub id or path beyond the profile's list (a user's own checkpoint);
+    pods must be valid for the backend.
+    """
+    from qa import backends
+
+    if backend is not None:
+        if backend not in backends.names():
+            raise unknown("backend", backend, backends.names())
+        profile.backend = backend
+    valid_pods = IPU_PODS if profile.backend == "ipu" else TORCH_DEVICES
+    for pod in pods or []:
+        if pod not in valid_pods:
+            raise unknown("pod" if profile.backend == "ipu" else "device", pod, valid_pods)
+    if models:
+        from qa.models import TINY_MODELS
+
+        known = set(profile.models) | set(TINY_MODELS)
+        for model in models:
+            if model not in known and not _looks_like_model_id(model):
+                raise unknown("model", model, known)
+        profile.models = list(models)
+    if pods:
+        profile.pods = list(pods)
+    elif backend is not None:
+        profile.pods = [p for p in profile.pods if p in valid_pods] or [valid_pods[0]]
+    if datasets:
+        profile.datasets = list(datasets)
+    return profile
+
+
+def _looks_like_model_id(name: str) -> bool:
+    # "org/model" hub ids and existing folders are accepted as user models; a bare unknown name
+    # is far more often a typo of a profile model than a hub id.
+    return "/" in name or Path(name).is_dir()
+
+
+def expand(profile: Profile, squad_dir: str | None = None,
+           overrides: list[str] | None = None) -> list[Entry]:
+    """All entries of a profile (models × pods × datasets) as RunConfigs."""
+    entries = []
+    for model in profile.models:
+        for pod in profile.pods:
+            for dataset in profile.datasets:
+                sets = _flatten(profile.defaults)
+                sets += _flatten(profile.model_overrides.get(model, {}))
+                sets += _flatten(profile.dataset_overrides.get(dataset, {}))
+                sets += [f"model.name={model}", f"data.dataset={dataset}",
+                         f"hardware.backend={profile.backend}"]
+                if profile.backend == "ipu":
+                    sets.append(f"hardware.pod={pod}")
+                else:
+                    sets.append(f"hardware.device={pod}")
+                if squad_dir:
+                    sets.append(f"data.squad_dir={squad_dir}")
+                config = apply_overrides(RunConfig(), sets + list(overrides or []))
+                marks = ("ipu",) if profile.backend == "ipu" else (
+                    ("cuda",) if pod == "cuda" else ())
+                entries.append(Entry(f"{profile.backend}-{pod}-{model}-{dataset}", config, marks))
+    return entries

@@ -1,0 +1,412 @@
+"""Reports: markdown (tabulate, GitHub tables) and a trend plot (matplotlib, Agg canvas).
+
+``write_report`` writes ``<run_dir>/report.md``, ``verdicts.json`` and ``trend.png``, and appends
+the markdown to ``$GITHUB_STEP_SUMMARY`` inside a GitHub Actions job. ``render_run_dir`` rebuilds
+the same report from those files alone (``qa-bench report DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from qa.baselines import Verdict, compare, load_baseline
+from qa.errors import QABenchError
+from qa.references import Reference, load_references
+from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+SYMBOLS = {"pass": "✅ pass", "fail": "❌ fail", "improved": "⬆️ improved — update the baseline",
+           "missing": "— missing baseline"}
+VERDICTS_FILE = "verdicts.json"
+REPORT_FILE = "report.md"
+PLOT_FILE = "trend.png"
+
+
+def _cell(value: Any) -> str:
+    """A table cell: ``—`` for nothing, pipes and newlines escaped for GitHub tables."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format_value(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def format_value(value: float | None) -> str:
+    """A number for a table: 1 decimal from 100, 2 from 1, else 3 significant digits."""
+    if value is None:
+        return "—"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.1f}"
+    if magnitude >= 1 or value == 0:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def format_delta(delta: float | None, unit: str) -> str:
+    """``+0.42`` for points, ``-3.1%`` for ratios."""
+    if delta is None:
+        return "—"
+    return f"{delta:+.2f}" if unit == "points" else f"{delta * 100:+.1f}%"
+
+
+def format_tolerance(tolerance: float | None, unit: str) -> str:
+    """``±0.50 pt`` for points, ``±5.0%`` for ratios."""
+    if tolerance is None:
+        return "—"
+    return f"±{tolerance:.2f} pt" if unit == "points" else f"±{tolerance * 100:.1f}%"
+
+
+def _table(headers: Sequence[str], rows: list[list[Any]], keep: int = 1) -> str:
+    """A GitHub table; columns after the first ``keep`` that are empty in every row are dropped."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    columns = [i for i in range(len(headers))
+               if i < keep or any(row[i] != "—" for row in cells)]
+    return tabulate([[row[i] for i in columns] for row in cells],
+                    headers=[headers[i] for i in columns], tablefmt="github",
+                    disable_numparse=True)
+
+
+def _label(result: RunResult) -> str:
+    """The entry id, plus the replica count where it is not 1 (same entry, scaled out)."""
+    replicas = (result.config.get("hardware") or {}).get("replicas") or 1
+    return result.entry_id + (f" ×{replicas}" if replicas != 1 else "")
+
+
+def _section(title: str, *body: str) -> list[str]:
+    return [f"## {title}", "", *body, ""]
+
+
+def _verdict_section(verdicts: Sequence[Verdict]) -> list[str]:
+    if not verdicts:
+        return _section("Verdicts", "_No metric was judged against a baseline._")
+    rows = []
+    for v in verdicts:
+        why = f" ({v.message})" if v.status == "fail" and v.message else ""
+        rows.append([v.entry, v.metric, format_value(v.value), format_value(v.baseline),
+                     format_delta(v.delta, v.unit), format_tolerance(v.tolerance, v.unit),
+                     SYMBOLS.get(v.status, v.status) + why])
+    headers = ["Entry", "Metric", "Value", "Baseline", "Δ", "Tolerance", "Verdict"]
+    return _section("Verdicts", "Points are absolute, ratios relative to the baseline.", "",
+                    _table(headers, rows, keep=len(headers)))
+
+
+def _timings_section(results: Sequence[RunResult]) -> list[str]:
+    rows = []
+    for r in results:
+        t, step = r.timings, r.timings.get("train_step_s") or {}
+        compile_info = t.get("compile") or {}
+        rows.append([_label(r), step.get("median"), step.get("iqr"), step.get("rounds"),
+                     t.get("train_samples_per_s"), t.get("train_tokens_per_s"),
+                     t.get("eval_samples_per_s"), compile_info.get("cold_s", t.get("compile_s")),
+                     compile_info.get("warm_s"), compile_info.get("cache_hit"),
+                     (r.efficiency or {}).get("mfu"), (r.memory or {}).get("peak_rss_mb"),
+                     (r.memory or {}).get("cuda_peak_allocated_mb"), t.get("wall_s")])
+    headers = ["Entry", "step median (s)", "step IQR (s)", "steps timed", "train samples/s",
+               "train tokens/s", "eval samples/s", "compile cold (s)", "compile cached (s)",
+               "cache hit", "MFU", "peak RSS (MB)", "peak CUDA (MB)", "wall (s)"]
+    return _section("Timings", _table(headers, rows))
+
+
+def _fast_paths_section(results: Sequence[RunResult]) -> list[str]:
+    rows = []
+    for r in results:
+        train, hardware = r.config.get("train", {}), r.config.get("hardware", {})
+        used = {**{k: train.get(k) for k in ("dynamic_padding", "group_by_length",
+                                             "torch_compile")},
+                **{k: hardware.get(k) for k in ("bf16", "threads", "replicas")},
+                **((r.efficiency or {}).get("fast_paths") or {})}
+        rows.append([_label(r), used.get("dynamic_padding"), used.get("group_by_length"),
+                     used.get("torch_compile"), used.get("bf16"), used.get("threads"),
+                     used.get("replicas")])
+    headers = ["Entry", "dynamic padding", "group by length", "torch.compile", "bf16", "threads",
+               "replicas"]
+    return _section("Fast-path options", _table(headers, rows))
+
+
+def _references_section(results: Sequence[RunResult],
+                        references: Sequence[Reference] | None) -> list[str]:
+    rows: list[list[Any]] = []
+    for r in results:
+        for ref in references or ():
+            if ref.matches(r.key) and r.status == "ok":
+                rows.append([_label(r), ref.label, ref.metrics.get("exact_match"),
+                             r.metrics.get("exact_match", r.metrics.get("exact")),
+                             ref.metrics.get("f1"), r.metrics.get("f1"), ref.hardware,
+                             f"[{ref.source}]({ref.url})" if ref.url else ref.source])
+    if not rows:
+        return []
+    headers = ["Entry", "Reference", "published EM", "this run EM", "published F1",
+               "this run F1", "hardware", "source"]
+    return _section("Published references (context only, never gates)",
+                    "Other code, hardware and hyper-parameters: a sanity check, not a target.",
+                    "", _table(headers, rows))
+
+
+def _scaling_section(results: Sequence[RunResult]) -> list[str]:
+    groups: dict[tuple[str, str, str], dict[int, float]] = {}
+    for r in results:
+        throughput = r.timings.get("train_samples_per_s")
+        if r.status == "ok" and throughput:
+            replicas = int(r.config.get("hardware", {}).get("replicas") or 1)
+            group = (r.key.get("backend", ""), r.key.get("model", ""), r.key.get("dataset", ""))
+            groups.setdefault(group, {})[replicas] = float(throughput)
+    rows = []
+    for (backend, model, dataset), by_replicas in sorted(groups.items()):
+        if len(by_replicas) < 2:
+            continue
+        base = min(by_replicas)
+        per_base = by_replicas[base] / base
+        for replicas, throughput in sorted(by_replicas.items()):
+            rows.append([f"{backend}/{model}__{dataset}", replicas, throughput,
+                         throughput / replicas, f"{throughput / replicas / per_base:.0%}",
+                         f"vs {base} replica{'s' if base > 1 else ''}"])
+    if not rows:
+        return []
+    headers = ["Model", "replicas", "samples/s", "samples/s per replica", "efficiency", "relative"]
+    return _section("Scaling efficiency", "Efficiency = samples/s per replica relative to the "
+                    "smallest replica count.", "", _table(headers, rows, keep=len(headers)))
+
+
+def _seeds_section(results: Sequence[RunResult]) -> list[str]:
+    rows = [[r.entry_id, s.get("seed"), s.get("exact_match", s.get("exact")), s.get("f1")]
+            for r in results if len(r.seeds) > 1 for s in r.seeds]
+    if not rows:
+        return []
+    return _section("Seeds", "The metrics above are the mean over these seeds.", "",
+                    _table(["Entry", "seed", "EM", "F1"], rows, keep=4))
+
+
+def _trend_section(history: Sequence[RunResult] | None, plot_path: str | None) -> list[str]:
+    rows = []
+    by_entry: dict[str, list[RunResult]] = {}
+    for r in history or ():
+        by_entry.setdefault(r.entry_id, []).append(r)
+    for entry, runs in sorted(by_entry.items()):
+        f1 = [r.metrics.get("f1") for r in runs if r.status == "ok"]
+        tps = [r.timings.get("train_samples_per_s") for r in runs if r.status == "ok"]
+        rows.append([entry, len(runs), _first_last(f1), _first_last(tps)])
+    body = [f"![F1 and train throughput per entry over the history]({plot_path})", ""] \
+        if plot_path else []
+    if rows:
+        body.append(_table(["Entry", "runs", "F1 first → last", "train samples/s first → last"],
+                           rows))
+    return _section("Trend", *body) if body else []
+
+
+def _first_last(values: list[float | None]) -> str | None:
+    return f"{format_value(values[0])} → {format_value(values[-1])}" if values else None
+
+
+def _notes_section(results: Sequence[RunResult], notes: Iterable[str] | None) -> list[str]:
+    lines = [f"- {note}" for note in notes or ()]
+    for r in results:
+        for name in ("repeat", "notes", "reproducibility"):
+            value = r.timings.get(name)
+            if value in (None, "", [], {}):
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+            elif isinstance(value, list):
+                value = "; ".join(str(v) for v in value)
+            lines.append(f"- `{r.entry_id}` {name}: {value}")
+    return _section("Reproducibility notes", *lines) if lines else []
+
+
+def _environment_section(results: Sequence[RunResult]) -> list[str]:
+    distinct: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for r in results:
+        env = r.environment or {}
+        distinct.setdefault(json.dumps(env, sort_keys=True, default=str), ([], env))[0].append(
+            r.entry_id)
+    body: list[str] = []
+    for entries, env in distinct.values():
+        if not env:
+            continue
+        rows = [[k, env[k]] for k in ("python", "platform", "cpu", "cores", "gpu", "cuda",
+                                      "torch_threads", "git_commit") if env.get(k) is not None]
+        rows += [[package, version] for package, version in (env.get("versions") or {}).items()]
+        who = "All entries" if len(distinct) == 1 else ", ".join(f"`{e}`" for e in entries)
+        body += [f"{who}:", "", _table(["", "value"], rows, keep=2), ""]
+    return _section("Environment", *body) if body else []
+
+
+def _failures_section(results: Sequence[RunResult]) -> list[str]:
+    rows = [[r.entry_id, r.status, (r.failure or {}).get("stage"),
+             str((r.failure or {}).get("cause") or "")[:300]]
+            for r in results if r.status != "ok"]
+    if not rows:
+        return []
+    return _section("Failures", _table(["Entry", "status", "stage", "cause"], rows, keep=4))
+
+
+def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
+                    references: Sequence[Reference] | None = None,
+                    history: Sequence[RunResult] | None = None, plot_path: str | None = None,
+                    title: str = "qa-bench report", incomplete: bool = False,
+                    notes: Iterable[str] | None = None) -> str:
+    """The whole report as GitHub-flavoured markdown.
+
+    Args:
+        results: this run's results (failed ones included: they fill the failures section).
+        verdicts: ``baselines.compare`` output for those results.
+        references: published numbers shown beside the results, never as gates.
+        history: earlier results (oldest first) for the trend summary.
+        plot_path: link to the trend PNG, relative to where the report is written.
+        title: the report's heading.
+        incomplete: the run stopped early; says so in the header.
+        notes: extra reproducibility notes, one bullet each.
+    """
+    failed_runs = sum(r.status != "ok" for r in results)
+    counts = summary_counts(verdicts)
+    lines = [f"# {title}", ""]
+    if incomplete:
+        lines += ["> **INCOMPLETE** — the run stopped before every entry finished; "
+                  "missing entries are not regressions.", ""]
+    lines += [f"{len(results)} entries ({len(results) - failed_runs} ok, {failed_runs} failed) · "
+              f"gates: {counts['pass']} ✅ pass, {counts['fail']} ❌ fail, "
+              f"{counts['improved']} ⬆️ improved, {counts['missing']} — missing baseline", ""]
+    for part in (_verdict_section(verdicts), _timings_section(results),
+                 _fast_paths_section(results), _references_section(results, references),
+                 _scaling_section(results), _seeds_section(results),
+                 _trend_section(history, plot_path), _notes_section(results, notes),
+                 _failures_section(results), _environment_section(results)):
+        lines += part
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot_trend(history: Sequence[RunResult], path: str | os.PathLike) -> Path | None:
+    """Plot F1 and train samples/s per entry over the history (x: run index); None if empty.
+
+    Uses matplotlib's Agg canvas directly, so no GUI backend or global pyplot state is touched.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    by_entry: dict[str, list[RunResult]] = {}
+    for r in history:
+        by_entry.setdefault(r.entry_id, []).append(r)
+    if not by_entry:
+        return None
+    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_f1, ax_tp = fig.subplots(2, 1, sharex=True)
+    nan = float("nan")
+    for entry, runs in sorted(by_entry.items()):
+        x = range(1, len(runs) + 1)  # a failed run leaves a gap (NaN), not a fake zero
+        f1 = [r.metrics.get("f1", nan) if r.status == "ok" else nan for r in runs]
+        tp = [r.timings.get("train_samples_per_s") or nan if r.status == "ok" else nan
+              for r in runs]
+        ax_f1.plot(x, f1, marker="o", label=entry)
+        ax_tp.plot(x, tp, marker="o", label=entry)
+    ax_f1.set_ylabel("F1 (points)")
+    ax_tp.set_ylabel("train samples/s")
+    ax_tp.set_xlabel("run (oldest → newest)")
+    for ax in (ax_f1, ax_tp):
+        ax.grid(alpha=0.3)
+    ax_f1.legend(fontsize="small", loc="best")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, path)
+    return path
+
+
+def verdicts_to_json(verdicts: Iterable[Verdict]) -> list[dict[str, Any]]:
+    """Verdicts as JSON-able dicts."""
+    return [v.to_dict() for v in verdicts]
+
+
+def verdicts_from_json(raw: Iterable[dict[str, Any]]) -> list[Verdict]:
+    """Inverse of ``verdicts_to_json``."""
+    return [Verdict.from_dict(item) for item in raw]
+
+
+def write_report(run_dir: str | os.PathLike, results: Sequence[RunResult],
+                 verdicts: Sequence[Verdict], references: Sequence[Reference] | None = None,
+                 history: Sequence[RunResult] | None = None, title: str = "qa-bench report",
+                 incomplete: bool = False, notes: Iterable[str] | None = None,
+                 step_summary: bool = True) -> Path:
+    """Write ``report.md``, ``verdicts.json`` and (with a history) ``trend.png`` atomically.
+
+    When ``$GITHUB_STEP_SUMMARY`` is set (and ``step_summary``), the markdown is also appended
+    there, without the image (a job summary cannot show a file from the run folder).
+
+    Returns:
+        The path of ``report.md``.
+    """
+    run_dir = Path(run_dir)
+    notes = list(notes or ())
+    write_json_atomic(run_dir / VERDICTS_FILE, {
+        "schema_version": 1, "title": title, "incomplete": incomplete, "notes": notes,
+        "verdicts": verdicts_to_json(verdicts)})
+    plot = plot_trend(history, run_dir / PLOT_FILE) if history else None
+    text = render_markdown(results, verdicts, references, history,
+                           PLOT_FILE if plot else None, title, incomplete, notes)
+    path = write_text_atomic(run_dir / REPORT_FILE, text)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary and summary:
+        plain = render_markdown(results, verdicts, references, history, None, title,
+                                incomplete, notes)
+        try:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(plain + "\n")
+        except OSError as exc:  # the report itself is written; a summary is a bonus
+            log.warning("cannot append to $GITHUB_STEP_SUMMARY (%s): %s", summary, exc)
+    return path
+
+
+def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike | None = None,
+                   references_path: str | os.PathLike | None = "baselines/reference.toml",
+                   baselines_root: str | os.PathLike | None = None,
+                   incomplete: bool | None = None, step_summary: bool = True) -> str:
+    """Re-render a run directory's report from its files; returns the markdown.
+
+    Results come from ``results/``; verdicts from ``verdicts.json`` (or are recomputed against
+    ``baselines_root`` when given); the history from ``history_path`` or
+    ``<run_dir>/history.jsonl``.
+
+    Raises:
+        QABenchError: no results in ``run_dir`` or an unreadable ``verdicts.json``.
+    """
+    run_dir = Path(run_dir)
+    results = load_run_dir(run_dir)
+    meta: dict[str, Any] = {}
+    verdicts_file = run_dir / VERDICTS_FILE
+    if verdicts_file.exists():
+        try:
+            meta = json.loads(verdicts_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise QABenchError(f"{verdicts_file}: not valid JSON ({exc})") from None
+    if baselines_root is not None:
+        verdicts = [v for r in results for v in compare(r, load_baseline(baselines_root, r.key))]
+    else:
+        verdicts = verdicts_from_json(meta.get("verdicts", []))
+    history_file = Path(history_path) if history_path else run_dir / "history.jsonl"
+    history = read_history(history_file)
+    references = load_references(references_path) if references_path else []
+    path = write_report(run_dir, results, verdicts, references, history or None,
+                        title=meta.get("title", "qa-bench report"),
+                        incomplete=meta.get("incomplete", False) if incomplete is None
+                        else incomplete, notes=meta.get("notes"), step_summary=step_summary)
+    return path.read_text(encoding="utf-8")
+
+
+def summary_counts(verdicts: Iterable[Verdict]) -> dict[str, int]:
+    """How many verdicts have each status (for exit codes and one-line summaries)."""
+    verdicts = list(verdicts)
+    return {status: sum(v.status == status for v in verdicts) for status in SYMBOLS}
+

@@ -1,0 +1,196 @@
+"""A matrix run: entries × seeds, each result saved the moment it exists, then gates and report.
+
+Shared by the CLI (``qa-bench run``) and the pytest layer, so neither holds logic the other lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from qa import baselines, report
+from qa.config import RunConfig
+from qa.errors import QABenchError
+from qa.profiles import Entry
+from qa.results import RunResult, save_result
+
+log = logging.getLogger("qa")
+
+ACCURACY_KEYS = ("exact_match", "f1", "exact", "HasAns_exact", "HasAns_f1", "NoAns_exact",
+                 "NoAns_f1")
+
+
+class EntryTimeout(Exception):
+    """The entry ran past ``--entry-timeout``."""
+
+
+@dataclass
+class RunOptions:
+    """How a matrix run behaves (from CLI or pytest options)."""
+
+    out_dir: Path
+    baselines_root: Path = Path("baselines")
+    references: Path = Path("baselines/reference.toml")
+    seeds: list[int] = field(default_factory=lambda: [42])
+    repeat: int = 1
+    update_baselines: bool = False
+    entry_timeout: float | None = None
+    progress: bool = True
+    cache_dir: Path | None = None
+
+
+@dataclass
+class RunSummary:
+    """What a matrix run produced."""
+
+    results: list[RunResult]
+    verdicts: list[Any]
+    report_path: Path | None
+    incomplete: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """True when any gate failed or any entry did not finish."""
+        return any(v.status == "fail" for v in self.verdicts) or any(
+            r.status != "ok" for r in self.results)
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise EntryTimeout inside the block after ``seconds`` (main thread, POSIX)."""
+    if not seconds:
+        yield
+        return
+
+    def _expired(signum: int, frame: Any) -> None:
+        raise EntryTimeout(f"entry exceeded --entry-timeout {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_one(config: RunConfig, options: RunOptions) -> RunResult:
+    """One entry for one seed, bounded by the entry timeout."""
+    from qa.distributed import run_entry_maybe_distributed
+    from qa.pipeline import result_key, run_entry
+
+    try:
+        with time_limit(options.entry_timeout):
+            if config.hardware.replicas > 1 and config.hardware.backend == "torch":
+                return run_entry_maybe_distributed(config, options)
+            return run_entry(config, options.cache_dir, options.progress)
+    except EntryTimeout as exc:
+        result = RunResult(key=result_key(config), config=config.to_dict(), status="timeout",
+                           failure={"stage": "entry", "cause": str(exc)})
+        return result
+
+
+def aggregate_seeds(results: list[RunResult]) -> RunResult:
+    """Merge one entry's per-seed results: accuracy = mean over seeds, per-seed values kept.
+
+    Timings come from the first seed's run (the seeds change the weights, not the work).
+    """
+    first = results[0]
+    ok = [r for r in results if r.status == "ok"]
+    if len(results) == 1 or not ok:
+        return first
+    merged = replace(ok[0], seeds=[s for r in ok for s in r.seeds])
+    merged.metrics = dict(ok[0].metrics)
+    for key in ACCURACY_KEYS:
+        values = [r.metrics[key] for r in ok if key in r.metrics]
+        if values:
+            merged.metrics[key] = statistics.fmean(values)
+            if len(values) > 1:
+                merged.metrics[f"{key}_std"] = statistics.stdev(values)
+    bad = [r for r in results if r.status != "ok"]
+    if bad:
+        merged.status, merged.failure = bad[0].status, bad[0].failure
+    return merged
+
+
+def run_entries(entries: list[Entry], options: RunOptions) -> RunSummary:
+    """Run every entry (× seeds × repeats), save results as they come, gate, and report.
+
+    Ctrl-C stops the run and writes a partial report marked incomplete, then re-raises.
+    """
+    results: list[RunResult] = []
+    notes: list[str] = []
+    try:
+        for entry in entries:
+            log.info("entry %s", entry.id)
+            result = _run_entry_seeds(entry, options, notes)
+            save_result(result, options.out_dir)
+            results.append(result)
+    except KeyboardInterrupt:
+        notes.append("interrupted by the user (Ctrl-C): entries after the last one listed "
+                     "did not run")
+        _finish(results, options, notes, incomplete=True)
+        raise
+    except QABenchError as exc:
+        if results:  # keep what was measured before the bad entry
+            notes.append(f"stopped on bad input: {exc}")
+            _finish(results, options, notes, incomplete=True)
+        raise
+    return _finish(results, options, notes, incomplete=False)
+
+
+def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> RunResult:
+    per_seed = []
+    for seed in options.seeds:
+        config = replace(entry.config, train=replace(entry.config.train, seed=seed))
+        result = run_one(config, options)
+        if options.repeat > 1 and result.status == "ok":
+            notes.append(_check_repeat(entry, config, options, result))
+        per_seed.append(result)
+    return aggregate_seeds(per_seed)
+
+
+def _check_repeat(entry: Entry, config: RunConfig, options: RunOptions,
+                  first: RunResult) -> str:
+    """Run the entry again and say whether EM/F1 are identical (reproducibility check)."""
+    repeats = [run_one(config, options) for _ in range(options.repeat - 1)]
+    same = all(r.status == "ok" and r.metrics.get("exact_match") == first.metrics.get(
+        "exact_match") and r.metrics.get("f1") == first.metrics.get("f1") for r in repeats)
+    values = ", ".join(f"EM {r.metrics.get('exact_match', float('nan')):.4f} / "
+                       f"F1 {r.metrics.get('f1', float('nan')):.4f}" for r in [first, *repeats])
+    first.timings["repeat"] = {"runs": options.repeat, "identical": same}
+    verdict = "identical" if same else "DIFFERENT"
+    return f"repeat check {entry.id} seed {config.train.seed}: {verdict} over " \
+           f"{options.repeat} runs ({values})"
+
+
+def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
+            incomplete: bool) -> RunSummary:
+    verdicts: list[Any] = []
+    for result in results:
+        if options.update_baselines and result.status == "ok":
+            paths = baselines.update_baseline(options.baselines_root, [result])
+            notes.extend(f"baseline written: {p}" for p in paths)
+        verdicts.extend(baselines.compare(result, baselines.load_baseline(
+            options.baselines_root, result.key)))
+    path = write_run_report(results, verdicts, options, notes, incomplete)
+    return RunSummary(results, verdicts, path, incomplete, notes)
+
+
+def write_run_report(results: list[RunResult], verdicts: list[Any], options: RunOptions,
+                     notes: list[str], incomplete: bool) -> Path:
+    """The run folder's report.md with the published references and the history's trend."""
+    from qa.results import read_history
+
+    references = baselines.load_references(options.references) \
+        if Path(options.references).exists() else []
+    history = read_history(Path(options.out_dir).parent / "history.jsonl")
+    return report.write_report(options.out_dir, results, verdicts, references=references,
+                               history=history, incomplete=incomplete, notes=notes)

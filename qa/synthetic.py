@@ -1,0 +1,221 @@
+"""Deterministic synthetic SQuAD-format data: the embedded default dataset.
+
+Each context is a short "article" of facts about invented people, places and organisations.
+Facts of the same relation appear several times per context with different subjects, so a
+question can only be answered by matching its subject (distractor entities of the same type).
+Some contexts carry many facts so that they overflow into two or more features at
+max_length 384 / stride 128. With ``unanswerable_fraction`` > 0, some questions ask about a
+subject that is absent from the context (SQuAD v2 style, no answer).
+
+The generator writes the official SQuAD JSON layout, so the file loader is exercised too.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
+           "gr", "kl", "st", "tr", "sh", "th", "ch", "pl"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ou", "io"]
+_CODAS = ["", "", "n", "r", "s", "l", "m", "th", "x", "nd"]
+
+_OCCUPATIONS = ["baker", "pilot", "surgeon", "teacher", "carpenter", "chemist", "sailor",
+                "painter", "architect", "farmer", "lawyer", "poet", "engineer", "librarian",
+                "astronomer", "jeweller", "potter", "composer", "tailor", "geologist"]
+_COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "silver", "golden", "white",
+            "black", "crimson", "turquoise", "violet", "amber", "grey", "scarlet"]
+_ORG_KINDS = ["Institute", "Company", "Society", "Academy", "Guild", "Foundation", "Museum",
+              "Observatory", "Library", "Orchestra"]
+_INSTRUMENTS = ["violin", "piano", "flute", "cello", "harp", "trumpet", "drums", "guitar",
+                "oboe", "clarinet"]
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One kind of fact: how it is stated and how it is asked."""
+
+    name: str
+    subject: str  # entity type of the subject
+    answer: str  # entity type of the answer
+    statements: tuple[str, ...]  # templates with {s} and {a}
+    questions: tuple[str, ...]  # templates with {s}
+
+
+RELATIONS: tuple[Relation, ...] = (
+    Relation("birthplace", "person", "city",
+             ("{s} was born in the town of {a}.", "The birthplace of {s} is {a}."),
+             ("Where was {s} born?", "What is the birthplace of {s}?")),
+    Relation("birth_year", "person", "year",
+             ("{s} was born in the year {a}.", "In {a}, {s} was born."),
+             ("In what year was {s} born?", "When was {s} born?")),
+    Relation("occupation", "person", "occupation",
+             ("{s} works as a {a}.", "By profession, {s} is a {a}."),
+             ("What does {s} do for a living?", "What is the profession of {s}?")),
+    Relation("colour", "person", "colour",
+             ("The favourite colour of {s} is {a}.", "{s} likes the colour {a} best."),
+             ("What is the favourite colour of {s}?", "Which colour does {s} like best?")),
+    Relation("instrument", "person", "instrument",
+             ("{s} plays the {a}.", "{s} has played the {a} since childhood."),
+             ("Which instrument does {s} play?", "What instrument does {s} play?")),
+    Relation("capital", "country", "city",
+             ("The capital of {s} is {a}.", "{a} is the capital city of {s}."),
+             ("What is the capital of {s}?", "Which city is the capital of {s}?")),
+    Relation("population", "city", "number",
+             ("{s} has a population of {a} people.", "About {a} people live in {s}."),
+             ("How many people live in {s}?", "What is the population of {s}?")),
+    Relation("founder", "org", "person",
+             ("The {s} was founded by {a}.", "{a} founded the {s}."),
+             ("Who founded the {s}?", "Who was the founder of the {s}?")),
+    Relation("founded_year", "org", "year",
+             ("The {s} was established in {a}.", "In {a}, the {s} opened its doors."),
+             ("When was the {s} established?", "In which year was the {s} established?")),
+    Relation("headquarters", "org", "city",
+             ("The {s} has its headquarters in {a}.", "The {s} is based in {a}."),
+             ("Where is the {s} based?", "Where are the headquarters of the {s}?")),
+)
+
+
+class _Names:
+    """Invented, pronounceable entity names; named entities are unique within one generator."""
+
+    NAMED = ("person", "city", "country", "org")
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.used: set[str] = set()
+
+    def word(self, syllables: int) -> str:
+        return "".join(
+            self.rng.choice(_ONSETS) + self.rng.choice(_VOWELS) + self.rng.choice(_CODAS)
+            for _ in range(syllables)
+        ).capitalize()
+
+    def entity(self, kind: str) -> str:
+        if kind not in self.NAMED:
+            return self._value(kind)
+        # Unique over the whole name (not per word, whose space is small): a subject that
+        # occurred twice would make its questions ambiguous.
+        while True:
+            name = self._name(kind)
+            if name not in self.used:
+                self.used.add(name)
+                return name
+
+    def _name(self, kind: str) -> str:
+        rng = self.rng
+        if kind == "person":
+            return f"{self.word(rng.randint(1, 2))} {self.word(rng.randint(2, 3))}"
+        if kind == "city":
+            return self.word(rng.randint(2, 3))
+        if kind == "country":
+            return self.word(2) + rng.choice(["ia", "land", "stan", "ova"])
+        return f"{self.word(2)} {rng.choice(_ORG_KINDS)}"
+
+    def _value(self, kind: str) -> str:
+        rng = self.rng
+        if kind == "year":
+            return str(rng.randint(1200, 2020))
+        if kind == "number":
+            return f"{rng.randint(2, 990)},{rng.randint(0, 999):03d}"
+        if kind == "occupation":
+            return rng.choice(_OCCUPATIONS)
+        if kind == "colour":
+            return rng.choice(_COLOURS)
+        if kind == "instrument":
+            return rng.choice(_INSTRUMENTS)
+        raise ValueError(f"unknown entity kind {kind}")
+
+
+def _fact(
+    rng: random.Random, names: _Names, relation: Relation, subject: str
+) -> tuple[str, str, int]:
+    """A statement of ``relation`` about ``subject``: (sentence, answer, answer offset)."""
+    answer = names.entity(relation.answer)
+    before, after = rng.choice(relation.statements).split("{a}")
+    # The offset comes from the template, not from searching the sentence: the answer text may
+    # also occur inside the subject's name ("red" in "Fred").
+    prefix = before.format(s=subject)
+    return prefix + answer + after.format(s=subject), answer, len(prefix)
+
+
+def generate_context(
+    rng: random.Random, names: _Names, n_facts: int, n_questions: int,
+    unanswerable_fraction: float, id_prefix: str,
+) -> dict[str, Any]:
+    """One paragraph (official layout) with its questions.
+
+    Subjects are drawn so that each asked relation appears with several subjects (distractors).
+    """
+    relations = rng.sample(RELATIONS, k=min(len(RELATIONS), rng.randint(2, 4)))
+    facts: list[tuple[Relation, str, str, str, int]] = []  # relation, subject, sentence, answer, at
+    per_relation = max(2, n_facts // len(relations))
+    for relation in relations:
+        subjects = [names.entity(relation.subject) for _ in range(per_relation)]
+        for subject in subjects:
+            facts.append((relation, subject, *_fact(rng, names, relation, subject)))
+    rng.shuffle(facts)
+
+    # Build the context and remember where each answer starts (character offsets).
+    context_parts: list[str] = []
+    answer_starts: list[int] = []
+    offset = 0
+    for _, _, sentence, _, at in facts:
+        if context_parts:
+            offset += 1  # the joining space
+        answer_starts.append(offset + at)
+        context_parts.append(sentence)
+        offset += len(sentence)
+    context = " ".join(context_parts)
+
+    qas = []
+    asked = rng.sample(range(len(facts)), k=min(n_questions, len(facts)))
+    for number, index in enumerate(asked):
+        relation, subject, _, answer, _ = facts[index]
+        qid = f"{id_prefix}-q{number}"
+        if rng.random() < unanswerable_fraction:
+            absent = names.entity(relation.subject)  # same relation, subject not in the context
+            question = rng.choice(relation.questions).format(s=absent)
+            qas.append({"id": qid, "question": question, "answers": [], "is_impossible": True})
+            continue
+        question = rng.choice(relation.questions).format(s=subject)
+        qa = {"id": qid, "question": question,
+              "answers": [{"text": answer, "answer_start": answer_starts[index]}]}
+        if unanswerable_fraction > 0:
+            qa["is_impossible"] = False
+        qas.append(qa)
+    return {"context": context, "qas": qas}
+
+
+def generate_squad(
+    n_contexts: int,
+    seed: int,
+    unanswerable_fraction: float = 0.0,
+    long_fraction: float = 0.25,
+    questions_per_context: int = 4,
+    split: str = "train",
+) -> dict[str, Any]:
+    """A synthetic dataset in the official SQuAD JSON layout.
+
+    Args:
+        n_contexts: paragraphs to generate (one article per 10 paragraphs).
+        seed: generator seed; the same arguments always give the same data.
+        unanswerable_fraction: share of questions about an absent subject (v2 style).
+        long_fraction: share of contexts with enough facts to overflow 384 tokens.
+        questions_per_context: questions asked per paragraph.
+        split: used in ids and titles.
+    """
+    rng = random.Random(f"{seed}-{split}")
+    names = _Names(rng)
+    articles: list[dict[str, Any]] = []
+    for index in range(n_contexts):
+        if index % 10 == 0:
+            articles.append({"title": f"Synthetic {split} {index // 10}", "paragraphs": []})
+        long = rng.random() < long_fraction
+        n_facts = rng.randint(34, 48) if long else rng.randint(6, 12)
+        paragraph = generate_context(rng, names, n_facts, questions_per_context,
+                                     unanswerable_fraction, f"{split}-{seed}-c{index}")
+        articles[-1]["paragraphs"].append(paragraph)
+    version = "synthetic-v2.0" if unanswerable_fraction > 0 else "synthetic-v1.1"
+    return {"version": version, "data": articles}

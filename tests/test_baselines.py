@@ -1,0 +1,263 @@
+"""Baselines: gate directions, tolerances, σ-gates, update/load round trip, schema errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa.baselines import (
+    METRICS,
+    Baseline,
+    baseline_from_results,
+    baseline_path,
+    compare,
+    judge,
+    load_baseline,
+    load_baseline_file,
+    load_references,
+    measured_tolerance,
+    update_baseline,
+)
+from qa.config import RunConfig
+from qa.errors import QABenchError
+from qa.results import RunResult
+
+KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_result(em: float = 80.0, f1: float = 88.0, sps: float = 100.0,
+                compile_cold: float | None = 10.0, status: str = "ok",
+                seeds: list[dict[str, Any]] | None = None, step: tuple[float, float] = (0.4, 0.02),
+                **overrides: Any) -> RunResult:
+    """A small, valid RunResult; keyword overrides replace whole fields."""
+    fields: dict[str, Any] = {
+        "key": dict(KEY),
+        "config": RunConfig().to_dict(),
+        "metrics": {"exact_match": em, "f1": f1},
+        "timings": {"train_samples_per_s": sps, "eval_samples_per_s": 2 * sps,
+                    "train_step_s": {"median": step[0], "iqr": step[1], "rounds": 100},
+                    "compile": {"cold_s": compile_cold, "warm_s": None, "cache_hit": False}},
+        "environment": {"versions": {"qa-bench": "0.1.0", "torch": "2.3.0"}, "cpu": "Test CPU",
+                        "cores": 8, "git_commit": "abc123", "python": "3.11.7"},
+        "dataset_fingerprint": "fp1",
+        "status": status,
+        "failure": {"stage": "train", "cause": "loss is NaN"} if status != "ok" else None,
+        "seeds": seeds if seeds is not None else [{"seed": 42, "exact_match": em, "f1": f1}],
+        "finished_at": "2024-05-01T12:00:00+00:00",
+    }
+    fields.update(overrides)
+    return RunResult(**fields)
+
+
+def make_baseline(**metrics: dict[str, Any]) -> Baseline:
+    """A baseline holding the given metrics (unit and direction filled from METRICS)."""
+    raw = {name: {"unit": METRICS[name].unit, "higher_is_better": METRICS[name].higher_is_better,
+                  **m} for name, m in metrics.items()}
+    return Baseline.from_dict({"key": dict(KEY), "metrics": raw,
+                               "provenance": {"measured_by": "test", "date": "2024-01-01"}})
+
+
+def by_metric(verdicts: list) -> dict[str, Any]:
+    return {v.metric: v for v in verdicts}
+
+
+@pytest.mark.parametrize(("value", "status"), [
+    (87.5, "pass"),      # exactly at the bad boundary
+    (87.49, "fail"),
+    (88.5, "pass"),      # exactly at the good boundary
+    (88.51, "improved"),
+])
+def test_points_tolerance_is_absolute(value: float, status: str) -> None:
+    baseline = make_baseline(f1={"value": 88.0, "tolerance": 0.5})
+    verdict = by_metric(compare(make_result(f1=value), baseline))["f1"]
+    assert verdict.status == status
+    assert verdict.delta == pytest.approx(value - 88.0)
+    assert verdict.tolerance == 0.5
+
+
+@pytest.mark.parametrize(("value", "status"), [
+    (95.0, "pass"),      # -5 % exactly: float rounding must not fail the boundary
+    (94.9, "fail"),
+    (105.0, "pass"),
+    (105.1, "improved"),
+])
+def test_ratio_tolerance_is_relative_and_higher_is_better(value: float, status: str) -> None:
+    baseline = make_baseline(train_samples_per_s={"value": 100.0, "tolerance": 0.05})
+    verdict = by_metric(compare(make_result(sps=value), baseline))["train_samples_per_s"]
+    assert verdict.status == status
+    assert verdict.delta == pytest.approx(value / 100.0 - 1)
+
+
+@pytest.mark.parametrize(("value", "status"), [
+    (12.5, "pass"), (12.6, "fail"), (7.5, "pass"), (7.4, "improved")])
+def test_lower_is_better_compile_time(value: float, status: str) -> None:
+    baseline = make_baseline(compile_s={"value": 10.0, "tolerance": 0.25})
+    verdict = by_metric(compare(make_result(compile_cold=value), baseline))["compile_s"]
+    assert verdict.status == status
+    assert not verdict.higher_is_better
+
+
+def test_improved_is_not_a_failure_and_says_update() -> None:
+    verdict = by_metric(compare(make_result(f1=95.0),
+                                make_baseline(f1={"value": 88.0, "tolerance": 0.5})))["f1"]
+    assert verdict.status == "improved" and not verdict.failed
+    assert "update the baseline" in verdict.message
+
+
+def test_judge_zero_reference_ratio() -> None:
+    assert judge(0.0, 0.0, 0.1, "ratio", True) == (0.0, "pass")
+    assert judge(1.0, 0.0, 0.1, "ratio", False)[1] == "fail"
+
+
+def test_missing_baseline_file_gives_none_and_missing_verdicts(tmp_path: Path) -> None:
+    assert load_baseline(tmp_path, KEY) is None
+    verdicts = compare(make_result(), None)
+    assert verdicts and {v.status for v in verdicts} == {"missing"}
+    assert all(v.message == "no baseline file" for v in verdicts)
+
+
+def test_metric_missing_from_baseline_or_from_run() -> None:
+    baseline = make_baseline(f1={"value": 88.0, "tolerance": 0.5},
+                             compile_warm_s={"value": 1.0, "tolerance": 0.5})
+    verdicts = by_metric(compare(make_result(), baseline))
+    assert verdicts["eval_samples_per_s"].status == "missing"
+    assert verdicts["eval_samples_per_s"].message == "not in the baseline"
+    assert verdicts["compile_warm_s"].status == "fail"  # gated, but this run did not measure it
+    assert verdicts["f1"].status == "pass"
+
+
+def test_failed_run_fails_every_gated_metric() -> None:
+    baseline = make_baseline(f1={"value": 88.0, "tolerance": 0.5})
+    (verdict,) = compare(make_result(status="diverged"), baseline)
+    assert verdict.status == "fail" and verdict.value is None and "diverged" in verdict.message
+
+
+def test_v2_exact_counts_as_exact_match() -> None:
+    result = make_result(metrics={"exact": 70.0, "f1": 73.0}, seeds=[])
+    assert METRICS["exact_match"].extract(result) == 70.0
+
+
+@pytest.mark.parametrize(("std", "n", "value", "status", "gate"), [
+    (1.0, 3, 85.5, "pass", 3.0),   # wide seed noise: gate = mean - 3σ = 85.0
+    (1.0, 3, 84.9, "fail", 3.0),
+    (0.1, 3, 87.4, "fail", 0.5),   # narrow seed noise: the tolerance rules
+    (0.1, 3, 87.5, "pass", 0.5),
+    (5.0, 1, 87.4, "fail", 0.5),   # one seed: no σ-gate
+])
+def test_sigma_gate(std: float, n: int, value: float, status: str, gate: float) -> None:
+    baseline = make_baseline(f1={"value": 88.0, "tolerance": 0.5, "std": std, "n": n})
+    verdict = by_metric(compare(make_result(f1=value), baseline))["f1"]
+    assert (verdict.status, verdict.tolerance) == (status, pytest.approx(gate))
+
+
+def test_measured_tolerance_uses_iqr_and_floor() -> None:
+    assert measured_tolerance("train_samples_per_s", [make_result(step=(0.4, 0.04))]) == 0.15
+    assert measured_tolerance("train_samples_per_s", [make_result(step=(0.4, 0.004))]) == 0.05
+    assert measured_tolerance("compile_s", [make_result()]) == 0.25
+    spread = [make_result(compile_cold=10.0), make_result(compile_cold=15.0)]
+    assert measured_tolerance("compile_s", spread) == pytest.approx(5.0 / 12.5)
+
+
+def test_update_then_load_round_trip(tmp_path: Path) -> None:
+    seeds = [{"seed": 42, "exact_match": 80.0, "f1": 87.0},
+             {"seed": 43, "exact_match": 81.0, "f1": 88.0},
+             {"seed": 44, "exact_match": 82.0, "f1": 89.0}]
+    result = make_result(em=81.0, f1=88.0, seeds=seeds, step=(0.4, 0.04))
+    (path,) = update_baseline(tmp_path, [result])
+    assert path == baseline_path(tmp_path, KEY)
+    assert path.relative_to(tmp_path).as_posix() == "torch/cpu/tiny-roformer__synthetic.json"
+    baseline = load_baseline(tmp_path, KEY)
+    assert baseline is not None
+    f1 = baseline.metrics["f1"]
+    assert (f1.value, f1.std, f1.n, f1.tolerance, f1.unit) == (88.0, 1.0, 3, 1.0, "points")
+    throughput = baseline.metrics["train_samples_per_s"]
+    assert (throughput.value, throughput.tolerance) == (100.0, 0.15)
+    assert baseline.metrics["compile_s"].tolerance == 0.25
+    assert not baseline.metrics["compile_s"].higher_is_better
+    assert "compile_warm_s" not in baseline.metrics  # not measured: not gated
+    prov = baseline.provenance
+    assert prov["measured_by"] == "qa-bench 0.1.0"
+    assert prov["date"] == "2024-05-01T12:00:00+00:00"
+    assert prov["commit"] == "abc123"
+    assert prov["versions"]["torch"] == "2.3.0"
+    assert prov["hardware"] == {"cpu": "Test CPU", "cores": 8}
+    assert prov["seeds"] == [42, 43, 44]
+    assert all(v.status == "pass" for v in compare(result, baseline))
+
+
+def test_update_keeps_hand_set_accuracy_tolerance_and_skips_failures(tmp_path: Path) -> None:
+    update_baseline(tmp_path, [make_result()])
+    path = baseline_path(tmp_path, KEY)
+    raw = json.loads(path.read_text())
+    raw["metrics"]["f1"]["tolerance"] = 0.3
+    path.write_text(json.dumps(raw))
+    update_baseline(tmp_path, [make_result(f1=90.0)])
+    assert load_baseline_file(path).metrics["f1"].tolerance == 0.3
+    assert load_baseline_file(path).metrics["f1"].value == 90.0
+    other = make_result(key={**KEY, "model": "other"}, status="failed")
+    assert update_baseline(tmp_path, [other]) == []
+    assert load_baseline(tmp_path, other.key) is None
+
+
+def test_baseline_from_results_refuses_nothing_ok_or_mixed_entries() -> None:
+    with pytest.raises(QABenchError, match="no successful result"):
+        baseline_from_results([make_result(status="failed")])
+    with pytest.raises(QABenchError, match="several entries"):
+        baseline_from_results([make_result(), make_result(key={**KEY, "model": "x"})])
+
+
+def _write(tmp_path: Path, raw: Any) -> Path:
+    path = baseline_path(tmp_path, KEY)
+    path.parent.mkdir(parents=True)
+    path.write_text(raw if isinstance(raw, str) else json.dumps(raw))
+    return path
+
+
+def _valid() -> dict[str, Any]:
+    return make_baseline(f1={"value": 88.0, "tolerance": 0.5}).to_dict()
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda raw: "{not json", "not valid JSON"),
+    (lambda raw: {k: v for k, v in raw.items() if k != "metrics"}, "missing field 'metrics'"),
+    (lambda raw: {**raw, "metrics": {"f1": {"value": 88.0, "unit": "points",
+                                            "higher_is_better": True}}},
+     "missing field 'tolerance'"),
+    (lambda raw: {**raw, "metrics": {"f1": {**raw["metrics"]["f1"], "tolerance": -0.1}}},
+     "tolerance must be a number >= 0"),
+    (lambda raw: {**raw, "metrics": {"f2": raw["metrics"]["f1"]}},
+     "unknown metric 'f2' \\(did you mean 'f1'\\?\\)"),
+    (lambda raw: {**raw, "metrics": {"f1": {**raw["metrics"]["f1"], "unit": "percent"}}},
+     "unit must be 'points' or 'ratio'"),
+    (lambda raw: {**raw, "metrics": {"f1": {**raw["metrics"]["f1"], "unit": "ratio"}}},
+     "f1 is measured in points"),
+    (lambda raw: {**raw, "metrics": {"f1": {**raw["metrics"]["f1"], "higher_is_better": "yes"}}},
+     "higher_is_better must be true or false"),
+    (lambda raw: {**raw, "key": {**raw["key"], "model": "elsewhere"}}, "not the entry"),
+])
+def test_schema_errors_name_file_and_field(tmp_path: Path, mutate: Any, message: str) -> None:
+    path = _write(tmp_path, mutate(_valid()))
+    with pytest.raises(QABenchError, match=message) as info:
+        load_baseline(tmp_path, KEY)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_published_references_load_and_never_carry_tolerances(tmp_path: Path) -> None:
+    references = load_references(REPO / "baselines" / "reference.toml")
+    bert = [r for r in references if r.matches({"model": "bert-base-uncased", "dataset": "squad"})]
+    assert any(r.metrics == {"exact_match": 80.8, "f1": 88.5} and "Devlin" in r.source
+               for r in bert)
+    assert all(r.source for r in references)
+    assert load_references(tmp_path / "absent.toml") == []
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[reference]]\nmodel = 'm'\ndataset = 'd'\nsource = 's'\nmetrics = {f2 = 1}\n")
+    with pytest.raises(QABenchError, match="metrics.f2"):
+        load_references(bad)
+    bad.write_text("[[reference]\n")
+    with pytest.raises(QABenchError, match="not valid TOML"):
+        load_references(bad)
