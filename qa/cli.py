@@ -97,13 +97,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``qa-bench run``."""
     from qa import profiles
     from qa.config import squad_dir_from_env
-    from qa.runner import RunOptions, run_entries
+    from qa.runner import RunOptions, check_baselines, run_entries
 
     profile = profiles.load_profile(args.profile)
     profile = profiles.select(profile, args.backend, _split(args.models), _split(args.pods),
                               _split(args.datasets))
     overrides = list(args.set)
-    if args.replicas:
+    if args.replicas is not None:
         if args.replicas < 1:
             raise QABenchError("--replicas must be at least 1")
         overrides.append(f"hardware.replicas={args.replicas}")
@@ -113,6 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise QABenchError("--seeds must be at least 1")
     if args.repeat < 1:
         raise QABenchError("--repeat must be at least 1")
+    if args.entry_timeout is not None and args.entry_timeout <= 0:
+        raise QABenchError("--entry-timeout must be more than 0 seconds")
+    check_baselines(entries, Path(args.baselines))
     seeds = [42 + i for i in range(args.seeds)] if args.seeds else profile.seeds
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or Path("reports") / f"{profile.name}-{stamp}")
@@ -184,8 +187,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise QABenchError(f"{run_dir}: no such run folder")
-    render_run_dir(run_dir, history_path=run_dir.parent / "history.jsonl",
-                   baselines_root=args.baselines, step_summary=False)
+    render_run_dir(run_dir, baselines_root=args.baselines, step_summary=False)
     print(f"report: {run_dir / 'report.md'}")
     return EXIT_OK
 

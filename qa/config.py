@@ -67,7 +67,9 @@ class ModelConfig:
     )
     vocab_file: str | None = field(
         default=None,
-        metadata={"help": "WordPiece vocab.txt to use instead of training a tokenizer (tiny models)"},
+        metadata={
+            "help": "WordPiece vocab.txt to use instead of training a tokenizer (tiny models)"
+        },
     )
     vocab_size: int = field(default=4000, metadata={"help": "size of a locally trained WordPiece"})
     lowercase: bool = field(default=True, metadata={"help": "lower-case text in the tokenizer"})
@@ -84,8 +86,12 @@ class TrainConfig:
     """Fine-tuning hyper-parameters and timing settings."""
 
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    num_train_epochs: float = field(default=3.0, metadata={"help": "epochs over the train features"})
-    max_steps: int = field(default=-1, metadata={"help": "optimizer steps; overrides epochs if > 0"})
+    num_train_epochs: float = field(
+        default=3.0, metadata={"help": "epochs over the train features"}
+    )
+    max_steps: int = field(
+        default=-1, metadata={"help": "optimizer steps; overrides epochs if > 0"}
+    )
     micro_batch_size: int = field(default=16, metadata={"help": "features per device per step"})
     gradient_accumulation_steps: int = field(
         default=1, metadata={"help": "micro batches accumulated per optimizer step"}
@@ -215,6 +221,8 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
                 raise QABenchError(f"{name} expects {kind}, got {value!r}") from None
             if kind == "int" and isinstance(value, float) and value != int(value):
                 raise QABenchError(f"{name} expects int, got {value!r}")
+            if kind in ("int", "float") and isinstance(value, bool):  # TOML true is not 1
+                raise QABenchError(f"{name} expects {kind}, got {value!r}")
             return result
     return value
 
@@ -237,10 +245,10 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
     """
     raw = config.to_dict()
     for item in overrides:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
+        path, _, value = item.partition("=")
+        section, _, key = path.strip().partition(".")
+        if "=" not in item or not section or not key:
             raise QABenchError(f"--set expects section.key=value, got {item!r}")
-        path, value = item.split("=", 1)
-        section, key = path.strip().split(".", 1)
         if section not in raw:
             raise QABenchError(f"unknown config section {section!r}{did_you_mean(section, raw)}")
         if key not in raw[section]:

@@ -87,23 +87,29 @@ def _record(qa: Any, title: str, context: str, where: str, seen: set[str],
     if not isinstance(answers, list):
         raise QABenchError(f"{where}: question {qid!r} has answers that are not a list")
     if qa.get("is_impossible") and version_2 is False:
-        raise QABenchError(f"question {qid!r} is unanswerable but the dataset is not SQuAD v2")
+        raise QABenchError(f"{where}: question {qid!r} is unanswerable but the dataset is not "
+                           "SQuAD v2")
     texts, starts = [], []
     for answer in answers:
         text = answer.get("text") if isinstance(answer, dict) else None
         start = answer.get("answer_start") if isinstance(answer, dict) else None
         if not isinstance(text, str) or not isinstance(start, int) or isinstance(start, bool):
-            raise QABenchError(f"question {qid!r}: each answer needs text and an int answer_start")
+            raise QABenchError(f"{where}: question {qid!r}: each answer needs text and an int "
+                               "answer_start")
+        if not text or start < 0:
+            # An empty text "matches" anywhere, and a negative start slices from the end.
+            raise QABenchError(f"{where}: question {qid!r}: answer {text!r} at answer_start "
+                               f"{start} (needs non-empty text and answer_start >= 0)")
         if context[start:start + len(text)] != text:
             found = context[start:start + len(text)]
             raise QABenchError(
-                f"question {qid!r}: answer {text!r} is not at answer_start {start} "
+                f"{where}: question {qid!r}: answer {text!r} is not at answer_start {start} "
                 f"(the context has {found!r} there)"
             )
         texts.append(text)
         starts.append(start)
     if not texts and not qa.get("is_impossible") and version_2 is False:
-        raise QABenchError(f"question {qid!r} has no answer")
+        raise QABenchError(f"{where}: question {qid!r} has no answer")
     return {"id": qid, "title": title, "context": context, "question": question,
             "answers": {"text": texts, "answer_start": starts}}
 
@@ -143,11 +149,12 @@ def dataset_fingerprint(config: DataConfig, source_hash: str) -> str:
 def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
     """Write (or reuse) the synthetic train/validation JSON files for ``config``."""
     from qa.results import write_json_atomic
-    from qa.synthetic import generate_squad
+    from qa.synthetic import GENERATOR_VERSION, generate_squad
 
     fraction = SYNTHETIC[config.dataset]
     tag = (f"{config.dataset}-s{config.synthetic_seed}-"
-           f"{config.synthetic_train_contexts}-{config.synthetic_validation_contexts}-g1")
+           f"{config.synthetic_train_contexts}-{config.synthetic_validation_contexts}-"
+           f"g{GENERATOR_VERSION}")
     folder = cache_dir / "synthetic" / tag
     paths = []
     for split, n in (("train", config.synthetic_train_contexts),
@@ -208,6 +215,9 @@ def _load_local_squad(config: DataConfig, folder: Path, version_2: bool) -> tupl
         train_titles = set(titles[: int(len(titles) * DEV_SPLIT_TRAIN_SHARE)])
         train = [r for r in records if r["title"] in train_titles]
         records = [r for r in records if r["title"] not in train_titles]
+        if not train or not records:
+            raise QABenchError(f"{dev} has {len(titles)} distinct article title(s): too few to "
+                               f"split into train and validation without {train_name}")
         warnings.warn(f"{train_name} not in {folder}: training on {len(train_titles)} of "
                       f"{len(titles)} dev articles, evaluating on the rest", stacklevel=2)
         source = file_fingerprint(dev) + "-dev-split"

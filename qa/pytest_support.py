@@ -15,7 +15,7 @@ from qa import baselines, profiles
 from qa.config import squad_dir_from_env
 from qa.errors import QABenchError
 from qa.results import RunResult, save_result
-from qa.runner import RunOptions, aggregate_seeds, run_one
+from qa.runner import RunOptions, aggregate_seeds, check_baselines, run_one
 
 # Test name → the gated metric it asserts.
 GATED = {
@@ -77,6 +77,10 @@ def make_session(getoption: Any, rootdir: Path) -> Session:
     if seeds_n is not None and seeds_n < 1:
         raise QABenchError("--seeds must be at least 1")
     seeds = [42 + i for i in range(seeds_n)] if seeds_n else profile.seeds
+    timeout = getoption("--entry-timeout")
+    if timeout is not None and timeout <= 0:
+        raise QABenchError("--entry-timeout must be more than 0 seconds")
+    check_baselines(entries, Path(getoption("--baselines-dir")))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(getoption("--report-dir") or rootdir / "reports" / f"pytest-{profile.name}-{stamp}")
     options = RunOptions(out_dir=out, baselines_root=Path(getoption("--baselines-dir")),

@@ -376,8 +376,8 @@ def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike |
     """Re-render a run directory's report from its files; returns the markdown.
 
     Results come from ``results/``; verdicts from ``verdicts.json`` (or are recomputed against
-    ``baselines_root`` when given); the history from ``history_path`` or
-    ``<run_dir>/history.jsonl``.
+    ``baselines_root`` when given); the history from ``history_path`` or the shared
+    ``history.jsonl`` beside the run folder (where ``results.save_result`` appends).
 
     Raises:
         QABenchError: no results in ``run_dir`` or an unreadable ``verdicts.json``.
@@ -395,7 +395,7 @@ def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike |
         verdicts = [v for r in results for v in compare(r, load_baseline(baselines_root, r.key))]
     else:
         verdicts = verdicts_from_json(meta.get("verdicts", []))
-    history_file = Path(history_path) if history_path else run_dir / "history.jsonl"
+    history_file = Path(history_path) if history_path else run_dir.parent / "history.jsonl"
     history = read_history(history_file)
     references = load_references(references_path) if references_path else []
     path = write_report(run_dir, results, verdicts, references, history or None,

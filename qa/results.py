@@ -93,32 +93,39 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     Raises:
         QABenchError: the folder cannot be created or written.
     """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise QABenchError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    def dump(handle: Any) -> None:
+        json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    return _write_atomic(Path(path), dump)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write text to ``path`` atomically (temp file + rename)."""
-    path = Path(path)
+    return _write_atomic(Path(path), lambda handle: handle.write(text))
+
+
+def _write_atomic(path: Path, write: Any) -> Path:
+    """Call ``write(handle)`` on a temp file beside ``path``, then rename it over ``path``.
+
+    On any failure (disk full, an unserialisable value) the temp file is removed and ``path``
+    keeps its old content.
+    """
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            write(handle)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         raise QABenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return path
 
 
@@ -173,12 +180,15 @@ def load_run_dir(path: str | os.PathLike) -> list[RunResult]:
 def append_history(path: str | os.PathLike, result: RunResult) -> None:
     """Append one line to the JSON-lines history; one ``write`` so a line is whole or torn."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(result.to_dict(), sort_keys=True, default=_json_default) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise QABenchError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def read_history(path: str | os.PathLike) -> list[RunResult]:

@@ -97,6 +97,18 @@ def run_one(config: RunConfig, options: RunOptions) -> RunResult:
         return result
 
 
+def check_baselines(entries: list[Entry], root: Path) -> None:
+    """Load every entry's baseline before running anything: a bad file fails in seconds.
+
+    Raises:
+        QABenchError: a baseline file with bad JSON, a missing field, a bad tolerance, ...
+    """
+    from qa.pipeline import result_key
+
+    for entry in entries:
+        baselines.load_baseline(root, result_key(entry.config))
+
+
 def aggregate_seeds(results: list[RunResult]) -> RunResult:
     """Merge one entry's per-seed results: accuracy = mean over seeds, per-seed values kept.
 

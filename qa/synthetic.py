@@ -16,6 +16,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+# Bump whenever the generated data changes, so cached files from older versions are not reused.
+GENERATOR_VERSION = 3
+
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
            "gr", "kl", "st", "tr", "sh", "th", "ch", "pl"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ou", "io"]
@@ -78,25 +81,44 @@ RELATIONS: tuple[Relation, ...] = (
 
 
 class _Names:
-    """Invented, pronounceable entity names; named entities are unique within one generator."""
+    """Invented, pronounceable entity names drawn from fixed pools.
+
+    Pools (rather than a fresh word per entity) make each name a recurring word, as real names
+    are; the task is then to match the question's subject among several of the same type, not
+    to spell out never-seen strings. Named entities are unique within one context, so no
+    question is ambiguous.
+    """
 
     NAMED = ("person", "city", "country", "org")
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, vocabulary_seed: int) -> None:
         self.rng = rng
         self.used: set[str] = set()
+        # The pools come from the seed alone, not the split: train and validation share the
+        # names (as a language shares its words) and differ in the facts stated about them.
+        pool = self._pool(random.Random(f"names-{vocabulary_seed}"), 800)
+        self.first, self.last = pool[:150], pool[150:350]
+        self.cities, self.countries, self.orgs = pool[350:600], pool[600:700], pool[700:800]
 
-    def word(self, syllables: int) -> str:
-        return "".join(
-            self.rng.choice(_ONSETS) + self.rng.choice(_VOWELS) + self.rng.choice(_CODAS)
-            for _ in range(syllables)
-        ).capitalize()
+    @staticmethod
+    def _pool(rng: random.Random, n: int) -> list[str]:
+        words: dict[str, None] = {}
+        while len(words) < n:
+            syllables = rng.randint(2, 3)
+            word = "".join(
+                rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
+                for _ in range(syllables)
+            ).capitalize()
+            words[word] = None
+        return list(words)
+
+    def new_context(self) -> None:
+        """Forget the names used so far: uniqueness is needed within a context only."""
+        self.used.clear()
 
     def entity(self, kind: str) -> str:
         if kind not in self.NAMED:
             return self._value(kind)
-        # Unique over the whole name (not per word, whose space is small): a subject that
-        # occurred twice would make its questions ambiguous.
         while True:
             name = self._name(kind)
             if name not in self.used:
@@ -106,12 +128,12 @@ class _Names:
     def _name(self, kind: str) -> str:
         rng = self.rng
         if kind == "person":
-            return f"{self.word(rng.randint(1, 2))} {self.word(rng.randint(2, 3))}"
+            return f"{rng.choice(self.first)} {rng.choice(self.last)}"
         if kind == "city":
-            return self.word(rng.randint(2, 3))
+            return rng.choice(self.cities)
         if kind == "country":
-            return self.word(2) + rng.choice(["ia", "land", "stan", "ova"])
-        return f"{self.word(2)} {rng.choice(_ORG_KINDS)}"
+            return rng.choice(self.countries) + rng.choice(["ia", "land"])
+        return f"{rng.choice(self.orgs)} {rng.choice(_ORG_KINDS)}"
 
     def _value(self, kind: str) -> str:
         rng = self.rng
@@ -148,6 +170,7 @@ def generate_context(
 
     Subjects are drawn so that each asked relation appears with several subjects (distractors).
     """
+    names.new_context()
     relations = rng.sample(RELATIONS, k=min(len(RELATIONS), rng.randint(2, 4)))
     facts: list[tuple[Relation, str, str, str, int]] = []  # relation, subject, sentence, answer, at
     per_relation = max(2, n_facts // len(relations))
@@ -207,7 +230,7 @@ def generate_squad(
         split: used in ids and titles.
     """
     rng = random.Random(f"{seed}-{split}")
-    names = _Names(rng)
+    names = _Names(rng, seed)
     articles: list[dict[str, Any]] = []
     for index in range(n_contexts):
         if index % 10 == 0:

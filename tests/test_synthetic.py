@@ -1,0 +1,187 @@
+"""Synthetic SQuAD generator: determinism, official layout, answer offsets, distractors, v2."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from qa.synthetic import RELATIONS, generate_squad
+
+N_CONTEXTS = 60
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    """A template such as ``"{s} plays the {a}."`` as a full-match regex with named groups."""
+    pattern = re.escape(template)
+    for slot in ("s", "a"):
+        pattern = pattern.replace(re.escape("{" + slot + "}"), f"(?P<{slot}>.+?)")
+    return re.compile(pattern)
+
+
+STATEMENTS = [(r.name, _template_regex(t)) for r in RELATIONS for t in r.statements]
+QUESTIONS = [(r.name, _template_regex(t)) for r in RELATIONS for t in r.questions]
+
+
+def parse_facts(context: str) -> list[tuple[str, str, str]]:
+    """(relation, subject, answer) of every sentence; each sentence must be exactly one fact."""
+    facts = []
+    for sentence in re.split(r"(?<=\.) ", context):
+        matches = {(name, m["s"], m["a"]) for name, rx in STATEMENTS
+                   if (m := rx.fullmatch(sentence))}
+        assert len(matches) == 1, f"sentence is not exactly one fact: {sentence!r} -> {matches}"
+        facts.append(matches.pop())
+    return facts
+
+
+def parse_question(question: str) -> tuple[str, str]:
+    """(relation, subject) asked by a question."""
+    matches = {(name, m["s"]) for name, rx in QUESTIONS if (m := rx.fullmatch(question))}
+    assert len(matches) == 1, f"question matches {len(matches)} templates: {question!r}"
+    return matches.pop()
+
+
+def paragraphs(dataset: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for article in dataset["data"] for p in article["paragraphs"]]
+
+
+@pytest.fixture(scope="module")
+def v1() -> dict[str, Any]:
+    return generate_squad(N_CONTEXTS, seed=7)
+
+
+@pytest.fixture(scope="module")
+def v2() -> dict[str, Any]:
+    return generate_squad(N_CONTEXTS, seed=7, unanswerable_fraction=0.4)
+
+
+def test_same_seed_gives_identical_json() -> None:
+    first = json.dumps(generate_squad(20, seed=3, unanswerable_fraction=0.3), sort_keys=True)
+    second = json.dumps(generate_squad(20, seed=3, unanswerable_fraction=0.3), sort_keys=True)
+    assert first == second
+
+
+def test_different_seed_or_split_gives_different_data() -> None:
+    base = generate_squad(20, seed=3)
+    assert paragraphs(generate_squad(20, seed=4))[0]["context"] != paragraphs(base)[0]["context"]
+    validation = generate_squad(20, seed=3, split="validation")
+    assert paragraphs(validation)[0]["context"] != paragraphs(base)[0]["context"]
+
+
+def test_official_squad_layout(v1: dict[str, Any]) -> None:
+    assert isinstance(v1["version"], str)
+    assert isinstance(v1["data"], list) and v1["data"]
+    # One article per ten paragraphs.
+    assert len(v1["data"]) == (N_CONTEXTS + 9) // 10
+    assert len(paragraphs(v1)) == N_CONTEXTS
+    for article in v1["data"]:
+        assert isinstance(article["title"], str) and article["title"]
+        for paragraph in article["paragraphs"]:
+            assert isinstance(paragraph["context"], str) and paragraph["context"]
+            assert paragraph["qas"]
+            for qa in paragraph["qas"]:
+                assert isinstance(qa["id"], str) and qa["id"]
+                assert isinstance(qa["question"], str) and qa["question"].endswith("?")
+                assert len(qa["answers"]) == 1
+                assert set(qa["answers"][0]) == {"text", "answer_start"}
+    # The whole document survives a JSON round trip unchanged (only JSON types inside).
+    assert json.loads(json.dumps(v1)) == v1
+
+
+def test_question_ids_unique(v2: dict[str, Any]) -> None:
+    ids = [qa["id"] for p in paragraphs(v2) for qa in p["qas"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_answer_is_at_its_answer_start(v1: dict[str, Any], v2: dict[str, Any]) -> None:
+    checked = 0
+    for dataset in (v1, v2):
+        for paragraph in paragraphs(dataset):
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                for answer in qa["answers"]:
+                    start = answer["answer_start"]
+                    assert answer["text"]
+                    assert context[start:start + len(answer["text"])] == answer["text"], qa["id"]
+                    checked += 1
+    assert checked > N_CONTEXTS
+
+
+def test_several_facts_per_context(v1: dict[str, Any]) -> None:
+    counts = [len(parse_facts(p["context"])) for p in paragraphs(v1)]
+    assert min(counts) >= 4
+    assert all(len(p["qas"]) >= 2 for p in paragraphs(v1))
+
+
+def test_answers_match_the_asked_subjects_fact(v1: dict[str, Any]) -> None:
+    for paragraph in paragraphs(v1):
+        facts = parse_facts(paragraph["context"])
+        for qa in paragraph["qas"]:
+            relation, subject = parse_question(qa["question"])
+            expected = [a for r, s, a in facts if r == relation and s == subject]
+            assert expected == [qa["answers"][0]["text"]], qa["id"]
+
+
+def test_each_asked_relation_has_distractor_subjects(v1: dict[str, Any]) -> None:
+    for paragraph in paragraphs(v1):
+        facts = parse_facts(paragraph["context"])
+        for qa in paragraph["qas"]:
+            relation, subject = parse_question(qa["question"])
+            subjects = {s for r, s, _ in facts if r == relation}
+            assert subject in subjects
+            # The same relation about other subjects: matching the subject is required.
+            assert len(subjects) >= 2, (qa["id"], relation, subjects)
+
+
+def test_long_contexts_exist(v1: dict[str, Any]) -> None:
+    lengths = [len(p["context"]) for p in paragraphs(v1)]
+    long = [n for n in lengths if n > 1500]
+    assert long, f"no context over 1,500 characters (longest {max(lengths)})"
+    assert len(long) < len(lengths), "every context is long; short ones are expected too"
+
+
+def test_no_long_contexts_when_fraction_is_zero() -> None:
+    data = generate_squad(30, seed=5, long_fraction=0.0)
+    assert max(len(p["context"]) for p in paragraphs(data)) < 1500
+
+
+def test_v1_has_no_unanswerable_questions(v1: dict[str, Any]) -> None:
+    assert "v1" in v1["version"]
+    for paragraph in paragraphs(v1):
+        for qa in paragraph["qas"]:
+            assert qa["answers"]
+            assert not qa.get("is_impossible", False)
+
+
+def test_v2_has_unanswerable_questions(v2: dict[str, Any]) -> None:
+    assert "v2" in v2["version"]
+    flags: Counter[bool] = Counter()
+    for paragraph in paragraphs(v2):
+        facts = parse_facts(paragraph["context"])
+        present = {s for _, s, _ in facts}
+        for qa in paragraph["qas"]:
+            assert isinstance(qa["is_impossible"], bool)
+            flags[qa["is_impossible"]] += 1
+            if qa["is_impossible"]:
+                assert qa["answers"] == []
+                relation, subject = parse_question(qa["question"])
+                # It asks about a relation the context states, for a subject it never mentions.
+                assert any(r == relation for r, _, _ in facts)
+                assert subject not in present | {a for _, _, a in facts}
+            else:
+                assert len(qa["answers"]) == 1
+    assert flags[True] > 0 and flags[False] > 0
+    share = flags[True] / (flags[True] + flags[False])
+    assert 0.2 < share < 0.6  # asked for 0.4
+
+
+def test_named_entities_do_not_repeat_within_a_context(v2: dict[str, Any]) -> None:
+    """A subject stated twice (or also some fact's answer) would make its question ambiguous."""
+    for paragraph in paragraphs(v2):
+        facts = parse_facts(paragraph["context"])
+        subjects = Counter(s for _, s, _ in facts)
+        assert max(subjects.values()) == 1, paragraph["qas"][0]["id"]
+        assert not set(subjects) & {a for _, _, a in facts}
