@@ -18,7 +18,8 @@ BENCH_OPTIONS = [
     ("--report-dir", {"default": None, "help": "run folder for results and report.md"}),
     ("--baselines-dir", {"default": "baselines", "help": "baselines folder"}),
     ("--squad-dir", {"default": None,
-                     "help": "folder with SQuAD dev-v1.1.json/dev-v2.0.json ($QA_BENCH_SQUAD_DIR)"}),
+                     "help": "folder with SQuAD dev-v1.1.json / dev-v2.0.json "
+                             "(or $QA_BENCH_SQUAD_DIR)"}),
     ("--entry-timeout", {"default": None, "type": float, "help": "seconds one entry may take"}),
     ("--set", {"action": "append", "default": [], "help": "config override section.key=value"}),
 ]

@@ -39,7 +39,7 @@ class DataConfig:
         default=False, metadata={"help": "SQuAD v2 semantics: unanswerable questions allowed"}
     )
     synthetic_train_contexts: int = field(
-        default=900, metadata={"help": "synthetic generator: contexts in the train split"}
+        default=1000, metadata={"help": "synthetic generator: contexts in the train split"}
     )
     synthetic_validation_contexts: int = field(
         default=100, metadata={"help": "synthetic generator: contexts in the validation split"}
@@ -92,7 +92,7 @@ class TrainConfig:
     max_steps: int = field(
         default=-1, metadata={"help": "optimizer steps; overrides epochs if > 0"}
     )
-    micro_batch_size: int = field(default=16, metadata={"help": "features per device per step"})
+    micro_batch_size: int = field(default=8, metadata={"help": "features per device per step"})
     gradient_accumulation_steps: int = field(
         default=1, metadata={"help": "micro batches accumulated per optimizer step"}
     )

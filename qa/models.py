@@ -45,7 +45,7 @@ TINY_MODELS: dict[str, TinySpec] = {
 
 
 def cache_root(config: ModelConfig | None = None) -> Path:
-    """Folder for tokenizers and feature caches: config, ``$QA_BENCH_CACHE`` or ~/.cache/qa-bench."""
+    """Cache folder: ``config.cache_dir``, else ``$QA_BENCH_CACHE``, else ~/.cache/qa-bench."""
     if config is not None and config.cache_dir:
         return Path(config.cache_dir)
     env = os.environ.get("QA_BENCH_CACHE")

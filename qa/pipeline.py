@@ -156,10 +156,12 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     answers = postprocess_qa_predictions(
         eval_split, eval_features, predictions.start_logits, predictions.end_logits,
         n_best_size=pcfg.n_best_size, max_answer_length=pcfg.max_answer_length,
-        version_2=version_2, null_score_diff_threshold=pcfg.null_score_diff_threshold)
+        version_2=version_2, null_score_diff_threshold=pcfg.null_score_diff_threshold,
+        cls_token_id=tokenizer.cls_token_id)
 
     stages.enter("metrics")
-    references = [{"id": i, "answers": a} for i, a in zip(eval_split["id"], eval_split["answers"])]
+    references = [{"id": i, "answers": a}
+                  for i, a in zip(eval_split["id"], eval_split["answers"], strict=True)]
     scores = compute_squad(answers, references, version_2=version_2)
     result.metrics = normalise_metrics(scores)
     result.timings.update(train_timings(train_timing))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Bump whenever the generated data changes, so cached files from older versions are not reused.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 5
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
            "gr", "kl", "st", "tr", "sh", "th", "ch", "pl"]
@@ -48,34 +48,34 @@ class Relation:
 
 RELATIONS: tuple[Relation, ...] = (
     Relation("birthplace", "person", "city",
-             ("{s} was born in the town of {a}.", "The birthplace of {s} is {a}."),
-             ("Where was {s} born?", "What is the birthplace of {s}?")),
+             ("{s} was born in the town of {a}.",),
+             ("In which town was {s} born?", "Where was {s} born?")),
     Relation("birth_year", "person", "year",
-             ("{s} was born in the year {a}.", "In {a}, {s} was born."),
-             ("In what year was {s} born?", "When was {s} born?")),
+             ("{s} was born in the year {a}.",),
+             ("In which year was {s} born?", "When was {s} born?")),
     Relation("occupation", "person", "occupation",
-             ("{s} works as a {a}.", "By profession, {s} is a {a}."),
-             ("What does {s} do for a living?", "What is the profession of {s}?")),
+             ("{s} works as a {a}.",),
+             ("What does {s} work as?", "What is the job of {s}?")),
     Relation("colour", "person", "colour",
-             ("The favourite colour of {s} is {a}.", "{s} likes the colour {a} best."),
+             ("The favourite colour of {s} is {a}.",),
              ("What is the favourite colour of {s}?", "Which colour does {s} like best?")),
     Relation("instrument", "person", "instrument",
-             ("{s} plays the {a}.", "{s} has played the {a} since childhood."),
-             ("Which instrument does {s} play?", "What instrument does {s} play?")),
+             ("{s} plays the {a}.",),
+             ("Which instrument does {s} play?", "What does {s} play?")),
     Relation("capital", "country", "city",
-             ("The capital of {s} is {a}.", "{a} is the capital city of {s}."),
+             ("The capital of {s} is {a}.",),
              ("What is the capital of {s}?", "Which city is the capital of {s}?")),
     Relation("population", "city", "number",
-             ("{s} has a population of {a} people.", "About {a} people live in {s}."),
+             ("{s} has a population of {a} people.",),
              ("How many people live in {s}?", "What is the population of {s}?")),
     Relation("founder", "org", "person",
-             ("The {s} was founded by {a}.", "{a} founded the {s}."),
-             ("Who founded the {s}?", "Who was the founder of the {s}?")),
+             ("The {s} was founded by {a}.",),
+             ("Who founded the {s}?", "By whom was the {s} founded?")),
     Relation("founded_year", "org", "year",
-             ("The {s} was established in {a}.", "In {a}, the {s} opened its doors."),
+             ("The {s} was established in {a}.",),
              ("When was the {s} established?", "In which year was the {s} established?")),
     Relation("headquarters", "org", "city",
-             ("The {s} has its headquarters in {a}.", "The {s} is based in {a}."),
+             ("The {s} has its headquarters in {a}.",),
              ("Where is the {s} based?", "Where are the headquarters of the {s}?")),
 )
 
@@ -96,9 +96,9 @@ class _Names:
         self.used: set[str] = set()
         # The pools come from the seed alone, not the split: train and validation share the
         # names (as a language shares its words) and differ in the facts stated about them.
-        pool = self._pool(random.Random(f"names-{vocabulary_seed}"), 800)
-        self.first, self.last = pool[:150], pool[150:350]
-        self.cities, self.countries, self.orgs = pool[350:600], pool[600:700], pool[700:800]
+        pool = self._pool(random.Random(f"names-{vocabulary_seed}"), 550)
+        self.first, self.last = pool[:100], pool[100:200]
+        self.cities, self.countries, self.orgs = pool[200:350], pool[350:450], pool[450:550]
 
     @staticmethod
     def _pool(rng: random.Random, n: int) -> list[str]:
@@ -168,17 +168,25 @@ def generate_context(
 ) -> dict[str, Any]:
     """One paragraph (official layout) with its questions.
 
-    Subjects are drawn so that each asked relation appears with several subjects (distractors).
+    Questions are asked about 2-3 "asked" relations, each stated for 2-3 subjects (same-type
+    distractors); the remaining facts use other relations and make the context long.
     """
     names.new_context()
-    relations = rng.sample(RELATIONS, k=min(len(RELATIONS), rng.randint(2, 4)))
+    shuffled = rng.sample(RELATIONS, k=len(RELATIONS))
+    asked_relations, background = shuffled[: rng.randint(2, 3)], shuffled[3:]
     facts: list[tuple[Relation, str, str, str, int]] = []  # relation, subject, sentence, answer, at
-    per_relation = max(2, n_facts // len(relations))
-    for relation in relations:
-        subjects = [names.entity(relation.subject) for _ in range(per_relation)]
-        for subject in subjects:
+    for relation in asked_relations:
+        for _ in range(rng.randint(2, 3)):
+            subject = names.entity(relation.subject)
             facts.append((relation, subject, *_fact(rng, names, relation, subject)))
-    rng.shuffle(facts)
+    askable = len(facts)
+    while len(facts) < n_facts:
+        relation = rng.choice(background)
+        subject = names.entity(relation.subject)
+        facts.append((relation, subject, *_fact(rng, names, relation, subject)))
+    order = rng.sample(range(len(facts)), k=len(facts))
+    facts = [facts[i] for i in order]
+    asked_positions = [order.index(i) for i in range(askable)]
 
     # Build the context and remember where each answer starts (character offsets).
     context_parts: list[str] = []
@@ -193,7 +201,7 @@ def generate_context(
     context = " ".join(context_parts)
 
     qas = []
-    asked = rng.sample(range(len(facts)), k=min(n_questions, len(facts)))
+    asked = rng.sample(asked_positions, k=min(n_questions, len(asked_positions)))
     for number, index in enumerate(asked):
         relation, subject, _, answer, _ = facts[index]
         qid = f"{id_prefix}-q{number}"

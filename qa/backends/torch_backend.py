@@ -197,7 +197,8 @@ class TorchBackend(Backend):
             timing.loss_curve.append(loss_sum)
             if step == 0:
                 first_step_s = elapsed  # includes torch.compile's tracing when it is on
-            if step >= train_cfg.timing_warmup_steps or total_steps <= train_cfg.timing_warmup_steps:
+            warm = train_cfg.timing_warmup_steps
+            if step >= warm or total_steps <= warm:
                 timing.step_times.append(elapsed)
                 timing.tokens_per_step.append(tokens * world)
             bar.update(1)
