@@ -190,7 +190,15 @@ def train_timings(timing: Any) -> dict[str, Any]:
     steps = np.asarray(timing.step_times)
     q1, median, q3 = (np.percentile(steps, [25, 50, 75]) if len(steps) else (0.0, 0.0, 0.0))
     losses = timing.loss_curve
+    # With dynamic padding a step's time follows its batch length, so the raw step-time IQR is
+    # mostly workload, not noise. Seconds per padded token (the compute actually run) removes
+    # that; with static padding it is the step time over a constant.
+    padded = np.asarray(timing.extra.get("padded_tokens_per_step") or [], dtype=float)
+    per_token = steps / padded if len(padded) == len(steps) and len(steps) else steps
+    t1, t2, t3 = (np.percentile(per_token, [25, 50, 75]) if len(per_token) else (0.0, 0.0, 0.0))
     return {
+        "train_token_s": {"median": float(t2), "iqr": float(t3 - t1), "rounds": int(len(steps)),
+                          "unit": "seconds per padded token"},
         "train_samples_per_s": timing.samples_per_s,
         "train_tokens_per_s": timing.tokens_per_s,
         "train_step_s": {"median": float(median), "iqr": float(q3 - q1), "q1": float(q1),

@@ -51,7 +51,7 @@ class Session:
             result = aggregate_seeds(runs)
             save_result(result, self.options.out_dir)
             if self.options.update_baselines and result.status == "ok":
-                paths = baselines.update_baseline(self.options.baselines_root, [result])
+                paths = baselines.update_baseline(self.options.baselines_root, runs)
                 self.notes.extend(f"baseline written: {p}" for p in paths)
             self.results[entry.id] = result
             self.verdicts[entry.id] = baselines.compare(

@@ -142,9 +142,13 @@ def run_entries(entries: list[Entry], options: RunOptions) -> RunSummary:
     try:
         for entry in entries:
             log.info("entry %s", entry.id)
-            result = _run_entry_seeds(entry, options, notes)
+            per_seed = _run_entry_seeds(entry, options, notes)
+            result = aggregate_seeds(per_seed)
             save_result(result, options.out_dir)
             results.append(result)
+            if options.update_baselines and result.status == "ok":
+                paths = baselines.update_baseline(options.baselines_root, per_seed)
+                notes.extend(f"baseline written: {p}" for p in paths)
     except KeyboardInterrupt:
         notes.append("interrupted by the user (Ctrl-C): entries after the last one listed "
                      "did not run")
@@ -158,7 +162,7 @@ def run_entries(entries: list[Entry], options: RunOptions) -> RunSummary:
     return _finish(results, options, notes, incomplete=False)
 
 
-def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> RunResult:
+def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> list[RunResult]:
     per_seed = []
     for seed in options.seeds:
         config = replace(entry.config, train=replace(entry.config.train, seed=seed))
@@ -166,7 +170,7 @@ def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> Run
         if options.repeat > 1 and result.status == "ok":
             notes.append(_check_repeat(entry, config, options, result))
         per_seed.append(result)
-    return aggregate_seeds(per_seed)
+    return per_seed
 
 
 def _check_repeat(entry: Entry, config: RunConfig, options: RunOptions,
@@ -187,9 +191,6 @@ def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
             incomplete: bool) -> RunSummary:
     verdicts: list[Any] = []
     for result in results:
-        if options.update_baselines and result.status == "ok":
-            paths = baselines.update_baseline(options.baselines_root, [result])
-            notes.extend(f"baseline written: {p}" for p in paths)
         verdicts.extend(baselines.compare(result, baselines.load_baseline(
             options.baselines_root, result.key)))
     path = write_run_report(results, verdicts, options, notes, incomplete)

@@ -173,10 +173,11 @@ class TorchBackend(Backend):
         micro_batches = self._micro_batches(data, plan, rank, world)
         timing = TrainTiming(samples_per_step=global_batch * train_cfg.gradient_accumulation_steps)
         bar = _progress(total_steps, "train", progress and rank == 0)
+        padded_per_step: list[int] = []
         started = time.perf_counter()
         for step in range(total_steps):
             step_start = time.perf_counter()
-            loss_sum, tokens = 0.0, 0
+            loss_sum, tokens, padded = 0.0, 0, 0
             for _ in range(train_cfg.gradient_accumulation_steps):
                 indices = next(micro_batches)
                 batch = {k: v.to(device, non_blocking=True) for k, v in data.batch(
@@ -186,6 +187,7 @@ class TorchBackend(Backend):
                 loss.backward()
                 loss_sum += float(loss.detach())
                 tokens += data.real_tokens(indices)
+                padded += batch["input_ids"].numel()
             if not math.isfinite(loss_sum):
                 raise Diverged(f"loss is {loss_sum} at step {step + 1} of {total_steps}")
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -201,6 +203,7 @@ class TorchBackend(Backend):
             if step >= warm or total_steps <= warm:
                 timing.step_times.append(elapsed)
                 timing.tokens_per_step.append(tokens * world)
+                padded_per_step.append(padded)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_sum:.3f}", refresh=False)
         bar.close()
@@ -210,7 +213,8 @@ class TorchBackend(Backend):
         timing.samples_per_s = timing.samples_per_step * len(timing.step_times) / measured
         timing.tokens_per_s = sum(timing.tokens_per_step) / measured
         timing.extra = {"world_size": world, "device": str(device),
-                        "global_batch": timing.samples_per_step, "first_step_s": first_step_s}
+                        "global_batch": timing.samples_per_step, "first_step_s": first_step_s,
+                        "padded_tokens_per_step": padded_per_step}
         model.eval()
         return timing
 
