@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 BENCH_OPTIONS = [
     ("--profile", {"default": "smoke", "help": "matrix profile name or TOML path"}),
     ("--backend", {"default": None, "help": "override the profile's backend (torch, ipu)"}),

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", help="comma-separated datasets")
     run.add_argument("--seeds", type=int, help="run N seeds (42, 43, ...) per entry")
     run.add_argument("--repeat", type=int, default=1, help="run each seed N times, check identity")
-    run.add_argument("--replicas", type=int, help="torch: data-parallel processes under torchrun")
+    run.add_argument("--replicas", help="torch: data-parallel processes under torchrun; a list "
+                     "(1,2) runs each count and reports the scaling efficiency")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a config field, e.g. train.learning_rate=0")
     run.add_argument("--update-baselines", action="store_true",
@@ -102,12 +103,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = profiles.load_profile(args.profile)
     profile = profiles.select(profile, args.backend, _split(args.models), _split(args.pods),
                               _split(args.datasets))
-    overrides = list(args.set)
-    if args.replicas is not None:
-        if args.replicas < 1:
-            raise QABenchError("--replicas must be at least 1")
-        overrides.append(f"hardware.replicas={args.replicas}")
-    entries = profiles.expand(profile, squad_dir_from_env(args.squad_dir), overrides)
+    entries = []
+    for replicas in _replica_counts(args.replicas):
+        extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
+        entries += profiles.expand(profile, squad_dir_from_env(args.squad_dir),
+                                   [*args.set, *extra])
     _check_squad_dir(entries)
     if args.seeds is not None and args.seeds < 1:
         raise QABenchError("--seeds must be at least 1")
@@ -127,6 +127,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = run_entries(entries, options)
     _print_summary(summary)
     return EXIT_FAIL if summary.failed else EXIT_OK
+
+
+def _replica_counts(value: str | None) -> list[int | None]:
+    """``--replicas 2`` → [2]; ``--replicas 1,2`` → [1, 2]; absent → [None] (the config's)."""
+    if value is None:
+        return [None]
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise QABenchError(f"--replicas expects a number or a list like 1,2, got {value!r}") \
+            from None
+    if not counts or any(c < 1 for c in counts):
+        raise QABenchError("--replicas must be at least 1")
+    return counts
 
 
 def _check_squad_dir(entries: list) -> None:

@@ -1,0 +1,88 @@
+"""The pytest front end end to end (pytester): options, markers, skips, gates, baselines."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY_PROFILE = """
+description = "a tiny entry for the plugin tests"
+backend = "torch"
+models = ["tiny-roformer"]
+pods = ["cpu"]
+datasets = ["synthetic"]
+seeds = [42]
+
+[defaults.data]
+synthetic_train_contexts = 60
+synthetic_validation_contexts = 10
+max_length = 128
+doc_stride = 64
+
+[defaults.train]
+max_steps = 12
+micro_batch_size = 8
+dynamic_padding = true
+group_by_length = true
+compile_eval = false
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A copy of the suite's pytest layer (conftest, benchmarks, profiles) in a fresh folder."""
+    shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
+    bench = pytester.path / "benchmarks"
+    shutil.copytree(ROOT / "benchmarks" / "profiles", bench / "profiles")
+    shutil.copy(ROOT / "benchmarks" / "test_finetune.py", bench / "test_finetune.py")
+    (bench / "profiles" / "tiny.toml").write_text(TINY_PROFILE)
+    monkeypatch.setenv("QA_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\nmarkers =\n"
+                     "    ipu: IPU hardware\n    cuda: a CUDA GPU\n    slow: slow\n")
+    return pytester
+
+
+def test_nightly_matrix_is_collected_and_ipu_entries_skip_with_the_reason(suite) -> None:
+    collected = suite.runpytest_subprocess("benchmarks", "--profile", "nightly", "--collect-only",
+                                           "-q")
+    collected.stdout.fnmatch_lines(["*200 tests collected*"])
+    run = suite.runpytest_subprocess("benchmarks", "--profile", "nightly", "--pods", "pod16",
+                                     "--models", "bert-base-uncased", "-rs")
+    run.assert_outcomes(skipped=10)
+    run.stdout.fnmatch_lines(["*poptorch not importable: install the Poplar SDK*"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--profile", "smok"], "*did you mean 'smoke'*"),
+    (["--set", "train.learnig_rate=1"], "*did you mean 'learning_rate'*"),
+    (["--backend", "ipu", "--pods", "pod17"], "*did you mean 'pod16'*"),
+])
+def test_bad_options_exit_2_with_one_line(suite, args, message) -> None:
+    result = suite.runpytest_subprocess("benchmarks", *args)
+    assert result.ret == 2
+    result.stdout.fnmatch_lines([message])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_missing_baseline_skips_then_update_creates_it_and_gates_pass(suite) -> None:
+    common = ["benchmarks", "--profile", "tiny", "--baselines-dir", "bl", "-rs", "-p",
+              "no:randomly", "--benchmark-json", "bench.json"]
+    first = suite.runpytest_subprocess(*common)
+    first.assert_outcomes(skipped=5)
+    first.stdout.fnmatch_lines(["*no baseline*run with --update-baselines*"])
+
+    update = suite.runpytest_subprocess(*common, "--update-baselines")
+    written = list((suite.path / "bl").rglob("*.json"))
+    assert len(written) == 1, update.stdout.str()
+    assert '"provenance"' in written[0].read_text()
+
+    # Accuracy is deterministic on CPU, so the gates hold; timings may drift on a loaded machine
+    # but accuracy must pass: check those two outcomes by name.
+    again = suite.runpytest_subprocess(*common, "-v")
+    again.stdout.fnmatch_lines(["*exact_match] PASSED*", "*-f1] PASSED*"])
+    assert (suite.path / "bench.json").exists()
