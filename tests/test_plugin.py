@@ -65,7 +65,7 @@ def test_nightly_matrix_is_collected_and_ipu_entries_skip_with_the_reason(suite)
 def test_bad_options_exit_2_with_one_line(suite, args, message) -> None:
     result = suite.runpytest_subprocess("benchmarks", *args)
     assert result.ret == 2
-    result.stdout.fnmatch_lines([message])
+    result.stderr.fnmatch_lines([f"Exit: qa-bench: error: {message}"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
