@@ -24,6 +24,10 @@ from qa.results import RunResult, environment_manifest
 
 log = logging.getLogger("qa")
 
+class EntryTimeout(Exception):
+    """The entry ran past ``--entry-timeout`` (raised by the runner's alarm)."""
+
+
 STAGES = ("data", "model", "features", "compile", "train", "predict", "postprocess", "metrics")
 
 
@@ -99,6 +103,8 @@ def _record_failure(result: RunResult, stage: str, exc: BaseException) -> None:
 
     if isinstance(exc, Diverged):
         result.status = "diverged"
+    elif isinstance(exc, EntryTimeout):
+        result.status = "timeout"
     elif isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         result.status = "failed"
         exc = RuntimeError(f"out of memory: {exc}")

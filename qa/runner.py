@@ -17,6 +17,7 @@ from typing import Any
 from qa import baselines, report
 from qa.config import RunConfig
 from qa.errors import QABenchError
+from qa.pipeline import EntryTimeout
 from qa.profiles import Entry
 from qa.results import RunResult, save_result
 
@@ -24,10 +25,6 @@ log = logging.getLogger("qa")
 
 ACCURACY_KEYS = ("exact_match", "f1", "exact", "HasAns_exact", "HasAns_f1", "NoAns_exact",
                  "NoAns_f1")
-
-
-class EntryTimeout(Exception):
-    """The entry ran past ``--entry-timeout``."""
 
 
 @dataclass

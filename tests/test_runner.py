@@ -1,0 +1,57 @@
+"""Fault handling of a matrix run: timeouts, failures recorded with their stage, seeds merged."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from qa.backends.torch_backend import TorchBackend
+from qa.config import RunConfig, apply_overrides
+from qa.pipeline import STAGES, run_entry
+from qa.results import RunResult
+from qa.runner import EntryTimeout, RunOptions, aggregate_seeds, run_one, time_limit
+
+TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=8",
+        "data.max_length=128", "data.doc_stride=64", "train.max_steps=4",
+        "train.compile_eval=false", "hardware.device=cpu", "model.vocab_size=800"]
+
+
+def test_time_limit_interrupts_the_block() -> None:
+    started = time.perf_counter()
+    with pytest.raises(EntryTimeout), time_limit(0.2):
+        time.sleep(5)
+    assert time.perf_counter() - started < 2
+
+
+def test_an_entry_past_its_timeout_is_recorded_as_timeout(tmp_path) -> None:
+    config = apply_overrides(RunConfig(), TINY + ["train.max_steps=100000"])
+    result = run_one(config, RunOptions(out_dir=tmp_path, entry_timeout=3, cache_dir=tmp_path,
+                                        progress=False))
+    assert result.status == "timeout"
+    assert "entry-timeout" in result.failure["cause"]
+    assert result.failure["stage"] in STAGES  # where it was when the alarm went off
+
+
+def test_a_raising_stage_is_recorded_with_stage_and_cause(tmp_path, monkeypatch) -> None:
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("cannot allocate 12 GiB")
+
+    monkeypatch.setattr(TorchBackend, "predict", out_of_memory)
+    result = run_entry(apply_overrides(RunConfig(), TINY), cache_dir=tmp_path, progress=False)
+    assert result.status == "failed"
+    assert result.failure["stage"] == "predict"
+    assert "out of memory" in result.failure["cause"]
+    assert "train" in result.timings["stage_s"]  # the stages before it ran and were timed
+
+
+def test_seeds_are_merged_into_mean_and_std() -> None:
+    def result(seed: int, em: float) -> RunResult:
+        return RunResult(key={"backend": "torch", "pod": "cpu", "model": "m", "dataset": "d"},
+                         config={}, metrics={"exact_match": em, "f1": em + 1},
+                         seeds=[{"seed": seed, "exact_match": em, "f1": em + 1}])
+
+    merged = aggregate_seeds([result(1, 10.0), result(2, 20.0), result(3, 30.0)])
+    assert merged.metrics["exact_match"] == pytest.approx(20.0)
+    assert merged.metrics["exact_match_std"] == pytest.approx(10.0)
+    assert [s["seed"] for s in merged.seeds] == [1, 2, 3]
