@@ -103,6 +103,9 @@ class TrainConfig:
     )
     seed: int = field(default=42, metadata={"help": "seed for Python, numpy, torch, data order"})
     eval_batch_size: int = field(default=64, metadata={"help": "features per prediction batch"})
+    eval_timing_rounds: int = field(
+        default=2, metadata={"help": "timed prediction passes after a warm-up pass"}
+    )
     timing_warmup_steps: int = field(
         default=3, metadata={"help": "first optimizer steps excluded from throughput"}
     )

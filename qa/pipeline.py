@@ -173,6 +173,8 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     result.timings.update(train_timings(train_timing))
     result.timings["eval_samples_per_s"] = predictions.samples_per_s
     result.timings["eval_s"] = predictions.total_s
+    if predictions.rounds:
+        result.timings["eval_step_s"] = predictions.rounds
     result.timings["compile"] = compile_timing.to_dict()
     result.timings["compile_s"] = compile_timing.cold_s
     result.timings["features"] = {"train": len(train_features), "validation": len(eval_features),

@@ -51,6 +51,7 @@ class Predictions:
     end_logits: np.ndarray
     samples_per_s: float
     total_s: float
+    rounds: dict[str, Any] = field(default_factory=dict)  # timed passes: median, iqr, rounds
 
 
 class Backend(ABC):
