@@ -31,7 +31,6 @@ Tolerances written by ``update_baseline`` (why these numbers):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -44,7 +43,7 @@ from typing import Any
 from qa.errors import QABenchError, unknown
 from qa.references import Reference as Reference  # re-exported: published numbers, never gates
 from qa.references import load_references as load_references
-from qa.results import RunResult, entry_id, write_json_atomic
+from qa.results import RunResult, entry_id, read_json, write_json_atomic
 
 UNITS = ("points", "ratio")
 VERDICTS = ("pass", "fail", "improved", "missing")
@@ -205,13 +204,7 @@ def load_baseline_file(path: str | os.PathLike) -> Baseline:
     Raises:
         QABenchError: unreadable file, bad JSON or a schema problem (file and field named).
     """
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise QABenchError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise QABenchError(f"{path}: not valid JSON ({exc})") from None
-    return Baseline.from_dict(raw, source=str(path), path=Path(path))
+    return Baseline.from_dict(read_json(path), source=str(path), path=Path(path))
 
 
 def load_baseline(root: str | os.PathLike, key: dict[str, str]) -> Baseline | None:

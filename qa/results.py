@@ -149,19 +149,27 @@ def save_result(result: RunResult, out_dir: str | os.PathLike,
     return path
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file we are given (result, baseline, ...).
+
+    Raises:
+        QABenchError: unreadable file, not UTF-8 or not valid JSON (one line, file named).
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise QABenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise QABenchError(f"{path}: not valid JSON ({exc})") from None
+
+
 def load_result(path: str | os.PathLike) -> RunResult:
     """Load one RunResult JSON file.
 
     Raises:
         QABenchError: unreadable file, bad JSON or not a RunResult.
     """
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise QABenchError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise QABenchError(f"{path}: not valid JSON ({exc})") from None
-    return RunResult.from_dict(raw, source=str(path))
+    return RunResult.from_dict(read_json(path), source=str(path))
 
 
 def load_run_dir(path: str | os.PathLike) -> list[RunResult]:
