@@ -90,33 +90,33 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _split(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """``qa-bench run``."""
     from qa import profiles
     from qa.config import squad_dir_from_env
-    from qa.runner import RunOptions, check_baselines, run_entries
+    from qa.runner import (
+        RunOptions,
+        check_baselines,
+        check_entry_timeout,
+        run_entries,
+        seed_list,
+        split_names,
+    )
 
     profile = profiles.load_profile(args.profile)
-    profile = profiles.select(profile, args.backend, _split(args.models), _split(args.pods),
-                              _split(args.datasets))
+    profile = profiles.select(profile, args.backend, split_names(args.models),
+                              split_names(args.pods), split_names(args.datasets))
     entries = []
     for replicas in _replica_counts(args.replicas):
         extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
         entries += profiles.expand(profile, squad_dir_from_env(args.squad_dir),
                                    [*args.set, *extra])
     _check_squad_dir(entries)
-    if args.seeds is not None and args.seeds < 1:
-        raise QABenchError("--seeds must be at least 1")
+    seeds = seed_list(args.seeds, profile.seeds)
     if args.repeat < 1:
         raise QABenchError("--repeat must be at least 1")
-    if args.entry_timeout is not None and args.entry_timeout <= 0:
-        raise QABenchError("--entry-timeout must be more than 0 seconds")
+    check_entry_timeout(args.entry_timeout)
     check_baselines(entries, Path(args.baselines))
-    seeds = [42 + i for i in range(args.seeds)] if args.seeds else profile.seeds
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or Path("reports") / f"{profile.name}-{stamp}")
     _check_writable(out)

@@ -14,8 +14,15 @@ from typing import Any
 from qa import baselines, profiles
 from qa.config import squad_dir_from_env
 from qa.errors import QABenchError
-from qa.results import RunResult, save_result
-from qa.runner import RunOptions, aggregate_seeds, check_baselines, run_one
+from qa.results import RunResult
+from qa.runner import (
+    RunOptions,
+    check_baselines,
+    check_entry_timeout,
+    run_entry_all_seeds,
+    seed_list,
+    split_names,
+)
 
 # Test name → the gated metric it asserts.
 GATED = {
@@ -25,10 +32,6 @@ GATED = {
     "exact_match": "exact_match",
     "f1": "f1",
 }
-
-
-def _split(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 @dataclass
@@ -44,15 +47,7 @@ class Session:
     def result(self, entry: profiles.Entry) -> RunResult:
         """The entry's RunResult, running it (all seeds) the first time it is asked for."""
         if entry.id not in self.results:
-            from dataclasses import replace
-
-            runs = [run_one(replace(entry.config, train=replace(entry.config.train, seed=s)),
-                            self.options) for s in self.options.seeds]
-            result = aggregate_seeds(runs)
-            save_result(result, self.options.out_dir)
-            if self.options.update_baselines and result.status == "ok":
-                paths = baselines.update_baseline(self.options.baselines_root, runs)
-                self.notes.extend(f"baseline written: {p}" for p in paths)
+            result = run_entry_all_seeds(entry, self.options, self.notes)
             self.results[entry.id] = result
             self.verdicts[entry.id] = baselines.compare(
                 result, baselines.load_baseline(self.options.baselines_root, result.key))
@@ -67,19 +62,15 @@ class Session:
 def make_session(getoption: Any, rootdir: Path) -> Session:
     """Build the session from pytest options (raises QABenchError on bad input)."""
     profile = profiles.load_profile(getoption("--profile"))
-    profile = profiles.select(profile, getoption("--backend"), _split(getoption("--models")),
-                              _split(getoption("--pods")), _split(getoption("--datasets")))
+    profile = profiles.select(profile, getoption("--backend"), split_names(getoption("--models")),
+                              split_names(getoption("--pods")),
+                              split_names(getoption("--datasets")))
     squad_dir = squad_dir_from_env(getoption("--squad-dir"))
     if squad_dir and not Path(squad_dir).is_dir():
         raise QABenchError(f"--squad-dir {squad_dir}: no such folder")
     entries = profiles.expand(profile, squad_dir, getoption("--set") or [])
-    seeds_n = getoption("--seeds")
-    if seeds_n is not None and seeds_n < 1:
-        raise QABenchError("--seeds must be at least 1")
-    seeds = [42 + i for i in range(seeds_n)] if seeds_n else profile.seeds
-    timeout = getoption("--entry-timeout")
-    if timeout is not None and timeout <= 0:
-        raise QABenchError("--entry-timeout must be more than 0 seconds")
+    seeds = seed_list(getoption("--seeds"), profile.seeds)
+    check_entry_timeout(getoption("--entry-timeout"))
     check_baselines(entries, Path(getoption("--baselines-dir")))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(getoption("--report-dir") or rootdir / "reports" / f"pytest-{profile.name}-{stamp}")

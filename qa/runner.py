@@ -138,14 +138,7 @@ def run_entries(entries: list[Entry], options: RunOptions) -> RunSummary:
     notes: list[str] = []
     try:
         for entry in entries:
-            log.info("entry %s", entry.id)
-            per_seed = _run_entry_seeds(entry, options, notes)
-            result = aggregate_seeds(per_seed)
-            save_result(result, options.out_dir)
-            results.append(result)
-            if options.update_baselines and result.status == "ok":
-                paths = baselines.update_baseline(options.baselines_root, per_seed)
-                notes.extend(f"baseline written: {p}" for p in paths)
+            results.append(run_entry_all_seeds(entry, options, notes))
     except KeyboardInterrupt:
         notes.append("interrupted by the user (Ctrl-C): entries after the last one listed "
                      "did not run")
@@ -157,6 +150,42 @@ def run_entries(entries: list[Entry], options: RunOptions) -> RunSummary:
             _finish(results, options, notes, incomplete=True)
         raise
     return _finish(results, options, notes, incomplete=False)
+
+
+def run_entry_all_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> RunResult:
+    """One entry over every seed: merged, saved at once, and written as baseline if asked.
+
+    The one per-entry flow of both front ends (``run_entries`` and the pytest session).
+    """
+    log.info("entry %s", entry.id)
+    per_seed = _run_entry_seeds(entry, options, notes)
+    result = aggregate_seeds(per_seed)
+    save_result(result, options.out_dir)
+    if options.update_baselines and result.status == "ok":
+        paths = baselines.update_baseline(options.baselines_root, per_seed)
+        notes.extend(f"baseline written: {p}" for p in paths)
+    return result
+
+
+def split_names(value: str | None) -> list[str] | None:
+    """``"a, b"`` → ``["a", "b"]``; None or empty → None (comma-separated CLI/pytest options)."""
+    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+    return names or None
+
+
+def seed_list(count: int | None, default: list[int]) -> list[int]:
+    """``--seeds N`` → 42, 43, …; absent → the profile's seeds."""
+    if count is None:
+        return list(default)
+    if count < 1:
+        raise QABenchError("--seeds must be at least 1")
+    return [42 + i for i in range(count)]
+
+
+def check_entry_timeout(seconds: float | None) -> None:
+    """``--entry-timeout`` must be positive when given."""
+    if seconds is not None and seconds <= 0:
+        raise QABenchError("--entry-timeout must be more than 0 seconds")
 
 
 def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> list[RunResult]:
