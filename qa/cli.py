@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         entries += profiles.expand(profile, squad_dir_from_env(args.squad_dir),
                                    [*args.set, *extra])
     _check_squad_dir(entries)
-    seeds = seed_list(args.seeds, profile.seeds)
+    seeds = seed_list(args.seeds, profile.seeds, args.set)
     if args.repeat < 1:
         raise QABenchError("--repeat must be at least 1")
     check_entry_timeout(args.entry_timeout)

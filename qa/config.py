@@ -45,6 +45,16 @@ class DataConfig:
         default=100, metadata={"help": "synthetic generator: contexts in the validation split"}
     )
     synthetic_seed: int = field(default=1234, metadata={"help": "synthetic generator seed"})
+    synthetic_long_fraction: float = field(
+        default=0.25,
+        metadata={"help": "synthetic generator: share of contexts long enough to overflow "
+                          "max_length 384 into several features"},
+    )
+    synthetic_distractor_subjects: int = field(
+        default=0,
+        metadata={"help": "synthetic generator: other subjects stated with each asked relation "
+                          "(> 0: the question's subject must be matched; much harder)"},
+    )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "keep only the first N training examples"}
     )
@@ -72,6 +82,11 @@ class ModelConfig:
         },
     )
     vocab_size: int = field(default=4000, metadata={"help": "size of a locally trained WordPiece"})
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={"help": "'eager' or 'sdpa' (torch's scaled_dot_product_attention); "
+                          "default: transformers' choice for the model"},
+    )
     lowercase: bool = field(default=True, metadata={"help": "lower-case text in the tokenizer"})
     trust_remote_code: bool = field(
         default=False, metadata={"help": "allow model code from the checkpoint (off: safe loading)"}

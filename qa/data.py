@@ -148,21 +148,27 @@ def dataset_fingerprint(config: DataConfig, source_hash: str) -> str:
 
 def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
     """Write (or reuse) the synthetic train/validation JSON files for ``config``."""
+    from qa import synthetic
     from qa.results import write_json_atomic
     from qa.synthetic import GENERATOR_VERSION, generate_squad
 
     fraction = SYNTHETIC[config.dataset]
     tag = (f"{config.dataset}-s{config.synthetic_seed}-"
            f"{config.synthetic_train_contexts}-{config.synthetic_validation_contexts}-"
-           f"g{GENERATOR_VERSION}")
+           f"l{config.synthetic_long_fraction}-d{config.synthetic_distractor_subjects}-"
+           f"g{GENERATOR_VERSION}-"
+           # The generator's own source too: an edit without a version bump regenerates.
+           f"{file_fingerprint(synthetic.__file__)[:8]}")
     folder = cache_dir / "synthetic" / tag
     paths = []
     for split, n in (("train", config.synthetic_train_contexts),
                      ("validation", config.synthetic_validation_contexts)):
         path = folder / f"{split}.json"
         if not path.exists():
-            write_json_atomic(path, generate_squad(n, config.synthetic_seed, fraction,
-                                                   split=split))
+            write_json_atomic(path, generate_squad(
+                n, config.synthetic_seed, fraction, split=split,
+                long_fraction=config.synthetic_long_fraction,
+                distractor_subjects=config.synthetic_distractor_subjects))
         paths.append(path)
     return paths[0], paths[1]
 

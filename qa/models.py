@@ -41,6 +41,9 @@ class TinySpec:
 TINY_MODELS: dict[str, TinySpec] = {
     "tiny-roformer": TinySpec("roformer", 128, 2, 4, 256),
     "tiny-bert": TinySpec("bert", 128, 2, 4, 256),
+    # BERT-base's architecture with random weights: the shape to measure throughput and MFU
+    # (e.g. on a GPU) without a checkpoint; not a model to judge EM/F1 by.
+    "bert-base-random": TinySpec("bert", 768, 12, 12, 3072),
 }
 
 
@@ -149,8 +152,9 @@ def train_wordpiece(
     return _wrap(backend)
 
 
-def build_tiny_model(name: str, vocab_size: int, train: TrainConfig, max_length: int) -> Any:
-    """A randomly initialised tiny QA model of the named spec, seeded by ``train.seed``."""
+def build_tiny_model(name: str, vocab_size: int, train: TrainConfig, max_length: int,
+                     attn_implementation: str | None = None) -> Any:
+    """A randomly initialised QA model of the named spec, seeded by ``train.seed``."""
     import torch
     from transformers import AutoModelForQuestionAnswering, BertConfig, RoFormerConfig
 
@@ -172,7 +176,20 @@ def build_tiny_model(name: str, vocab_size: int, train: TrainConfig, max_length:
     else:
         config = BertConfig(**common)
     torch.manual_seed(train.seed)
-    return AutoModelForQuestionAnswering.from_config(config)
+    return _attention_checked(name, attn_implementation, lambda **kw: (
+        AutoModelForQuestionAnswering.from_config(config, **kw)))
+
+
+def _attention_checked(name: str, attn_implementation: str | None, build: Any) -> Any:
+    """``build(attn_implementation=...)``, turning "not supported" into a one-line error."""
+    if attn_implementation is None:
+        return build()
+    try:
+        return build(attn_implementation=attn_implementation)
+    except (ValueError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise QABenchError(f"model {name!r} with attn_implementation={attn_implementation!r}: "
+                           f"{first}") from None
 
 
 def load(config: ModelConfig, train: TrainConfig, texts: Iterable[str] | None = None,
@@ -196,7 +213,8 @@ def load(config: ModelConfig, train: TrainConfig, texts: Iterable[str] | None = 
         else:
             tokenizer = train_wordpiece(texts, config.vocab_size, config.lowercase,
                                         cache_root(config))
-        model = build_tiny_model(config.name, len(tokenizer), train, max_length)
+        model = build_tiny_model(config.name, len(tokenizer), train, max_length,
+                                 config.attn_implementation)
         return tokenizer, model
     return _load_pretrained(config)
 
@@ -210,7 +228,8 @@ def _load_pretrained(config: ModelConfig) -> tuple[Any, Any]:
     kwargs = {"trust_remote_code": config.trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(config.name, **kwargs)
-        model = AutoModelForQuestionAnswering.from_pretrained(config.name, **kwargs)
+        model = _attention_checked(config.name, config.attn_implementation, lambda **kw: (
+            AutoModelForQuestionAnswering.from_pretrained(config.name, **kwargs, **kw)))
     except OSError as exc:
         if local:
             raise QABenchError(f"cannot load model from {config.name}: {exc}") from None

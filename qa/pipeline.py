@@ -235,6 +235,8 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
     summary["fast_paths"] = {"dynamic_padding": config.train.dynamic_padding,
                              "group_by_length": config.train.group_by_length,
                              "torch_compile": config.train.torch_compile,
+                             "attn_implementation": getattr(
+                                 model.config, "_attn_implementation", None),
                              "bf16": config.hardware.bf16, "threads": config.hardware.threads
                              or _torch_threads()}
     return summary

@@ -69,7 +69,7 @@ def make_session(getoption: Any, rootdir: Path) -> Session:
     if squad_dir and not Path(squad_dir).is_dir():
         raise QABenchError(f"--squad-dir {squad_dir}: no such folder")
     entries = profiles.expand(profile, squad_dir, getoption("--set") or [])
-    seeds = seed_list(getoption("--seeds"), profile.seeds)
+    seeds = seed_list(getoption("--seeds"), profile.seeds, getoption("--set") or [])
     check_entry_timeout(getoption("--entry-timeout"))
     check_baselines(entries, Path(getoption("--baselines-dir")))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

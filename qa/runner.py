@@ -173,8 +173,17 @@ def split_names(value: str | None) -> list[str] | None:
     return names or None
 
 
-def seed_list(count: int | None, default: list[int]) -> list[int]:
-    """``--seeds N`` → 42, 43, …; absent → the profile's seeds."""
+def seed_list(count: int | None, default: list[int], sets: list[str] | None = None) -> list[int]:
+    """``--seeds N`` → 42, 43, …; ``--set train.seed=S`` → [S]; neither → the profile's seeds."""
+    chosen = [item.split("=", 1)[1] for item in sets or []
+              if item.split("=", 1)[0].strip() == "train.seed" and "=" in item]
+    if chosen and count is not None:
+        raise QABenchError("use --seeds N or --set train.seed=S, not both")
+    if chosen:
+        try:
+            return [int(chosen[-1])]
+        except ValueError:
+            raise QABenchError(f"train.seed must be an integer, got {chosen[-1]!r}") from None
     if count is None:
         return list(default)
     if count < 1:

@@ -1,11 +1,16 @@
 """Deterministic synthetic SQuAD-format data: the embedded default dataset.
 
 Each context is a short "article" of facts about invented people, places and organisations.
-Facts of the same relation appear several times per context with different subjects, so a
-question can only be answered by matching its subject (distractor entities of the same type).
-Some contexts carry many facts so that they overflow into two or more features at
-max_length 384 / stride 128. With ``unanswerable_fraction`` > 0, some questions ask about a
-subject that is absent from the context (SQuAD v2 style, no answer).
+Every answer has distractors of its type in the same context: cities are stated as
+birthplaces, homes, capitals and headquarters, years as births, deaths and foundings, people as
+subjects, founders and mayors. In the default mode each asked relation is stated once per
+context, so a question is answered by finding the sentence of its relation among same-type
+distractors. ``distractor_subjects`` > 0 also states each asked relation for other subjects of
+the same type, so the subject must be matched too (a harder task: measured on 2 cores, a tiny
+2-layer RoFormer does not learn that matching within the smoke budget and stays near chance
+among the candidates). Some contexts carry many facts so that they overflow into two or more
+features at max_length 384 / stride 128. With ``unanswerable_fraction`` > 0, some questions ask
+for a relation the context never states (SQuAD v2 style, no answer).
 
 The generator writes the official SQuAD JSON layout, so the file loader is exercised too.
 """
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Bump whenever the generated data changes, so cached files from older versions are not reused.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 7
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
            "gr", "kl", "st", "tr", "sh", "th", "ch", "pl"]
@@ -47,27 +52,50 @@ class Relation:
 
 
 RELATIONS: tuple[Relation, ...] = (
+    # Each relation's questions share a key word with its statement (as SQuAD questions mostly
+    # share words with the answer's sentence); no other relation's statement has that word.
     Relation("birthplace", "person", "city",
              ("{s} was born in the town of {a}.",),
-             ("In which town was {s} born?", "Where was {s} born?")),
+             ("In which town was {s} born?", "Which town was {s} born in?")),
     Relation("birth_year", "person", "year",
              ("{s} was born in the year {a}.",),
-             ("In which year was {s} born?", "When was {s} born?")),
+             ("In which year was {s} born?", "What year was {s} born in?")),
     Relation("occupation", "person", "occupation",
              ("{s} works as a {a}.",),
-             ("What does {s} work as?", "What is the job of {s}?")),
+             ("What does {s} work as?", "As what does {s} work?")),
+    Relation("parent_occupation", "person", "occupation",
+             ("The father of {s} was a {a}.",),
+             ("What was the father of {s}?", "What job did the father of {s} have?")),
     Relation("colour", "person", "colour",
              ("The favourite colour of {s} is {a}.",),
-             ("What is the favourite colour of {s}?", "Which colour does {s} like best?")),
+             ("What is the favourite colour of {s}?", "Which favourite colour does {s} have?")),
+    Relation("flag", "country", "colour",
+             ("The flag of {s} is {a}.",),
+             ("What colour is the flag of {s}?", "Which colour is the flag of {s}?")),
     Relation("instrument", "person", "instrument",
              ("{s} plays the {a}.",),
              ("Which instrument does {s} play?", "What does {s} play?")),
+    Relation("lessons", "person", "instrument",
+             ("{s} gives lessons on the {a}.",),
+             ("On which instrument does {s} give lessons?", "What does {s} give lessons on?")),
+    Relation("home", "person", "city",
+             ("{s} has a home in the city of {a}.",),
+             ("In which city does {s} have a home?", "Where is the home of {s}?")),
+    Relation("wedding_year", "person", "year",
+             ("The wedding of {s} took place in {a}.",),
+             ("In which year was the wedding of {s}?", "When was the wedding of {s}?")),
     Relation("capital", "country", "city",
              ("The capital of {s} is {a}.",),
              ("What is the capital of {s}?", "Which city is the capital of {s}?")),
+    Relation("area", "country", "number",
+             ("{s} covers an area of {a} square kilometres.",),
+             ("What is the area of {s}?", "How large is the area of {s}?")),
     Relation("population", "city", "number",
              ("{s} has a population of {a} people.",),
-             ("How many people live in {s}?", "What is the population of {s}?")),
+             ("What is the population of {s}?", "How many people live in {s}?")),
+    Relation("mayor", "city", "person",
+             ("The mayor of {s} is {a}.",),
+             ("Who is the mayor of {s}?", "Who is mayor of {s}?")),
     Relation("founder", "org", "person",
              ("The {s} was founded by {a}.",),
              ("Who founded the {s}?", "By whom was the {s} founded?")),
@@ -76,7 +104,8 @@ RELATIONS: tuple[Relation, ...] = (
              ("When was the {s} established?", "In which year was the {s} established?")),
     Relation("headquarters", "org", "city",
              ("The {s} has its headquarters in {a}.",),
-             ("Where is the {s} based?", "Where are the headquarters of the {s}?")),
+             ("Where are the headquarters of the {s}?",
+              "In which city are the headquarters of the {s}?")),
 )
 
 
@@ -118,7 +147,14 @@ class _Names:
 
     def entity(self, kind: str) -> str:
         if kind not in self.NAMED:
-            return self._value(kind)
+            # Values (years, colours, ...) differ within a context too, so that a same-type
+            # distractor is a different answer, unless the small pools run out.
+            for _ in range(50):
+                value = self._value(kind)
+                if value not in self.used:
+                    break
+            self.used.add(value)
+            return value
         while True:
             name = self._name(kind)
             if name not in self.used:
@@ -162,31 +198,51 @@ def _fact(
     return prefix + answer + after.format(s=subject), answer, len(prefix)
 
 
+def _entities_of(facts: list[tuple[Relation, str, str, str, int]], kind: str) -> int:
+    """How many different entities of type ``kind`` the facts mention (as subject or answer)."""
+    return len({e for r, s, _, a, _ in facts
+                for e, k in ((s, r.subject), (a, r.answer)) if k == kind})
+
+
 def generate_context(
     rng: random.Random, names: _Names, n_facts: int, n_questions: int,
-    unanswerable_fraction: float, id_prefix: str,
+    unanswerable_fraction: float, id_prefix: str, distractor_subjects: int = 0,
 ) -> dict[str, Any]:
     """One paragraph (official layout) with its questions.
 
-    Questions are asked about 2-3 "asked" relations, each stated for 2-3 subjects (same-type
-    distractors); the remaining facts use other relations and make the context long.
+    ``n_questions`` relations are asked; each is stated for its subject and for
+    ``distractor_subjects`` other subjects of the same type, or, for an unanswerable question,
+    not at all. The other facts use the remaining relations (which may repeat) and make the
+    context long; no asked relation appears among them.
     """
     names.new_context()
     shuffled = rng.sample(RELATIONS, k=len(RELATIONS))
-    asked_relations, background = shuffled[: rng.randint(2, 3)], shuffled[3:]
+    asked_relations, background = shuffled[:n_questions], shuffled[n_questions:]
     facts: list[tuple[Relation, str, str, str, int]] = []  # relation, subject, sentence, answer, at
-    for relation in asked_relations:
-        for _ in range(rng.randint(2, 3)):
-            subject = names.entity(relation.subject)
-            facts.append((relation, subject, *_fact(rng, names, relation, subject)))
-    askable = len(facts)
-    while len(facts) < n_facts:
-        relation = rng.choice(background)
+    questions: list[tuple[Relation, int | None]] = []  # asked relation, index of its fact
+
+    def add(relation: Relation) -> None:
         subject = names.entity(relation.subject)
         facts.append((relation, subject, *_fact(rng, names, relation, subject)))
+
+    for relation in asked_relations:
+        if rng.random() < unanswerable_fraction:
+            questions.append((relation, None))  # stated for no one in this context
+            continue
+        questions.append((relation, len(facts)))
+        for _ in range(1 + distractor_subjects):
+            add(relation)
+    while len(facts) < n_facts:
+        add(rng.choice(background))
+    # Every answer gets at least one other entity of its type in the context (a distractor);
+    # only impossible when the one other relation of that type is asked but left unstated.
+    for relation, index in questions:
+        same_type = [r for r in background if relation.answer in (r.answer, r.subject)]
+        if index is not None and _entities_of(facts, relation.answer) < 2 and same_type:
+            add(rng.choice(same_type))
     order = rng.sample(range(len(facts)), k=len(facts))
+    position = {old: new for new, old in enumerate(order)}
     facts = [facts[i] for i in order]
-    asked_positions = [order.index(i) for i in range(askable)]
 
     # Build the context and remember where each answer starts (character offsets).
     context_parts: list[str] = []
@@ -201,18 +257,18 @@ def generate_context(
     context = " ".join(context_parts)
 
     qas = []
-    asked = rng.sample(asked_positions, k=min(n_questions, len(asked_positions)))
-    for number, index in enumerate(asked):
-        relation, subject, _, answer, _ = facts[index]
+    for number, (relation, index) in enumerate(questions):
         qid = f"{id_prefix}-q{number}"
-        if rng.random() < unanswerable_fraction:
-            absent = names.entity(relation.subject)  # same relation, subject not in the context
+        if index is None:
+            # The relation is stated for no one here: ask it of a fresh subject.
+            absent = names.entity(relation.subject)
             question = rng.choice(relation.questions).format(s=absent)
             qas.append({"id": qid, "question": question, "answers": [], "is_impossible": True})
             continue
+        _, subject, _, answer, _ = facts[position[index]]
         question = rng.choice(relation.questions).format(s=subject)
         qa = {"id": qid, "question": question,
-              "answers": [{"text": answer, "answer_start": answer_starts[index]}]}
+              "answers": [{"text": answer, "answer_start": answer_starts[position[index]]}]}
         if unanswerable_fraction > 0:
             qa["is_impossible"] = False
         qas.append(qa)
@@ -226,6 +282,7 @@ def generate_squad(
     long_fraction: float = 0.25,
     questions_per_context: int = 4,
     split: str = "train",
+    distractor_subjects: int = 0,
 ) -> dict[str, Any]:
     """A synthetic dataset in the official SQuAD JSON layout.
 
@@ -236,7 +293,15 @@ def generate_squad(
         long_fraction: share of contexts with enough facts to overflow 384 tokens.
         questions_per_context: questions asked per paragraph.
         split: used in ids and titles.
+        distractor_subjects: other subjects stated with each asked relation (0: the relation
+            alone identifies the answer; > 0: the question's subject must be matched too).
     """
+    if not 1 <= questions_per_context < len(RELATIONS):
+        raise ValueError(f"questions_per_context must be 1..{len(RELATIONS) - 1} "
+                         f"(one relation per question, one left for background facts), "
+                         f"got {questions_per_context}")
+    if distractor_subjects < 0:
+        raise ValueError(f"distractor_subjects must be >= 0, got {distractor_subjects}")
     rng = random.Random(f"{seed}-{split}")
     names = _Names(rng, seed)
     articles: list[dict[str, Any]] = []
@@ -246,7 +311,8 @@ def generate_squad(
         long = rng.random() < long_fraction
         n_facts = rng.randint(34, 48) if long else rng.randint(6, 12)
         paragraph = generate_context(rng, names, n_facts, questions_per_context,
-                                     unanswerable_fraction, f"{split}-{seed}-c{index}")
+                                     unanswerable_fraction, f"{split}-{seed}-c{index}",
+                                     distractor_subjects)
         articles[-1]["paragraphs"].append(paragraph)
     version = "synthetic-v2.0" if unanswerable_fraction > 0 else "synthetic-v1.1"
     return {"version": version, "data": articles}

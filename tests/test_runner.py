@@ -9,6 +9,7 @@ import pytest
 from qa.backends.torch_backend import TorchBackend
 from qa.config import RunConfig, apply_overrides
 from qa.pipeline import STAGES, run_entry
+from qa.errors import QABenchError
 from qa.results import RunResult
 from qa.runner import EntryTimeout, RunOptions, aggregate_seeds, run_one, time_limit
 
@@ -55,3 +56,18 @@ def test_seeds_are_merged_into_mean_and_std() -> None:
     assert merged.metrics["exact_match"] == pytest.approx(20.0)
     assert merged.metrics["exact_match_std"] == pytest.approx(10.0)
     assert [s["seed"] for s in merged.seeds] == [1, 2, 3]
+
+
+def test_seed_list_from_seeds_set_or_profile() -> None:
+    from qa.runner import seed_list
+
+    assert seed_list(None, [7, 8]) == [7, 8]
+    assert seed_list(3, [7]) == [42, 43, 44]
+    # --set train.seed=S runs that seed (the profile's seed list would silently override it)
+    assert seed_list(None, [42], ["train.lr=1", "train.seed=45"]) == [45]
+    with pytest.raises(QABenchError, match="not both"):
+        seed_list(2, [42], ["train.seed=45"])
+    with pytest.raises(QABenchError, match="integer"):
+        seed_list(None, [42], ["train.seed=x"])
+    with pytest.raises(QABenchError, match="at least 1"):
+        seed_list(0, [42])

@@ -125,15 +125,64 @@ def test_answers_match_the_asked_subjects_fact(v1: dict[str, Any]) -> None:
             assert expected == [qa["answers"][0]["text"]], qa["id"]
 
 
-def test_each_asked_relation_has_distractor_subjects(v1: dict[str, Any]) -> None:
+def test_each_asked_relation_is_stated_once_by_default(v1: dict[str, Any]) -> None:
     for paragraph in paragraphs(v1):
         facts = parse_facts(paragraph["context"])
         for qa in paragraph["qas"]:
             relation, subject = parse_question(qa["question"])
-            subjects = {s for r, s, _ in facts if r == relation}
-            assert subject in subjects
-            # The same relation about other subjects: matching the subject is required.
-            assert len(subjects) >= 2, (qa["id"], relation, subjects)
+            assert [s for r, s, _ in facts if r == relation] == [subject], qa["id"]
+
+
+def test_every_answer_has_a_same_type_distractor(v1: dict[str, Any]) -> None:
+    """Another entity of the answer's type (a city for a city, a year for a year) is present."""
+    relations = {r.name: r for r in RELATIONS}
+    for paragraph in paragraphs(v1):
+        facts = parse_facts(paragraph["context"])
+        for qa in paragraph["qas"]:
+            kind = relations[parse_question(qa["question"])[0]].answer
+            same_type = [e for r, s, a in facts for e, k in ((s, relations[r].subject),
+                                                             (a, relations[r].answer)) if k == kind]
+            others = [e for e in same_type if e != qa["answers"][0]["text"]]
+            assert others, (qa["id"], kind, same_type)
+
+
+def test_each_answer_type_has_two_relations() -> None:
+    """So that no answer type alone gives the answer away."""
+    kinds = Counter(r.answer for r in RELATIONS)
+    assert min(kinds.values()) >= 2, kinds
+
+
+def _stems(template: str) -> set[str]:
+    """Lower-cased 4-letter word prefixes ("plays" and "play" share "play"), slots left out."""
+    return {w.strip("?.,").lower()[:4] for w in template.split() if "{" not in w}
+
+
+def test_questions_share_a_key_word_with_their_statement_only() -> None:
+    stems = {r.name: set().union(*map(_stems, r.statements)) for r in RELATIONS}
+    for relation in RELATIONS:
+        others = set().union(*(w for name, w in stems.items() if name != relation.name))
+        for question in relation.questions:
+            assert (_stems(question) & stems[relation.name]) - others, (relation.name, question)
+
+
+def test_distractor_subjects_state_the_asked_relation_for_others() -> None:
+    data = generate_squad(30, seed=7, distractor_subjects=2)
+    for paragraph in paragraphs(data):
+        facts = parse_facts(paragraph["context"])
+        for qa in paragraph["qas"]:
+            relation, subject = parse_question(qa["question"])
+            subjects = [s for r, s, _ in facts if r == relation]
+            assert subject in subjects and len(subjects) == 3, (qa["id"], subjects)
+            expected = [a for r, s, a in facts if r == relation and s == subject]
+            assert expected == [qa["answers"][0]["text"]]
+
+
+@pytest.mark.parametrize("kwargs", [{"questions_per_context": 0},
+                                    {"questions_per_context": len(RELATIONS)},
+                                    {"distractor_subjects": -1}])
+def test_bad_generator_arguments_are_refused(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        generate_squad(2, seed=1, **kwargs)
 
 
 def test_long_contexts_exist(v1: dict[str, Any]) -> None:
@@ -168,8 +217,8 @@ def test_v2_has_unanswerable_questions(v2: dict[str, Any]) -> None:
             if qa["is_impossible"]:
                 assert qa["answers"] == []
                 relation, subject = parse_question(qa["question"])
-                # It asks about a relation the context states, for a subject it never mentions.
-                assert any(r == relation for r, _, _ in facts)
+                # It asks for a relation the context states for no one (about a fresh subject).
+                assert not any(r == relation for r, _, _ in facts)
                 assert subject not in present | {a for _, _, a in facts}
             else:
                 assert len(qa["answers"]) == 1
