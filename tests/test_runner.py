@@ -8,8 +8,8 @@ import pytest
 
 from qa.backends.torch_backend import TorchBackend
 from qa.config import RunConfig, apply_overrides
-from qa.pipeline import STAGES, run_entry
 from qa.errors import QABenchError
+from qa.pipeline import STAGES, run_entry
 from qa.results import RunResult
 from qa.runner import EntryTimeout, RunOptions, aggregate_seeds, run_one, time_limit
 
