@@ -129,10 +129,11 @@ def _fast_paths_section(results: Sequence[RunResult]) -> list[str]:
                 **{k: hardware.get(k) for k in ("bf16", "threads", "replicas")},
                 **((r.efficiency or {}).get("fast_paths") or {})}
         rows.append([_label(r), used.get("dynamic_padding"), used.get("group_by_length"),
-                     used.get("torch_compile"), used.get("bf16"), used.get("threads"),
+                     used.get("torch_compile"), used.get("bf16"),
+                     used.get("attn_implementation") or "—", used.get("threads"),
                      used.get("replicas")])
-    headers = ["Entry", "dynamic padding", "group by length", "torch.compile", "bf16", "threads",
-               "replicas"]
+    headers = ["Entry", "dynamic padding", "group by length", "torch.compile", "bf16",
+               "attention", "threads", "replicas"]
     return _section("Fast-path options", _table(headers, rows))
 
 

@@ -42,7 +42,7 @@ def make_result(f1: float = 88.0, sps: float = 100.0, status: str = "ok", replic
                     "compile": {"cold_s": 3.2, "warm_s": 0.4, "cache_hit": True},
                     "wall_s": 150.0} if status == "ok" else {},
         "memory": {"peak_rss_mb": 900.0},
-        "efficiency": {"mfu": 0.12},
+        "efficiency": {"mfu": 0.12, "fast_paths": {"attn_implementation": "sdpa"}},
         "environment": {"python": "3.11.7", "cpu": "Test CPU", "git_commit": "abc123",
                         "versions": {"torch": "2.3.0", "transformers": "4.41.0"}},
         "dataset_fingerprint": "fp1",
@@ -83,6 +83,7 @@ def test_timings_fast_paths_and_environment() -> None:
         assert expected in timings
     fast = text.split("## Fast-path options")[1].split("##")[0]
     assert "dynamic padding" in fast and "yes" in fast
+    assert "attention" in fast and "sdpa" in fast
     assert "## Environment" in text and "transformers" in text and "abc123" in text
 
 
