@@ -4,9 +4,12 @@ Same entry, same seed, same data; only the option under test changes. Rounds alt
 between the variants so machine noise hits both alike; the ratio of median train samples/s is
 the claim. Each fast path is also checked not to change what is learned:
 
-- options that leave every batch's math the same (dynamic padding alone, torch.compile, thread
-  count, SDPA attention) must give the same loss curve within float tolerance;
-- length grouping changes the batch order, so its EM/F1 after a full smoke-length run must lie
+- options that leave every batch's math the same (torch.compile, thread count, SDPA attention)
+  must give the same loss curve within float tolerance;
+- dynamic padding with length grouping changes the batches (grouping reorders them) and even
+  the loss (transformers' QA heads do not mask padding logits, so padding to 384 adds terms to
+  the softmax's normaliser: measured, the loss curves of static and dynamic padding over the
+  same batches part by more than 2e-3), so its EM/F1 after a full smoke-length run must lie
   within the committed baseline's seed-to-seed tolerance of static padding's.
 
 Run: ``pytest benchmarks/test_fast_paths.py -s`` (ratios are printed and recorded as
@@ -82,19 +85,7 @@ def test_dynamic_padding_with_length_grouping_is_at_least_1_5x_static(tmp_path,
 
 
 @pytest.mark.slow
-def test_dynamic_padding_alone_keeps_the_loss_curve(tmp_path, record_property) -> None:
-    """Same batches, each cut to its longest feature: the padding was masked, so nothing moves."""
-    static = apply_overrides(RunConfig(), [*BASE, "train.dynamic_padding=false",
-                                           "train.group_by_length=false"])
-    dynamic = replace(static, train=replace(static.train, dynamic_padding=True))
-    a, b = _pair(static, dynamic, tmp_path)
-    ratio, gap = _ratio(a, b), _assert_same_losses(a, b)
-    record_property("dynamic_alone_over_static", ratio)
-    print(f"dynamic padding alone / static: {ratio:.2f}x, loss gap {gap:.1e}")
-
-
-@pytest.mark.slow
-def test_length_grouping_keeps_em_f1_of_static_padding(tmp_path, record_property) -> None:
+def test_dynamic_padding_and_grouping_keep_em_f1_of_static(tmp_path, record_property) -> None:
     """Full smoke-length training both ways; EM/F1 within the baseline's seed tolerance."""
     (entry,) = expand(load_profile("smoke"), overrides=["train.compile_eval=false"])
     fast = entry.config
