@@ -230,7 +230,10 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
                          ["attention_mask"]).sum(axis=1)
     seq = lengths.tolist() if config.train.dynamic_padding else config.data.max_length
     device = "cuda" if _auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
-    probe = measure_peak_flops(device=device)
+    # The peak in the dtype the matmuls ran in: a bf16 run against an fp32 peak would overstate
+    # MFU by the bf16/fp32 ratio of the device (about 15x on an H100).
+    probe = measure_peak_flops(device=device,
+                               dtype="bfloat16" if config.hardware.bf16 else "float32")
     summary = efficiency_summary(model.config, seq, timing.samples_per_s, probe)
     summary["fast_paths"] = {"dynamic_padding": config.train.dynamic_padding,
                              "group_by_length": config.train.group_by_length,

@@ -76,3 +76,14 @@ def test_learning_rate_zero_is_caught_by_the_cli_gate(tmp_path, trained, monkeyp
     failed = {v["metric"] for v in verdicts if v["status"] == "fail"}
     assert {"exact_match", "f1"} <= failed
     assert "❌" in (out / "report.md").read_text()
+
+
+def test_mfu_peak_is_probed_in_the_training_dtype(trained) -> None:
+    """A bf16 run is measured against the bf16 matmul peak, an fp32 run against fp32's."""
+    result, _, cache = trained
+    assert result.efficiency["probe"]["dtype"] == "float32"
+    config = apply_overrides(RunConfig(), E2E + SHORT + ["hardware.bf16=true"])
+    bf16 = run_entry(config, cache_dir=cache, progress=False)
+    assert bf16.status == "ok", bf16.failure
+    assert bf16.efficiency["probe"]["dtype"] == "bfloat16"
+    assert bf16.efficiency["fast_paths"]["bf16"] is True
