@@ -38,6 +38,7 @@ class TinySpec:
 
 # The prototype measured on 2 cores: a tiny BERT plateaued at EM 65-69 (learned absolute positions),
 # a RoFormer of the same size (rotary positions) reached EM 99.4 at 384/128 — hence the default.
+# Here, on synthetic generator v7 (smoke profile, 6 epochs): EM 95.5 / 91.5 / 92.25 (seeds 42-44).
 TINY_MODELS: dict[str, TinySpec] = {
     "tiny-roformer": TinySpec("roformer", 128, 2, 4, 256),
     "tiny-bert": TinySpec("bert", 128, 2, 4, 256),
