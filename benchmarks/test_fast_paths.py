@@ -60,14 +60,18 @@ def _ratio(a: list, b: list) -> float:
         r.timings["train_samples_per_s"] for r in a)
 
 
-def _assert_same_losses(a: list, b: list) -> float:
+def _assert_same_losses(reference: list[float], variant: list[float]) -> float:
     """The variant's loss curve equals the reference's within LOSS_RTOL; returns the max gap."""
-    ref = np.asarray(a[0].timings["loss"]["curve"])
-    got = np.asarray(b[0].timings["loss"]["curve"])
+    ref, got = np.asarray(reference), np.asarray(variant)
     assert ref.shape == got.shape
     gap = float(np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-3)))
     assert gap <= LOSS_RTOL, f"loss curves differ by {gap:.2e} (relative) > {LOSS_RTOL}"
     return gap
+
+
+def _curve(result) -> list[float]:
+    """The loss curve of a RunResult (first round of a pair)."""
+    return result.timings["loss"]["curve"]
 
 
 @pytest.mark.slow
@@ -152,10 +156,7 @@ def test_torch_compile_cold_and_warm_in_fresh_processes(tmp_path, record_propert
     # Compiling costs the first step something, and the cache must make it cheaper.
     assert first["cold"] > first["eager"]
     assert first["warm"] < first["cold"]
-    gap = np.max(np.abs(np.asarray(cold["timings"]["loss"]["curve"])
-                        - eager["timings"]["loss"]["curve"])
-                 / np.maximum(np.abs(eager["timings"]["loss"]["curve"]), 1e-3))
-    assert gap <= LOSS_RTOL, f"compiled loss curve differs by {gap:.2e}"
+    _assert_same_losses(eager["timings"]["loss"]["curve"], cold["timings"]["loss"]["curve"])
 
 
 @pytest.mark.slow
@@ -170,7 +171,7 @@ def test_thread_count_speed_and_same_losses(tmp_path, record_property) -> None:
         a, b = _pair(one, many, tmp_path)
     finally:
         torch.set_num_threads(before)
-    ratio, gap = _ratio(a, b), _assert_same_losses(a, b)
+    ratio, gap = _ratio(a, b), _assert_same_losses(_curve(a[0]), _curve(b[0]))
     record_property(f"threads_{cores}_over_1", ratio)
     print(f"{cores} threads / 1 thread: {ratio:.2f}x, loss gap {gap:.1e}")
     assert ratio > 1.0
@@ -183,7 +184,7 @@ def test_sdpa_attention_on_cpu(tmp_path, record_property) -> None:
                                           "model.attn_implementation=eager"])
     sdpa = replace(eager, model=replace(eager.model, attn_implementation="sdpa"))
     a, b = _pair(eager, sdpa, tmp_path)
-    ratio, gap = _ratio(a, b), _assert_same_losses(a, b)
+    ratio, gap = _ratio(a, b), _assert_same_losses(_curve(a[0]), _curve(b[0]))
     record_property("sdpa_over_eager_cpu", ratio)
     print(f"SDPA / eager attention (CPU, tiny-bert): {ratio:.2f}x, loss gap {gap:.1e}")
 

@@ -150,13 +150,12 @@ def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
     """Write (or reuse) the synthetic train/validation JSON files for ``config``."""
     from qa import synthetic
     from qa.results import write_json_atomic
-    from qa.synthetic import GENERATOR_VERSION, generate_squad
 
     fraction = SYNTHETIC[config.dataset]
     tag = (f"{config.dataset}-s{config.synthetic_seed}-"
            f"{config.synthetic_train_contexts}-{config.synthetic_validation_contexts}-"
            f"l{config.synthetic_long_fraction}-d{config.synthetic_distractor_subjects}-"
-           f"g{GENERATOR_VERSION}-"
+           f"g{synthetic.GENERATOR_VERSION}-"
            # The generator's own source too: an edit without a version bump regenerates.
            f"{file_fingerprint(synthetic.__file__)[:8]}")
     folder = cache_dir / "synthetic" / tag
@@ -165,7 +164,7 @@ def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
                      ("validation", config.synthetic_validation_contexts)):
         path = folder / f"{split}.json"
         if not path.exists():
-            write_json_atomic(path, generate_squad(
+            write_json_atomic(path, synthetic.generate_squad(
                 n, config.synthetic_seed, fraction, split=split,
                 long_fraction=config.synthetic_long_fraction,
                 distractor_subjects=config.synthetic_distractor_subjects))

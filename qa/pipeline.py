@@ -24,6 +24,7 @@ from qa.results import RunResult, environment_manifest
 
 log = logging.getLogger("qa")
 
+
 class EntryTimeout(Exception):
     """The entry ran past ``--entry-timeout`` (raised by the runner's alarm)."""
 

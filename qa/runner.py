@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qa import baselines, report
-from qa.config import RunConfig
+from qa.config import RunConfig, apply_overrides
 from qa.errors import QABenchError
 from qa.pipeline import EntryTimeout
 from qa.profiles import Entry
@@ -175,15 +175,11 @@ def split_names(value: str | None) -> list[str] | None:
 
 def seed_list(count: int | None, default: list[int], sets: list[str] | None = None) -> list[int]:
     """``--seeds N`` → 42, 43, …; ``--set train.seed=S`` → [S]; neither → the profile's seeds."""
-    chosen = [item.split("=", 1)[1] for item in sets or []
-              if item.split("=", 1)[0].strip() == "train.seed" and "=" in item]
+    chosen = [item for item in sets or [] if item.partition("=")[0].strip() == "train.seed"]
     if chosen and count is not None:
         raise QABenchError("use --seeds N or --set train.seed=S, not both")
     if chosen:
-        try:
-            return [int(chosen[-1])]
-        except ValueError:
-            raise QABenchError(f"train.seed must be an integer, got {chosen[-1]!r}") from None
+        return [apply_overrides(RunConfig(), chosen).train.seed]
     if count is None:
         return list(default)
     if count < 1:

@@ -2,8 +2,8 @@
 
 Each context is a short "article" of facts about invented people, places and organisations.
 Every answer has distractors of its type in the same context: cities are stated as
-birthplaces, homes, capitals and headquarters, years as births, deaths and foundings, people as
-subjects, founders and mayors. In the default mode each asked relation is stated once per
+birthplaces, homes, capitals and headquarters, years as births, weddings and foundings, people
+as subjects, founders and mayors. In the default mode each asked relation is stated once per
 context, so a question is answered by finding the sentence of its relation among same-type
 distractors. ``distractor_subjects`` > 0 also states each asked relation for other subjects of
 the same type, so the subject must be matched too (a harder task: measured on 2 cores, a tiny

@@ -67,7 +67,7 @@ def test_seed_list_from_seeds_set_or_profile() -> None:
     assert seed_list(None, [42], ["train.lr=1", "train.seed=45"]) == [45]
     with pytest.raises(QABenchError, match="not both"):
         seed_list(2, [42], ["train.seed=45"])
-    with pytest.raises(QABenchError, match="integer"):
+    with pytest.raises(QABenchError, match="train.seed expects int"):
         seed_list(None, [42], ["train.seed=x"])
     with pytest.raises(QABenchError, match="at least 1"):
         seed_list(0, [42])
