@@ -172,6 +172,37 @@ class PostprocessConfig:
 
 
 @dataclass(frozen=True)
+class TargetConfig:
+    """Time-to-target: a cheap periodic evaluation during training (MLPerf-style)."""
+
+    metric: str = field(
+        default="exact_match",
+        metadata={"help": "metric the target is set on: 'exact_match' or 'f1'"},
+    )
+    value: float = field(
+        default=80.0, metadata={"help": "time-to-target: the metric value to reach"}
+    )
+    every: float = field(
+        default=0.1,
+        metadata={"help": "share of the training steps between periodic evaluations "
+                          "(0: no periodic evaluation, no time-to-target)"},
+    )
+    examples: int = field(
+        default=100,
+        metadata={"help": "validation examples in the periodic evaluation's slice "
+                          "(the first N; the final evaluation uses all)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("exact_match", "f1"):
+            raise QABenchError(f"target.metric must be 'exact_match' or 'f1', got {self.metric!r}")
+        if not 0 <= self.every <= 1:
+            raise QABenchError(f"target.every must be between 0 and 1, got {self.every}")
+        if self.examples < 1:
+            raise QABenchError(f"target.examples must be at least 1, got {self.examples}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one benchmark entry."""
 
@@ -180,6 +211,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
 
     @property
     def dataset_name(self) -> str:

@@ -125,6 +125,7 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
 
     dcfg = config.data
     version_2 = dcfg.version_2 or dcfg.dataset in ("squad_v2", "synthetic_v2")
+    result.hardware = backends.get(config.hardware.backend).fingerprint(config)
     stages.enter("data")
     splits, fingerprint = data.load(dcfg, cache_dir)
     result.dataset_fingerprint = fingerprint
@@ -152,8 +153,11 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     stages.enter("compile")
     compile_timing = backend.compile(model, eval_features, config)
 
+    monitor = _convergence_monitor(config, backend, tokenizer, eval_split, eval_features,
+                                   version_2)
     stages.enter("train")
-    train_timing = backend.train(model, train_features, config, progress=progress)
+    train_timing = backend.train(model, train_features, config, progress=progress,
+                                 monitor=monitor)
 
     stages.enter("predict")
     predictions = backend.predict(model, eval_features, config, progress=progress)
@@ -176,6 +180,8 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     result.timings["eval_s"] = predictions.total_s
     if predictions.rounds:
         result.timings["eval_step_s"] = predictions.rounds
+    if monitor is not None:
+        result.timings["time_to_target"] = monitor.summary()
     result.timings["compile"] = compile_timing.to_dict()
     result.timings["compile_s"] = compile_timing.cold_s
     result.timings["features"] = {"train": len(train_features), "validation": len(eval_features),
@@ -184,6 +190,41 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     result.efficiency = _efficiency(model, train_features, config, train_timing)
     result.efficiency["parameters"] = models.parameter_count(model)
     result.seeds = [{"seed": config.train.seed, **result.metrics}]
+
+
+def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_split: Any,
+                         eval_features: Any, version_2: bool) -> Any:
+    """The time-to-target monitor over the first ``target.examples`` validation examples."""
+    from dataclasses import replace
+
+    from qa.convergence import ConvergenceMonitor
+    from qa.metrics import compute_squad
+    from qa.postprocessing import postprocess_qa_predictions
+
+    target = config.target
+    if target.every <= 0:
+        return None
+    n = min(target.examples, len(eval_split))
+    examples = eval_split.select(range(n))
+    ids = set(examples["id"])
+    keep = [i for i, e in enumerate(eval_features["example_id"]) if e in ids]
+    features = eval_features.select(keep)
+    # One untimed pass: the periodic evaluation must stay cheap and never touches the timings.
+    quick = replace(config, train=replace(config.train, eval_timing_rounds=0))
+    references = [{"id": i, "answers": a}
+                  for i, a in zip(examples["id"], examples["answers"], strict=True)]
+    pcfg = config.postprocess
+
+    def evaluate(model: Any) -> dict[str, float]:
+        predictions = backend.predict(model, features, quick, progress=False)
+        answers = postprocess_qa_predictions(
+            examples, features, predictions.start_logits, predictions.end_logits,
+            n_best_size=pcfg.n_best_size, max_answer_length=pcfg.max_answer_length,
+            version_2=version_2, null_score_diff_threshold=pcfg.null_score_diff_threshold,
+            cls_token_id=tokenizer.cls_token_id)
+        return normalise_metrics(compute_squad(answers, references, version_2=version_2))
+
+    return ConvergenceMonitor(evaluate, target.metric, target.value, target.every, n)
 
 
 def normalise_metrics(scores: dict[str, float]) -> dict[str, float]:

@@ -33,6 +33,7 @@ class RunResult:
     memory: dict[str, float] = field(default_factory=dict)
     efficiency: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    hardware: dict[str, Any] = field(default_factory=dict)  # qa.hardware fingerprint
     dataset_fingerprint: str = ""
     status: str = "ok"
     failure: dict[str, str] | None = None

@@ -48,6 +48,28 @@ def test_tiny_model_learns_the_task(trained) -> None:
     assert timings["features"]["validation"] > timings["features"]["validation_examples"]
 
 
+def test_time_to_target_is_recorded_and_does_not_touch_training(trained) -> None:
+    result, _, cache = trained
+    ttt = result.timings["time_to_target"]
+    steps = [p["step"] for p in ttt["curve"]]
+    assert steps == sorted(steps) and steps[-1] == result.timings["train_steps"]
+    assert len(steps) == ttt["evaluations"] >= 10
+    assert ttt["metric"] == "exact_match" and ttt["examples"] == 100
+    # The crossing, when there is one, is the first curve point at or above the target.
+    first = next((p for p in ttt["curve"] if p["exact_match"] >= ttt["target"]), None)
+    assert ttt["steps"] == (first["step"] if first else None)
+    # Evaluating between steps must not change what training does (no RNG draws, no mode leak).
+    base = apply_overrides(RunConfig(), E2E + SHORT + ["target.every=0.2", "target.value=0"])
+    watched = run_entry(base, cache_dir=cache, progress=False)
+    unwatched = run_entry(apply_overrides(base, ["target.every=0"]), cache_dir=cache,
+                          progress=False)
+    assert watched.timings["loss"]["curve"] == unwatched.timings["loss"]["curve"]
+    assert watched.metrics == unwatched.metrics
+    assert "time_to_target" not in unwatched.timings
+    assert [p["step"] for p in watched.timings["time_to_target"]["curve"]] == [6, 12, 18, 24, 30]
+    assert watched.timings["time_to_target"]["steps"] == 6  # target 0: reached at once
+
+
 def test_same_seed_same_scores(trained) -> None:
     _, _, cache = trained
     config = apply_overrides(RunConfig(), E2E + SHORT + ["train.seed=7"])

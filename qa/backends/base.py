@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
     from qa.config import RunConfig
+    from qa.convergence import ConvergenceMonitor
 
 
 @dataclass
@@ -64,14 +65,26 @@ class Backend(ABC):
     def available(cls) -> tuple[bool, str]:
         """Whether this backend can run here, and if not, why (shown as the skip reason)."""
 
+    @classmethod
+    @abstractmethod
+    def fingerprint(cls, config: RunConfig) -> dict[str, Any]:
+        """The hardware this entry runs on (``qa.hardware``): timing baselines match on it."""
+
     @abstractmethod
     def compile(self, model: Any, features: Dataset, config: RunConfig) -> CompileTiming:
         """Compile the model for the run (Poplar on IPU, torch.compile on torch)."""
 
     @abstractmethod
-    def train(self, model: Any, features: Dataset, config: RunConfig) -> TrainTiming:
-        """Fine-tune ``model`` in place on tokenised training features."""
+    def train(self, model: Any, features: Dataset, config: RunConfig, progress: bool = True,
+              monitor: ConvergenceMonitor | None = None) -> TrainTiming:
+        """Fine-tune ``model`` in place on tokenised training features.
+
+        When ``monitor`` is given, call ``monitor.record(model, step, train_s, total_steps)``
+        after every optimizer step for which ``monitor.due(step, total_steps)`` is true
+        (time-to-target), and keep its time out of the step times.
+        """
 
     @abstractmethod
-    def predict(self, model: Any, features: Dataset, config: RunConfig) -> Predictions:
+    def predict(self, model: Any, features: Dataset, config: RunConfig,
+                progress: bool = True) -> Predictions:
         """Start/end logits for every validation feature (extra columns are not model inputs)."""

@@ -235,6 +235,13 @@ class IPUBackend(Backend):
         self._trained_model_id: int | None = None
 
     @classmethod
+    def fingerprint(cls, config: RunConfig) -> dict[str, Any]:
+        """The pod (IPUs in it) and the SDK; emulated runs never match real hardware."""
+        pod = config.hardware.pod or "pod4"
+        return {"kind": "ipu", "pod": pod, "ipus": int(pod.removeprefix("pod") or 0),
+                "sdk": optimum_version(), "emulated": False}
+
+    @classmethod
     def available(cls) -> tuple[bool, str]:
         """Whether poptorch, optimum-graphcore and an IPU are all present."""
         try:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from qa.backends.base import Backend, CompileTiming, Predictions, TrainTiming
+from qa.convergence import ConvergenceMonitor
 from qa.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
 from qa.errors import QABenchError
 
@@ -99,6 +100,25 @@ class TorchBackend(Backend):
     def available(cls) -> tuple[bool, str]:
         return True, ""
 
+    @classmethod
+    def fingerprint(cls, config: Any) -> dict[str, Any]:
+        """CPU (name, id, flags, cores, threads) or GPU (name, count), and the torch build."""
+        from qa.hardware import cpu_info, torch_build
+
+        hw = config.hardware
+        device = "cuda" if hw.device == "cuda" or (
+            hw.device == "auto" and torch.cuda.is_available()) else "cpu"
+        fp: dict[str, Any] = {"kind": device, "torch_build": torch_build(),
+                              "torch": torch.__version__, "replicas": hw.replicas}
+        if device == "cuda" and torch.cuda.is_available():
+            fp.update(gpu=torch.cuda.get_device_name(0),
+                      gpus=max(hw.replicas, 1), cuda=torch.version.cuda)
+        else:
+            # Under torchrun each replica gets its share of the threads (see qa.distributed).
+            threads = hw.threads or torch.get_num_threads()
+            fp.update(cpu_info(), threads=threads)
+        return fp
+
     # -- compile -------------------------------------------------------------------------
     def compile(self, model: Any, features: Any, config: Any) -> CompileTiming:
         """Time ``torch.compile`` of the eval model: cold (empty cache), then warm (cached).
@@ -138,9 +158,13 @@ class TorchBackend(Backend):
                              what="torch.compile (eval forward)")
 
     # -- train ---------------------------------------------------------------------------
-    def train(self, model: Any, features: Any, config: Any,
-              progress: bool = True) -> TrainTiming:
-        """Fine-tune ``model`` in place; time each optimizer step (warm-up steps excluded)."""
+    def train(self, model: Any, features: Any, config: Any, progress: bool = True,
+              monitor: ConvergenceMonitor | None = None) -> TrainTiming:
+        """Fine-tune ``model`` in place; time each optimizer step (warm-up steps excluded).
+
+        ``monitor`` (time-to-target) evaluates the model between steps when it is due; its
+        time counts neither in the step times nor in ``total_s``.
+        """
         train_cfg, hw = config.train, config.hardware
         device = resolve_device(hw.device)
         init_distributed(device)
@@ -174,6 +198,7 @@ class TorchBackend(Backend):
         timing = TrainTiming(samples_per_step=global_batch * train_cfg.gradient_accumulation_steps)
         bar = _progress(total_steps, "train", progress and rank == 0)
         padded_per_step: list[int] = []
+        train_s = 0.0  # optimizer steps only, warm-up included (time-to-target's clock)
         started = time.perf_counter()
         for step in range(total_steps):
             step_start = time.perf_counter()
@@ -196,6 +221,7 @@ class TorchBackend(Backend):
             optimizer.zero_grad(set_to_none=True)
             _sync(device)
             elapsed = time.perf_counter() - step_start
+            train_s += elapsed
             timing.loss_curve.append(loss_sum)
             if step == 0:
                 first_step_s = elapsed  # includes torch.compile's tracing when it is on
@@ -206,8 +232,11 @@ class TorchBackend(Backend):
                 padded_per_step.append(padded)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_sum:.3f}", refresh=False)
+            if monitor is not None and monitor.due(step + 1, total_steps):
+                monitor.record(model, step + 1, train_s, total_steps)
+                model.train()
         bar.close()
-        timing.total_s = time.perf_counter() - started
+        timing.total_s = time.perf_counter() - started - (monitor.eval_s if monitor else 0.0)
         timing.steps = total_steps
         measured = sum(timing.step_times)
         timing.samples_per_s = timing.samples_per_step * len(timing.step_times) / measured
