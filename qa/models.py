@@ -42,7 +42,6 @@ class TinySpec:
 TINY_MODELS: dict[str, TinySpec] = {
     "tiny-roformer": TinySpec("roformer", 128, 2, 4, 256),
     "tiny-bert": TinySpec("bert", 128, 2, 4, 256),
-    "tiny-modernbert": TinySpec("modernbert", 128, 2, 4, 256),
     # BERT-base's architecture with random weights: the shape to measure throughput and MFU
     # (e.g. on a GPU) without a checkpoint; not a model to judge EM/F1 by.
     "bert-base-random": TinySpec("bert", 768, 12, 12, 3072),
@@ -175,34 +174,11 @@ def build_tiny_model(name: str, vocab_size: int, train: TrainConfig, max_length:
     )
     if spec.model_type == "roformer":
         config = RoFormerConfig(embedding_size=spec.hidden_size, **common)
-    elif spec.model_type == "modernbert":
-        config = _modernbert_config(spec, vocab_size, max(spec.max_position_embeddings,
-                                                          max_length), train.dropout)
     else:
         config = BertConfig(**common)
     torch.manual_seed(train.seed)
     return _attention_checked(name, attn_implementation, lambda **kw: (
         AutoModelForQuestionAnswering.from_config(config, **kw)))
-
-
-def _modernbert_config(spec: TinySpec, vocab_size: int, max_positions: int,
-                       dropout: float) -> Any:
-    """A ModernBERT (rotary positions, pre-norm, GeGLU, SDPA attention) of the tiny spec.
-
-    Every layer attends globally (ModernBERT's sliding-window layers are for long documents);
-    no token-type embeddings: question and context are told apart by the [SEP] token.
-    """
-    from transformers import ModernBertConfig
-
-    rope = {"rope_type": "default", "rope_theta": 10000.0}
-    return ModernBertConfig(
-        vocab_size=vocab_size, hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size, num_hidden_layers=spec.num_hidden_layers,
-        num_attention_heads=spec.num_attention_heads, max_position_embeddings=max_positions,
-        layer_types=["full_attention"] * spec.num_hidden_layers,
-        rope_parameters={"full_attention": rope, "sliding_attention": rope},
-        attention_dropout=dropout, mlp_dropout=dropout, embedding_dropout=dropout,
-        pad_token_id=0, bos_token_id=2, cls_token_id=2, eos_token_id=3, sep_token_id=3)
 
 
 def _attention_checked(name: str, attn_implementation: str | None, build: Any) -> Any:
