@@ -316,14 +316,17 @@ def _timing_section_from(results: list[RunResult]) -> dict[str, Any]:
 
 
 def baseline_from_results(results: list[RunResult], previous: Baseline | None = None,
-                          accuracy_tolerance: float | None = None) -> dict[str, Any]:
+                          accuracy_tolerance: float | None = None,
+                          timing_results: list[RunResult] | None = None) -> dict[str, Any]:
     """Build a baseline dict for one entry from its ok results (repeats, seeds, machines pooled).
 
     Accuracy: mean over every run, with ``std``, ``n``, ``min`` and ``max``. Timings: one
     section per hardware fingerprint among the results (median over its runs, tolerance from
     the measured spread); ``previous`` sections of other hardware are kept, the section of a
     re-measured fingerprint is replaced. An accuracy tolerance already in ``previous`` is kept
-    unless ``accuracy_tolerance`` is given.
+    unless ``accuracy_tolerance`` is given. ``timing_results``, when given, are the only runs
+    the timing sections come from (e.g. runs on a quiet machine, while ``results`` is an
+    accuracy sweep run under load); they must be of the same entry.
 
     Raises:
         QABenchError: no ok result, or results of different entries.
@@ -331,15 +334,17 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
     ok = [r for r in results if r.status == "ok"]
     if not ok:
         raise QABenchError("cannot build a baseline: no successful result")
-    faulty = sorted({f for r in ok if (f := (r.environment or {}).get("injected_fault"))})
-    if faulty:
-        raise QABenchError(f"cannot build a baseline from a run with an injected fault "
-                           f"({', '.join(faulty)})")
+    _refuse_faults(ok)
     entries = {entry_id(r.key) for r in ok}
     if len(entries) > 1:
         raise QABenchError(f"cannot build one baseline from several entries: {sorted(entries)}")
+    timed = ok if timing_results is None else [r for r in timing_results if r.status == "ok"]
+    if timing_results is not None:
+        _refuse_faults(timed)
+        if {entry_id(r.key) for r in timed} - entries:
+            raise QABenchError("the timing runs are of another entry than the accuracy runs")
     groups: list[list[RunResult]] = []
-    for result in ok:
+    for result in timed:
         if not result.hardware:
             continue  # a result without a fingerprint cannot found a timing baseline
         group = next((g for g in groups if same_hardware(g[0].hardware, result.hardware)), None)
@@ -355,6 +360,13 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
     return {"key": dict(ok[0].key), "metrics": _accuracy_metrics(ok, previous,
                                                                  accuracy_tolerance),
             "timings": sections, "provenance": _provenance(ok)}
+
+
+def _refuse_faults(results: list[RunResult]) -> None:
+    faulty = sorted({f for r in results if (f := (r.environment or {}).get("injected_fault"))})
+    if faulty:
+        raise QABenchError(f"cannot build a baseline from a run with an injected fault "
+                           f"({', '.join(faulty)})")
 
 
 def _provenance(results: list[RunResult]) -> dict[str, Any]:
@@ -392,10 +404,12 @@ def _own_version() -> str:
 
 
 def update_baseline(root: str | os.PathLike, results: list[RunResult],
-                    accuracy_tolerance: float | None = None) -> list[Path]:
+                    accuracy_tolerance: float | None = None,
+                    timing_results: list[RunResult] | None = None) -> list[Path]:
     """Rewrite the baseline file of every entry that has an ok result; atomic per file.
 
     Entries whose results all failed are left untouched (a failure is no new baseline).
+    ``timing_results``: where given, the timing sections come from these runs only.
 
     Returns:
         The paths written.
@@ -409,7 +423,9 @@ def update_baseline(root: str | os.PathLike, results: list[RunResult],
             continue
         path = baseline_path(root, group[0].key)
         previous = load_baseline_file(path) if path.exists() else None
-        data = baseline_from_results(group, previous, accuracy_tolerance)
+        timed = None if timing_results is None else [
+            r for r in timing_results if entry_id(r.key) == entry_id(group[0].key)]
+        data = baseline_from_results(group, previous, accuracy_tolerance, timed)
         Baseline.from_dict(data, source=str(path))  # never write what load would reject
         written.append(write_json_atomic(path, data))
     return written

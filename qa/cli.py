@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                       help="run folders or RunResult files, e.g. one per seed × thread count")
     base.add_argument("--baselines", default="baselines", help="baselines folder")
+    base.add_argument("--timings-from", nargs="+", metavar="RUN_DIR",
+                      help="take the timing sections from these runs only (e.g. separate runs "
+                           "on a quiet machine; RUN_DIRs then give accuracy only)")
 
     cmp_ = sub.add_parser("compare", help="compare two runs (e.g. SDK before/after)")
     cmp_.add_argument("a", help="run folder or RunResult JSON (before)")
@@ -218,7 +221,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from qa.results import load_run_dir
 
     results = [r for folder in args.run_dirs for r in load_run_dir(folder)]
-    written = update_baseline(Path(args.baselines), results)
+    timed = ([r for folder in args.timings_from for r in load_run_dir(folder)]
+             if args.timings_from else None)
+    written = update_baseline(Path(args.baselines), results, timing_results=timed)
     if not written:
         raise QABenchError("no successful result in the runs given: no baseline written")
     for path in written:

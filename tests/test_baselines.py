@@ -373,3 +373,42 @@ def test_timing_section_schema_errors(tmp_path: Path) -> None:
         path = _write(tmp_path / message[:8].replace("\\", ""), {**base, **extra})
         with pytest.raises(QABenchError, match=message):
             load_baseline_file(path)
+
+
+def test_timings_can_come_from_other_runs_than_accuracy(tmp_path: Path) -> None:
+    # An accuracy sweep under load (slow, spread) and three quiet timing runs of the same entry.
+    sweep = [make_result(em=em, sps=50.0 + em) for em in (96.0, 98.0, 100.0)]
+    quiet = [make_result(em=97.0, sps=sps) for sps in (200.0, 204.0, 198.0)]
+    update_baseline(tmp_path, sweep, timing_results=quiet)
+    baseline = load_baseline(tmp_path, KEY)
+    assert baseline.metrics["exact_match"].value == 98.0  # the sweep's three runs only
+    assert baseline.metrics["exact_match"].n == 3
+    (section,) = baseline.timings
+    assert section.metrics["train_samples_per_s"].value == 200.0  # the quiet runs only
+    assert section.provenance["processes"] == 3
+    # Timing runs of another entry, or with an injected fault, are refused.
+    other = make_result(key={**KEY, "model": "another"})
+    with pytest.raises(QABenchError, match="another entry"):
+        baseline_from_results(sweep, timing_results=[other])
+    faulty = make_result(environment={"injected_fault": "label_shift"})
+    with pytest.raises(QABenchError, match="injected fault"):
+        baseline_from_results(sweep, timing_results=[faulty])
+
+
+def test_baseline_command_takes_timings_from_quiet_runs(tmp_path: Path) -> None:
+    from qa.cli import main
+
+    def run_dir(name: str, results: list[RunResult]) -> Path:
+        folder = tmp_path / name / "results"
+        folder.mkdir(parents=True)
+        for i, result in enumerate(results):
+            (folder / f"r{i}.json").write_text(json.dumps(result.to_dict()))
+        return folder.parent
+
+    sweep = run_dir("sweep", [make_result(em=90.0, sps=10.0), make_result(em=94.0, sps=12.0)])
+    quiet = run_dir("quiet", [make_result(em=99.0, sps=100.0)] * 3)
+    assert main(["baseline", str(sweep), "--timings-from", str(quiet),
+                 "--baselines", str(tmp_path / "b")]) == 0
+    baseline = load_baseline(tmp_path / "b", KEY)
+    assert baseline.metrics["exact_match"].value == 92.0
+    assert baseline.timings[0].metrics["train_samples_per_s"].value == 100.0
