@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from qa.contention import busy
 from qa.errors import QABenchError, unknown
 from qa.hardware import same_hardware
 from qa.metricspec import ACCURACY_TOLERANCE as ACCURACY_TOLERANCE
@@ -343,6 +344,8 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
         _refuse_faults(timed)
         if {entry_id(r.key) for r in timed} - entries:
             raise QABenchError("the timing runs are of another entry than the accuracy runs")
+    # A run timed while other processes shared the CPUs measured the neighbour, not the code.
+    timed = [r for r in timed if not busy(r.timings.get("contention"))]
     groups: list[list[RunResult]] = []
     for result in timed:
         if not result.hardware:

@@ -19,6 +19,7 @@ import numpy as np
 
 from qa import backends, data, faults, models
 from qa.config import RunConfig
+from qa.contention import CpuShare
 from qa.errors import QABenchError
 from qa.results import RunResult, environment_manifest
 
@@ -160,12 +161,17 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
 
     monitor = _convergence_monitor(config, backend, tokenizer, eval_split, eval_features,
                                    version_2)
+    # What other processes used of the CPUs while training and prediction were timed: a
+    # shared machine's timings are reported, not judged (qa.contention).
+    shared = CpuShare()
     stages.enter("train")
-    train_timing = backend.train(model, train_features, config, progress=progress,
-                                 monitor=monitor)
+    with shared:
+        train_timing = backend.train(model, train_features, config, progress=progress,
+                                     monitor=monitor)
 
     stages.enter("predict")
-    predictions = backend.predict(model, eval_features, config, progress=progress)
+    with shared:
+        predictions = backend.predict(model, eval_features, config, progress=progress)
 
     stages.enter("postprocess")
     pcfg = config.postprocess
@@ -194,6 +200,7 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
                 train_timing.samples_per_s / (monitor.probe_median() / 1e9))
             result.timings["probe_during_training"] = {
                 "median_flops": monitor.probe_median(), "points": len(monitor.probe_flops)}
+    result.timings["contention"] = shared.summary()
     result.timings["compile"] = compile_timing.to_dict()
     result.timings["compile_s"] = compile_timing.cold_s
     result.timings["features"] = {"train": len(train_features), "validation": len(eval_features),

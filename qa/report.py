@@ -25,7 +25,8 @@ from qa.results import RunResult, load_run_dir, read_history, write_json_atomic,
 log = logging.getLogger(__name__)
 
 SYMBOLS = {"pass": "✅ pass", "fail": "❌ fail", "improved": "⬆️ improved — update the baseline",
-           "missing": "— missing baseline", "other_hardware": "— other hardware"}
+           "missing": "— missing baseline", "other_hardware": "— other hardware",
+           "busy": "— busy machine"}
 VERDICTS_FILE = "verdicts.json"
 REPORT_FILE = "report.md"
 PLOT_FILE = "trend.png"
@@ -96,8 +97,9 @@ def _verdict_section(verdicts: Sequence[Verdict]) -> list[str]:
     rows = []
     for v in verdicts:
         why = f" ({v.message})" if v.status == "fail" and v.message else ""
-        if v.status == "other_hardware":
-            why = f" ({v.message.removeprefix('other hardware — ')})"
+        if v.status in ("other_hardware", "busy"):
+            message = v.message.removeprefix("other hardware — ")
+            why = f" ({message.removeprefix('busy machine — ')})"
         rows.append([v.entry, v.metric, format_value(v.value), format_value(v.baseline),
                      format_delta(v.delta, v.unit), format_tolerance(v.tolerance, v.unit),
                      SYMBOLS.get(v.status, v.status) + why])
@@ -308,7 +310,9 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
               f"gates: {counts['pass']} ✅ pass, {counts['fail']} ❌ fail, "
               f"{counts['improved']} ⬆️ improved, {counts['missing']} — missing baseline"
               + (f", {counts['other_hardware']} — other hardware (timings not judged)"
-                 if counts["other_hardware"] else ""), ""]
+                 if counts["other_hardware"] else "")
+              + (f", {counts['busy']} — busy machine (timings not judged)"
+                 if counts["busy"] else ""), ""]
     for part in (_verdict_section(verdicts), _timings_section(results),
                  _convergence_section(results),
                  _fast_paths_section(results), _references_section(results, references),

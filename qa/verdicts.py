@@ -11,6 +11,10 @@ Rules:
 - Worse than the tolerance in the metric's bad direction is ``"fail"``; better than it in the
   good direction is ``"improved"`` (update the baseline), never a failure. The boundary itself
   passes (``IMPRECISION`` absorbs float rounding such as ``95 / 100 - 1``).
+- A run whose timed window was shared with other processes (``qa.contention``: more than
+  ``BUSY_SHARE`` of the machine's CPU used by others or stolen by the hypervisor) gets
+  ``"busy"`` for its timings — shown with the share, never a failure nor an improvement;
+  accuracy is judged as usual.
 - Multi-run gate: where the baseline metric carries ``std`` with ``n > 1`` the effective
   tolerance is ``max(tolerance, SIGMA_GATE * std)`` (``BaselineMetric.effective_tolerance``).
 """
@@ -21,6 +25,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from qa.contention import busy
 from qa.hardware import describe, differences
 from qa.metricspec import METRICS
 from qa.results import RunResult, entry_id
@@ -28,7 +33,7 @@ from qa.results import RunResult, entry_id
 if TYPE_CHECKING:
     from qa.baselines import Baseline, BaselineMetric
 
-VERDICTS = ("pass", "fail", "improved", "missing", "other_hardware")
+VERDICTS = ("pass", "fail", "improved", "missing", "other_hardware", "busy")
 IMPRECISION = 1e-9
 
 
@@ -109,6 +114,7 @@ def compare(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
     """
     entry = entry_id(result.key)
     gated, other_hardware = _gated(result, baseline)
+    shared = busy(result.timings.get("contention"))
     if result.status != "ok":
         return [Verdict(entry, name, None, m.value, None, m.effective_tolerance(), m.unit, "fail",
                         m.higher_is_better, f"run {result.status}: not measured")
@@ -142,6 +148,8 @@ def compare(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
                               expected.higher_is_better)
         message = {"improved": "improved — update the baseline",
                    "fail": "worse than the baseline beyond tolerance"}.get(status, "")
+        if spec.hardware_bound and shared:
+            status, message = "busy", shared
         verdicts.append(Verdict(entry, name, value, expected.value, delta, tolerance,
                                 expected.unit, status, expected.higher_is_better, message))
     return verdicts
