@@ -1,31 +1,27 @@
-"""Per matrix entry: compile time, train throughput, eval throughput, EM and F1 vs baselines.
+"""Per matrix entry: every gated metric (``qa.metricspec.METRICS``) against its baseline.
 
-One pipeline run per entry is shared by its tests. Timings go into pytest-benchmark (the very
-step times the gate judges), EM/F1 and the RunResult into its ``extra_info``.
+One pipeline run per entry is shared by its tests. pytest-benchmark records the very durations
+the gate judges (replayed through its ``timer`` option, see ``qa.pytest_support.ReplayClock``);
+EM/F1 and the RunResult's timings travel in its ``extra_info``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from qa.pytest_support import GATED, check_gate
+from qa.metricspec import METRICS
+from qa.pytest_support import REPLAY_CLOCK, check_gate, record_benchmark
 
 
-def _judge(qa_session, entry, test: str) -> None:
-    status, message = check_gate(qa_session, entry, test)
+@pytest.mark.benchmark(timer=REPLAY_CLOCK)
+@pytest.mark.parametrize("metric", list(METRICS))
+def test_gate(qa_session, entry, metric, benchmark) -> None:
+    """Each gated metric of an entry against its baseline."""
+    record_benchmark(benchmark, qa_session.result(entry), metric)
+    status, message = check_gate(qa_session, entry, metric)
     if status == "skip":
         pytest.skip(message)
     if status == "fail":
         pytest.fail(message, pytrace=False)
     if status == "improved":
         qa_session.notes.append(f"{entry.id}: {message}")
-
-
-@pytest.mark.parametrize("test", list(GATED))
-def test_gate(qa_session, entry, test, benchmark) -> None:
-    """Each gated metric of an entry against its baseline."""
-    from qa.pytest_support import record_benchmark
-
-    result = qa_session.result(entry)
-    record_benchmark(benchmark, result, test)
-    _judge(qa_session, entry, test)

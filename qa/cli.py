@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import warnings
-from datetime import datetime
 from pathlib import Path
 
 from qa.errors import QABenchError
+from qa.options import add_run_options, read_run_options
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -33,26 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log each stage")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a matrix profile (default: the embedded smoke profile)")
-    run.add_argument("--profile", default="smoke", help="profile name or TOML path")
-    run.add_argument("--out", help="run folder (default reports/<profile>-<timestamp>)")
-    run.add_argument("--backend", help="override the profile's backend")
-    run.add_argument("--models", help="comma-separated models to run")
-    run.add_argument("--pods", help="comma-separated pods (ipu) or devices (torch)")
-    run.add_argument("--datasets", help="comma-separated datasets")
-    run.add_argument("--seeds", type=int, help="run N seeds (42, 43, ...) per entry")
-    run.add_argument("--repeat", type=int, default=1, help="run each seed N times, check identity")
-    run.add_argument("--replicas", help="torch: data-parallel processes under torchrun; a list "
-                     "(1,2) runs each count and reports the scaling efficiency")
-    run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                     help="override a config field, e.g. train.learning_rate=0")
-    run.add_argument("--update-baselines", action="store_true",
-                     help="write baselines/ from this run's results")
-    run.add_argument("--baselines", default="baselines", help="baselines folder")
-    run.add_argument("--squad-dir", help="folder with SQuAD dev-v1.1.json/dev-v2.0.json "
-                     "(default $QA_BENCH_SQUAD_DIR)")
-    run.add_argument("--entry-timeout", type=float, help="seconds one entry may take")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run = sub.add_parser("run", help="run a matrix profile (default: the shipped smoke profile)")
+    add_run_options(run.add_argument)
 
     rep = sub.add_parser("report", help="re-render a run folder's report")
     rep.add_argument("run_dir")
@@ -101,87 +82,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``qa-bench run``."""
-    from qa import profiles
-    from qa.config import squad_dir_from_env
-    from qa.runner import (
-        RunOptions,
-        check_baselines,
-        check_entry_timeout,
-        run_entries,
-        seed_list,
-        split_names,
-    )
+    from qa.runner import prepare_run, run_entries
 
-    profile = profiles.load_profile(args.profile)
-    profile = profiles.select(profile, args.backend, split_names(args.models),
-                              split_names(args.pods), split_names(args.datasets))
-    entries = []
-    for replicas in _replica_counts(args.replicas):
-        extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
-        entries += profiles.expand(profile, squad_dir_from_env(args.squad_dir),
-                                   [*args.set, *extra])
-    _check_squad_dir(entries)
-    seeds = seed_list(args.seeds, profile.seeds, args.set)
-    if args.repeat < 1:
-        raise QABenchError("--repeat must be at least 1")
-    check_entry_timeout(args.entry_timeout)
-    check_baselines(entries, Path(args.baselines))
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out or Path("reports") / f"{profile.name}-{stamp}")
-    _check_writable(out)
-    _quiet_libraries(progress=not args.no_progress)
-    options = RunOptions(out_dir=out, baselines_root=Path(args.baselines), seeds=seeds,
-                         repeat=args.repeat, update_baselines=args.update_baselines,
-                         entry_timeout=args.entry_timeout, progress=not args.no_progress)
-    summary = run_entries(entries, options)
+    plan = prepare_run(read_run_options(lambda name: getattr(args, name)), Path.cwd())
+    summary = run_entries(plan.entries, plan.options)
     _print_summary(summary)
     return EXIT_FAIL if summary.failed else EXIT_OK
-
-
-def _replica_counts(value: str | None) -> list[int | None]:
-    """``--replicas 2`` → [2]; ``--replicas 1,2`` → [1, 2]; absent → [None] (the config's)."""
-    if value is None:
-        return [None]
-    try:
-        counts = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise QABenchError(f"--replicas expects a number or a list like 1,2, got {value!r}") \
-            from None
-    if not counts or any(c < 1 for c in counts):
-        raise QABenchError("--replicas must be at least 1")
-    return counts
-
-
-def _check_squad_dir(entries: list) -> None:
-    for entry in entries:
-        folder = entry.config.data.squad_dir
-        if folder and not Path(folder).is_dir():
-            raise QABenchError(f"--squad-dir {folder}: no such folder")
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before any work when the output folder cannot be written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise QABenchError(f"cannot write to output folder {out}: {exc.strerror or exc}") \
-            from None
-
-
-def _quiet_libraries(progress: bool) -> None:
-    """Keep the console readable: library chatter off, offline hub calls fail fast."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datasets
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    datasets.logging.set_verbosity_error()
-    if not progress:
-        datasets.disable_progress_bars()
-    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def _print_summary(summary) -> None:

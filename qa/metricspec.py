@@ -27,6 +27,13 @@ class MetricSpec:
     default_tolerance: float
     sources: tuple[str, ...]  # dotted paths into the RunResult; the first one present wins
     spread_key: str | None = None  # timings entry with median/iqr of the underlying step times
+    rounds_from: str | None = None  # dotted path of the measured durations behind the metric
+
+    def rounds(self, result: Any) -> list[float]:
+        """The measured durations (seconds) behind a timing metric, for pytest-benchmark."""
+        value = _lookup(result, self.rounds_from) if self.rounds_from else None
+        values = value if isinstance(value, list) else [value]
+        return [float(v) for v in values if is_number(v) and v > 0]
 
     @property
     def hardware_bound(self) -> bool:
@@ -36,14 +43,20 @@ class MetricSpec:
     def extract(self, result: Any) -> float | None:
         """The metric's value in ``result``, or None where it was not measured."""
         for source in self.sources:
-            value: Any = result
-            for part in source.split("."):
-                value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
-                if value is None:
-                    break
+            value = _lookup(result, source)
             if is_number(value):
                 return float(value)
         return None
+
+
+def _lookup(result: Any, dotted: str) -> Any:
+    """``result.timings["compile"]["cold_s"]`` for ``"timings.compile.cold_s"``; None if absent."""
+    value: Any = result
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+        if value is None:
+            return None
+    return value
 
 
 def is_number(value: Any) -> bool:
@@ -61,13 +74,15 @@ METRICS: dict[str, MetricSpec] = {
         # The spread is of seconds per padded token: with dynamic padding the raw step times
         # vary with batch length (workload), which is not noise.
         MetricSpec("train_samples_per_s", "ratio", True, 0.05, ("timings.train_samples_per_s",),
-                   spread_key="train_token_s"),
+                   spread_key="train_token_s", rounds_from="timings.train_step_times"),
         MetricSpec("eval_samples_per_s", "ratio", True, 0.05, ("timings.eval_samples_per_s",),
-                   spread_key="eval_step_s"),
+                   spread_key="eval_step_s", rounds_from="timings.eval_s"),
         # The cold compile gates; older results hold a single "compile_s".
         MetricSpec("compile_s", "ratio", False, 0.25, ("timings.compile.cold_s",
-                                                        "timings.compile_s")),
-        MetricSpec("compile_warm_s", "ratio", False, 0.5, ("timings.compile.warm_s",)),
+                                                        "timings.compile_s"),
+                   rounds_from="timings.compile.cold_s"),
+        MetricSpec("compile_warm_s", "ratio", False, 0.5, ("timings.compile.warm_s",),
+                   rounds_from="timings.compile.warm_s"),
     )
 }
 

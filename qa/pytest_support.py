@@ -1,36 +1,27 @@
 """What the pytest layer needs from ``qa``: options → entries, one shared run per entry, gates.
 
-``conftest.py`` only wires pytest hooks to these functions, so the pytest front end holds no
-logic that the CLI lacks.
+``qa.pytest_plugin`` only wires pytest hooks to these functions; the run itself is set up by
+``qa.runner.prepare_run``, as for ``qa-bench run``, so the pytest front end holds no logic that
+the CLI lacks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from qa import baselines, profiles
-from qa.config import squad_dir_from_env
-from qa.errors import QABenchError
+from qa.metricspec import METRICS
 from qa.results import RunResult
-from qa.runner import (
-    RunOptions,
-    check_baselines,
-    check_entry_timeout,
-    run_entry_all_seeds,
-    seed_list,
-    split_names,
-)
+from qa.runner import RunOptions, prepare_run, run_entry_all_seeds
 
-# Test name → the gated metric it asserts.
-GATED = {
-    "compile_time": "compile_s",
-    "train_throughput": "train_samples_per_s",
-    "eval_throughput": "eval_samples_per_s",
-    "exact_match": "exact_match",
-    "f1": "f1",
+# pytest marks an entry may carry (``profiles.Entry.marks``) and the suite's own.
+MARKERS = {
+    "ipu": "needs Graphcore IPU hardware and the Poplar SDK",
+    "cuda": "needs a CUDA GPU",
+    "slow": "takes more than a few seconds",
 }
 
 
@@ -59,26 +50,33 @@ class Session:
         return next((v for v in self.verdicts[entry.id] if v.metric == metric), None)
 
 
-def make_session(getoption: Any, rootdir: Path) -> Session:
-    """Build the session from pytest options (raises QABenchError on bad input)."""
-    profile = profiles.load_profile(getoption("--profile"))
-    profile = profiles.select(profile, getoption("--backend"), split_names(getoption("--models")),
-                              split_names(getoption("--pods")),
-                              split_names(getoption("--datasets")))
-    squad_dir = squad_dir_from_env(getoption("--squad-dir"))
-    if squad_dir and not Path(squad_dir).is_dir():
-        raise QABenchError(f"--squad-dir {squad_dir}: no such folder")
-    entries = profiles.expand(profile, squad_dir, getoption("--set") or [])
-    seeds = seed_list(getoption("--seeds"), profile.seeds, getoption("--set") or [])
-    check_entry_timeout(getoption("--entry-timeout"))
-    check_baselines(entries, Path(getoption("--baselines-dir")))
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(getoption("--report-dir") or rootdir / "reports" / f"pytest-{profile.name}-{stamp}")
-    options = RunOptions(out_dir=out, baselines_root=Path(getoption("--baselines-dir")),
-                         references=Path(getoption("--baselines-dir")) / "reference.toml",
-                         seeds=seeds, update_baselines=getoption("--update-baselines"),
-                         entry_timeout=getoption("--entry-timeout"), progress=False)
-    return Session(entries, options)
+def make_session(values: dict[str, Any], rootdir: Path) -> Session:
+    """Build the session from the run options (raises QABenchError on bad input).
+
+    Default ``baselines/`` and ``reports/`` are the rootdir's, so a run behaves the same from
+    any working folder.
+    """
+    plan = prepare_run(values, rootdir, out_prefix="pytest-")
+    return Session(plan.entries, plan.options)
+
+
+def marker_lines() -> list[str]:
+    """``name: description`` of every marker the plugin registers."""
+    return [f"{name}: {text}" for name, text in MARKERS.items()]
+
+
+def collects_benchmarks(args: Iterable[str], rootdir: Path, base: Path | None = None) -> bool:
+    """Whether pytest's path arguments reach the checkout's ``benchmarks/`` folder.
+
+    True for ``benchmarks``, ``benchmarks/test_finetune.py::test_gate`` and ``.`` from the
+    checkout, and for the same paths given absolute from any other folder.
+    """
+    folder = (rootdir / "benchmarks").resolve()
+    for arg in args:
+        path = (Path(base or Path.cwd()) / str(arg).split("::", 1)[0]).resolve()
+        if path == folder or folder in path.parents or path in folder.parents:
+            return True
+    return False
 
 
 def skip_reason(entry: profiles.Entry) -> str | None:
@@ -94,14 +92,13 @@ def skip_reason(entry: profiles.Entry) -> str | None:
     return None if ok else reason
 
 
-def check_gate(session: Session, entry: profiles.Entry, test: str) -> tuple[str, str]:
+def check_gate(session: Session, entry: profiles.Entry, metric: str) -> tuple[str, str]:
     """Judge one gated metric: ('pass'|'fail'|'improved'|'skip', message)."""
     result = session.result(entry)
     if result.status != "ok":
         failure = result.failure or {}
         return "fail", (f"{entry.id} {result.status} in stage {failure.get('stage')}: "
                         f"{failure.get('cause')}")
-    metric = GATED[test]
     verdict = session.verdict(entry, metric)
     if verdict is not None and verdict.status in ("other_hardware", "busy"):
         return "skip", f"{entry.id} {metric}: {verdict.message}"
@@ -127,36 +124,61 @@ def finish(session: Session, incomplete: bool) -> Path | None:
                             session.options, session.notes, incomplete)
 
 
-def record_benchmark(benchmark: Any, result: RunResult, test: str) -> None:
-    """Put the entry's measured timings into pytest-benchmark's stats and JSON.
+class ReplayClock:
+    """A clock for pytest-benchmark's ``timer`` marker option that replays measured durations.
 
     The training loop already timed every optimizer step (warm-up excluded); re-running steps
-    under ``benchmark.pedantic`` would time different work than the gate judges. So the
-    measured durations are fed into the fixture's statistics, and ``--benchmark-json`` /
-    ``--benchmark-compare`` see exactly the numbers the baseline gate saw.
+    under ``benchmark.pedantic`` would time different work than the gate judges. So a gate test
+    marks itself ``@pytest.mark.benchmark(timer=REPLAY_CLOCK)``, loads the clock with the
+    measured durations and calls ``benchmark.pedantic`` once per duration: each round's
+    start/end reading is one measured step, so pytest-benchmark's statistics, ``--benchmark-json``
+    and ``--benchmark-compare`` see exactly the numbers the baseline gate saw, through its public
+    API only.
     """
+
+    __name__ = "qa-bench measured rounds"  # how pytest-benchmark names the timer in its JSON
+
+    def __init__(self) -> None:
+        self._readings: list[float] = []
+
+    def load(self, durations: Iterable[float]) -> int:
+        """Queue the readings of ``durations`` (start, end per round); returns the round count."""
+        readings, now = [], 0.0
+        for duration in durations:
+            readings += [now, now + duration]
+            now += duration
+        self._readings = readings[::-1]
+        return len(readings) // 2
+
+    def __call__(self) -> float:
+        if not self._readings:
+            raise RuntimeError("ReplayClock read more often than it was loaded for")
+        return self._readings.pop()
+
+
+REPLAY_CLOCK = ReplayClock()
+
+
+def record_benchmark(benchmark: Any, result: RunResult, metric: str) -> None:
+    """Put the entry's measured rounds of ``metric`` into pytest-benchmark, the rest in extra_info.
+
+    ``benchmark`` must be marked with ``timer=REPLAY_CLOCK``. EM/F1 and the timings travel in
+    ``extra_info`` of every record (accuracy gates have no rounds of their own).
+    """
+    spec = METRICS[metric]
     timings = result.timings
-    rounds: list[float] = {
-        "train_throughput": timings.get("train_step_times") or [],
-        "eval_throughput": [timings["eval_s"]] if timings.get("eval_s") else [],
-        "compile_time": [t for t in (timings.get("compile", {}).get("cold_s"),) if t],
-    }.get(test, [])
     benchmark.extra_info.update({
-        "entry": result.entry_id, "status": result.status, "metric": GATED[test],
-        "value": _extract(result, GATED[test]),
+        "entry": result.entry_id, "status": result.status, "metric": metric,
+        "value": spec.extract(result),
         "exact_match": result.metrics.get("exact_match"), "f1": result.metrics.get("f1"),
         "timings": {k: v for k, v in timings.items() if k != "train_step_times"},
         "dataset_fingerprint": result.dataset_fingerprint,
         "source": "qa-bench step timer (warm-up excluded)",
     })
-    if not rounds:  # accuracy gates: EM/F1 travel in the timing records' extra_info
-        return
-    stats = benchmark._make_stats(1)  # pytest-benchmark's per-round statistics
-    for duration in rounds:
-        stats.update(duration)
-    benchmark._mode = "qa-bench measured rounds"
+    rounds = REPLAY_CLOCK.load(spec.rounds(result))
+    if rounds:
+        benchmark.pedantic(_measured_round, rounds=rounds, iterations=1)
 
 
-def _extract(result: RunResult, metric: str) -> float | None:
-    spec = baselines.METRICS.get(metric)
-    return spec.extract(result) if spec else None
+def _measured_round() -> None:
+    """What pytest-benchmark "runs" per round: the work was done and timed by the pipeline."""

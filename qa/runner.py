@@ -6,16 +6,19 @@ Shared by the CLI (``qa-bench run``) and the pytest layer, so neither holds logi
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import statistics
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qa import baselines, report
-from qa.config import RunConfig, apply_overrides
+from qa import baselines, profiles, report
+from qa.config import RunConfig, apply_overrides, squad_dir_from_env
 from qa.errors import QABenchError
 from qa.pipeline import EntryTimeout
 from qa.profiles import Entry
@@ -57,6 +60,105 @@ class RunSummary:
         """True when any gate failed or any entry did not finish."""
         return any(v.status == "fail" for v in self.verdicts) or any(
             r.status != "ok" for r in self.results)
+
+
+@dataclass
+class RunPlan:
+    """A prepared run: the profile, its entries and how to run them."""
+
+    profile: profiles.Profile
+    entries: list[Entry]
+    options: RunOptions
+
+
+def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> RunPlan:
+    """The one run set-up of both front ends: options (``qa.options``) → entries and RunOptions.
+
+    Every check that can fail on bad input runs here, before anything trains: profile and
+    names, ``--set`` overrides, seeds, ``--repeat``, ``--replicas``, ``--entry-timeout``, the
+    SQuAD folder, every baseline file, and whether the run folder can be written.
+
+    Args:
+        values: ``qa.options.read_run_options`` output.
+        home: where the default ``baselines/`` and ``reports/`` are (the working folder for the
+            CLI, the rootdir for pytest, so pytest behaves the same from any folder).
+        out_prefix: prefix of the default run folder's name (``pytest-`` under pytest).
+
+    Raises:
+        QABenchError: any bad option or input, as one line.
+    """
+    sets = list(values.get("set") or [])
+    profile = profiles.load_profile(values["profile"])
+    profile = profiles.select(profile, values.get("backend"), split_names(values.get("models")),
+                              split_names(values.get("pods")),
+                              split_names(values.get("datasets")))
+    squad_dir = squad_dir_from_env(values.get("squad_dir"))
+    entries = []
+    for replicas in replica_counts(values.get("replicas")):
+        extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
+        entries += profiles.expand(profile, squad_dir, [*sets, *extra])
+    for folder in {e.config.data.squad_dir for e in entries} - {None, ""}:
+        if not Path(folder).is_dir():
+            raise QABenchError(f"--squad-dir {folder}: no such folder")
+    seeds = seed_list(values.get("seeds"), profile.seeds, sets)
+    repeat = 1 if values.get("repeat") is None else values["repeat"]
+    if repeat < 1:
+        raise QABenchError("--repeat must be at least 1")
+    check_entry_timeout(values.get("entry_timeout"))
+    root = Path(values["baselines"]) if values.get("baselines") else home / "baselines"
+    check_baselines(entries, root)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(values.get("out") or home / "reports" / f"{out_prefix}{profile.name}-{stamp}")
+    _check_writable(out)
+    progress = not values.get("no_progress")
+    _quiet_libraries(progress)
+    options = RunOptions(out_dir=out, baselines_root=root, references=root / "reference.toml",
+                         seeds=seeds, repeat=repeat,
+                         update_baselines=bool(values.get("update_baselines")),
+                         entry_timeout=values.get("entry_timeout"), progress=progress)
+    return RunPlan(profile, entries, options)
+
+
+def replica_counts(value: str | None) -> list[int | None]:
+    """``--replicas 2`` → [2]; ``--replicas 1,2`` → [1, 2]; absent → [None] (the config's)."""
+    if value is None:
+        return [None]
+    try:
+        counts = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise QABenchError(f"--replicas expects a number or a list like 1,2, got {value!r}") \
+            from None
+    if not counts or any(c < 1 for c in counts):
+        raise QABenchError("--replicas must be at least 1")
+    return counts
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before any work when the output folder cannot be written (leaves no empty folder)."""
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+        if created:
+            out.rmdir()  # the results' writers create it again; a run with no result leaves none
+    except OSError as exc:
+        raise QABenchError(f"cannot write to output folder {out}: {exc.strerror or exc}") \
+            from None
+
+
+def _quiet_libraries(progress: bool) -> None:
+    """Keep the console readable: library chatter off, offline hub calls fail fast."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    datasets.logging.set_verbosity_error()
+    if not progress:
+        datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 @contextmanager
@@ -231,6 +333,7 @@ def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
 def write_run_report(results: list[RunResult], verdicts: list[Any], options: RunOptions,
                      notes: list[str], incomplete: bool) -> Path:
     """The run folder's report.md with the published references and the history's trend."""
+    Path(options.out_dir).mkdir(parents=True, exist_ok=True)
     from qa.results import read_history
 
     references = baselines.load_references(options.references) \

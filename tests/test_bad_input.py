@@ -330,7 +330,7 @@ def test_pytest_option_case(name: str, sandbox: Path) -> None:
     args, fragment = PYTEST_CASES[name]
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider",
-         "--report-dir", str(sandbox / "runs" / "out"), *args],
+         "--out", str(sandbox / "runs" / "out"), *args],
         capture_output=True, text=True, cwd=REPO, env=subprocess_env(sandbox), timeout=120)
     output = proc.stdout + proc.stderr
     lines = [line for line in output.splitlines() if line.strip()]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from qa.metricspec import METRICS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 TINY_PROFILE = """
@@ -34,26 +36,25 @@ compile_eval = false
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """A copy of the suite's pytest layer (conftest, benchmarks, profiles) in a fresh folder."""
-    shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
+    """A copy of the suite's benchmarks (tests, profiles) in a fresh folder; no conftest.py: the
+    installed plugin (``pytest11`` entry point) is what wires them."""
     bench = pytester.path / "benchmarks"
     shutil.copytree(ROOT / "benchmarks" / "profiles", bench / "profiles")
     shutil.copy(ROOT / "benchmarks" / "test_finetune.py", bench / "test_finetune.py")
     (bench / "profiles" / "tiny.toml").write_text(TINY_PROFILE)
     monkeypatch.setenv("QA_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\nmarkers =\n"
-                     "    ipu: IPU hardware\n    cuda: a CUDA GPU\n    slow: slow\n")
+    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\n")
     return pytester
 
 
 def test_nightly_matrix_is_collected_and_ipu_entries_skip_with_the_reason(suite) -> None:
     collected = suite.runpytest_subprocess("benchmarks", "--profile", "nightly", "--collect-only",
                                            "-q")
-    collected.stdout.fnmatch_lines(["*200 tests collected*"])
+    collected.stdout.fnmatch_lines(["*240 tests collected*"])
     run = suite.runpytest_subprocess("benchmarks", "--profile", "nightly", "--pods", "pod16",
                                      "--models", "bert-base-uncased", "-rs")
-    run.assert_outcomes(skipped=10)
+    run.assert_outcomes(skipped=12)  # 2 datasets × 6 gated metrics
     run.stdout.fnmatch_lines(["*poptorch not importable: install the Poplar SDK*"])
 
 
@@ -70,10 +71,10 @@ def test_bad_options_exit_2_with_one_line(suite, args, message) -> None:
 
 
 def test_missing_baseline_skips_then_update_creates_it_and_gates_pass(suite) -> None:
-    common = ["benchmarks", "--profile", "tiny", "--baselines-dir", "bl", "-rs", "-p",
+    common = ["benchmarks", "--profile", "tiny", "--baselines", "bl", "-rs", "-p",
               "no:randomly", "--benchmark-json", "bench.json"]
     first = suite.runpytest_subprocess(*common)
-    first.assert_outcomes(skipped=5)
+    first.assert_outcomes(skipped=len(METRICS))
     first.stdout.fnmatch_lines(["*no baseline*run with --update-baselines*"])
 
     update = suite.runpytest_subprocess(*common, "--update-baselines")

@@ -1,0 +1,69 @@
+"""The run options, declared once and added to both front ends.
+
+``qa-bench run`` passes ``argparse.ArgumentParser.add_argument`` and the pytest plugin passes its
+option group's ``addoption`` to ``add_run_options``: same names, defaults and help in
+``qa-bench run --help`` and ``pytest --help``. ``read_run_options`` turns either front end's
+parsed values back into one dict that ``qa.runner.prepare_run`` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+#: (flag, argparse/pytest keyword arguments). Adding an option is one line here (and reading it
+#: where the run is prepared).
+RUN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--profile", {"default": "smoke", "metavar": "NAME|TOML",
+                   "help": "matrix profile: a shipped name (smoke, nightly, sdk-upgrade) or a "
+                           "TOML path (default: smoke)"}),
+    ("--out", {"metavar": "DIR",
+               "help": "run folder for results and report.md (default: "
+                       "reports/<profile>-<timestamp>)"}),
+    ("--backend", {"metavar": "NAME", "help": "override the profile's backend (torch, ipu)"}),
+    ("--models", {"metavar": "A,B", "help": "comma-separated models to run"}),
+    ("--pods", {"metavar": "A,B",
+                "help": "comma-separated pods: the hardware an entry runs on (an IPU pod such "
+                        "as pod16, or a torch device: cpu, cuda, auto)"}),
+    ("--datasets", {"metavar": "A,B", "help": "comma-separated datasets"}),
+    ("--seeds", {"type": int, "metavar": "N", "help": "run N seeds (42, 43, ...) per entry"}),
+    ("--repeat", {"type": int, "default": 1, "metavar": "N",
+                  "help": "run each seed N times and check that EM/F1 are identical"}),
+    ("--replicas", {"metavar": "N[,M]",
+                    "help": "torch: data-parallel processes under torchrun; a list (1,2) runs "
+                            "each count and reports the scaling efficiency"}),
+    ("--set", {"action": "append", "default": [], "metavar": "SECTION.KEY=VALUE",
+               "help": "override a config field, e.g. train.learning_rate=0 (see qa-bench "
+                       "config)"}),
+    ("--update-baselines", {"action": "store_true",
+                            "help": "write the baselines from this run's results"}),
+    ("--baselines", {"metavar": "DIR",
+                     "help": "baselines folder; its reference.toml holds the published numbers "
+                             "(default: baselines/ of the working folder for qa-bench, of the "
+                             "pytest rootdir for pytest)"}),
+    ("--squad-dir", {"metavar": "DIR",
+                     "help": "folder with SQuAD dev-v1.1.json / dev-v2.0.json (default: "
+                             "$QA_BENCH_SQUAD_DIR)"}),
+    ("--entry-timeout", {"type": float, "metavar": "SECONDS",
+                         "help": "seconds one entry may take"}),
+    ("--no-progress", {"action": "store_true", "help": "no progress bars"}),
+)
+
+
+def dest(flag: str) -> str:
+    """The attribute a flag is stored under in both front ends (``--squad-dir`` → ``qa_squad_dir``).
+
+    The ``qa_`` prefix keeps the names apart from other pytest plugins' options.
+    """
+    return "qa_" + flag.lstrip("-").replace("-", "_")
+
+
+def add_run_options(addoption: Callable[..., Any]) -> None:
+    """Declare every run option through ``addoption`` (argparse's ``add_argument`` or pytest's)."""
+    for flag, kwargs in RUN_OPTIONS:
+        addoption(flag, dest=dest(flag), **kwargs)
+
+
+def read_run_options(get: Callable[[str], Any]) -> dict[str, Any]:
+    """The run options' values by name (``squad_dir``), ``get`` reading one by its ``dest``."""
+    return {dest(flag).removeprefix("qa_"): get(dest(flag)) for flag, _ in RUN_OPTIONS}

@@ -1,0 +1,85 @@
+"""qa-bench's pytest plugin, installed through the ``pytest11`` entry point: hooks only.
+
+The options are ``qa.options`` (the same as ``qa-bench run``); the logic is ``qa.pytest_support``
+over ``qa.runner``. The plugin is active in every pytest run of an environment where qa-bench
+is installed; it builds a benchmark session only when the run collects the checkout's
+``benchmarks/`` folder (``pytest benchmarks`` from the checkout, ``pytest /path/to/benchmarks``
+from anywhere). Its state lives in ``config.stash``. Imports of ``qa`` beyond the options stay
+inside the hooks, so a plain ``pytest tests`` loads nothing heavy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa.options import add_run_options, read_run_options
+
+SESSION = pytest.StashKey[Any]()  # qa.pytest_support.Session, or None outside benchmark runs
+REPORT = pytest.StashKey[Path]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_run_options(parser.getgroup("qa-bench", "qa-bench (the options of qa-bench run)")
+                    .addoption)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from qa import pytest_support
+    from qa.errors import QABenchError
+
+    for line in pytest_support.marker_lines():
+        config.addinivalue_line("markers", line)
+    config.stash[SESSION] = None
+    if not pytest_support.collects_benchmarks(config.args, config.rootpath):
+        return
+    try:
+        config.stash[SESSION] = pytest_support.make_session(
+            read_run_options(config.getoption), config.rootpath)
+    except QABenchError as exc:
+        pytest.exit(f"qa-bench: error: {exc}", returncode=2)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "entry" not in metafunc.fixturenames:
+        return
+    from qa import pytest_support
+
+    session = metafunc.config.stash.get(SESSION, None)
+    params = []
+    for entry in session.entries if session else []:
+        marks = [getattr(pytest.mark, m) for m in entry.marks]
+        reason = pytest_support.skip_reason(entry)
+        if reason:
+            marks.append(pytest.mark.skip(reason=f"{entry.id}: {reason}"))
+        params.append(pytest.param(entry, id=entry.id, marks=marks))
+    metafunc.parametrize("entry", params)
+
+
+@pytest.fixture(scope="session")
+def qa_session(request: pytest.FixtureRequest) -> Any:
+    """The benchmark session (entries, options, shared results); None outside benchmark runs."""
+    return request.config.stash.get(SESSION, None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    qa_session = session.config.stash.get(SESSION, None)
+    if qa_session is None:
+        return
+    from qa.pytest_support import finish
+
+    path = finish(qa_session, incomplete=exitstatus == pytest.ExitCode.INTERRUPTED)
+    if path is not None:
+        session.config.stash[REPORT] = path
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    path = config.stash.get(REPORT, None)
+    if path is not None:
+        terminalreporter.write_line(f"qa-bench report: {path}")
+    qa_session = config.stash.get(SESSION, None)
+    for note in qa_session.notes if qa_session else []:
+        terminalreporter.write_line(f"qa-bench: {note}")
