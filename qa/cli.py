@@ -91,14 +91,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary) -> None:
+    from qa.metricspec import specs
+
     counts: dict[str, int] = {}
     for verdict in summary.verdicts:
         counts[verdict.status] = counts.get(verdict.status, 0) + 1
     for result in summary.results:
-        metrics = ", ".join(f"{k} {result.metrics[k]:.2f}" for k in ("exact_match", "f1")
-                            if k in result.metrics)
-        train = result.timings.get("train_samples_per_s")
-        speed = f", {train:.1f} train samples/s" if train else ""
+        shown = [(spec, spec.extract(result)) for spec in specs(role="summary")]
+        metrics = ", ".join(f"{spec.name} {value:.2f}" for spec, value in shown
+                            if value is not None and not spec.hardware_bound)
+        speed = "".join(f", {value:.1f} {spec.header}" for spec, value in shown
+                        if value and spec.hardware_bound)
         cause = f" ({result.failure['stage']}: {result.failure['cause']})" \
             if result.failure else ""
         print(f"{result.entry_id}: {result.status}{cause} {metrics}{speed}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qa import baselines, profiles
-from qa.metricspec import METRICS
+from qa.metricspec import METRICS, accuracy_specs
 from qa.results import RunResult
 from qa.runner import RunOptions, prepare_run, run_entry_all_seeds
 
@@ -170,7 +170,7 @@ def record_benchmark(benchmark: Any, result: RunResult, metric: str) -> None:
     benchmark.extra_info.update({
         "entry": result.entry_id, "status": result.status, "metric": metric,
         "value": spec.extract(result),
-        "exact_match": result.metrics.get("exact_match"), "f1": result.metrics.get("f1"),
+        **{s.name: s.extract(result) for s in accuracy_specs()},
         "timings": {k: v for k, v in timings.items() if k != "train_step_times"},
         "dataset_fingerprint": result.dataset_fingerprint,
         "source": "qa-bench step timer (warm-up excluded)",

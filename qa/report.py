@@ -19,6 +19,7 @@ from tabulate import tabulate
 from qa.baselines import Verdict, compare, load_baseline
 from qa.errors import QABenchError
 from qa.hardware import describe
+from qa.metricspec import METRICS, MetricSpec, accuracy_specs, specs
 from qa.references import Reference, load_references
 from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
 
@@ -109,20 +110,14 @@ def _verdict_section(verdicts: Sequence[Verdict]) -> list[str]:
 
 
 def _timings_section(results: Sequence[RunResult]) -> list[str]:
-    rows = []
-    for r in results:
-        t, step = r.timings, r.timings.get("train_step_s") or {}
-        compile_info = t.get("compile") or {}
-        rows.append([_label(r), step.get("median"), step.get("iqr"), step.get("rounds"),
-                     t.get("train_samples_per_s"), t.get("train_tokens_per_s"),
-                     t.get("eval_samples_per_s"), compile_info.get("cold_s", t.get("compile_s")),
-                     compile_info.get("warm_s"), compile_info.get("cache_hit"),
-                     (r.efficiency or {}).get("mfu"), (r.memory or {}).get("peak_rss_mb"),
-                     (r.memory or {}).get("cuda_peak_allocated_mb"), t.get("wall_s")])
-    headers = ["Entry", "step median (s)", "step IQR (s)", "steps timed", "train samples/s",
-               "train tokens/s", "eval samples/s", "compile cold (s)", "compile cached (s)",
-               "cache hit", "MFU", "peak RSS (MB)", "peak CUDA (MB)", "wall (s)"]
-    return _section("Timings", _table(headers, rows))
+    columns = specs(table="timings")
+    rows = [[_label(r), *(_spec_cell(spec, r) for spec in columns)] for r in results]
+    return _section("Timings", _table(["Entry", *(spec.header for spec in columns)], rows))
+
+
+def _spec_cell(spec: MetricSpec, result: RunResult) -> Any:
+    value = spec.cell(result)
+    return format(value, spec.fmt) if spec.fmt and value is not None else value
 
 
 def _convergence_section(results: Sequence[RunResult]) -> list[str]:
@@ -168,17 +163,21 @@ def _fast_paths_section(results: Sequence[RunResult]) -> list[str]:
 def _references_section(results: Sequence[RunResult],
                         references: Sequence[Reference] | None) -> list[str]:
     rows: list[list[Any]] = []
+    quoted = [spec for spec in METRICS.values()
+              if any(spec.name in ref.metrics for ref in references or ())]
     for r in results:
         for ref in references or ():
             if ref.matches(r.key) and r.status == "ok":
-                rows.append([_label(r), ref.label, ref.metrics.get("exact_match"),
-                             r.metrics.get("exact_match", r.metrics.get("exact")),
-                             ref.metrics.get("f1"), r.metrics.get("f1"), ref.hardware,
+                cells = [v for spec in quoted
+                         for v in (ref.metrics.get(spec.name), spec.extract(r))]
+                rows.append([_label(r), ref.label, *cells, ref.hardware,
                              f"[{ref.source}]({ref.url})" if ref.url else ref.source])
     if not rows:
         return []
-    headers = ["Entry", "Reference", "published EM", "this run EM", "published F1",
-               "this run F1", "hardware", "source"]
+    headers = ["Entry", "Reference",
+               *(h for spec in quoted for h in (f"published {spec.header}",
+                                                f"this run {spec.header}")),
+               "hardware", "source"]
     return _section("Published references (context only, never gates)",
                     "Other code, hardware and hyper-parameters: a sanity check, not a target.",
                     "", _table(headers, rows))
@@ -186,8 +185,9 @@ def _references_section(results: Sequence[RunResult],
 
 def _scaling_section(results: Sequence[RunResult]) -> list[str]:
     groups: dict[tuple[str, str, str], dict[int, float]] = {}
+    spec = specs(role="scaling")[0]
     for r in results:
-        throughput = r.timings.get("train_samples_per_s")
+        throughput = spec.extract(r)
         if r.status == "ok" and throughput:
             replicas = int(r.config.get("hardware", {}).get("replicas") or 1)
             group = (r.key.get("backend", ""), r.key.get("model", ""), r.key.get("dataset", ""))
@@ -204,33 +204,37 @@ def _scaling_section(results: Sequence[RunResult]) -> list[str]:
                          f"vs {base} replica{'s' if base > 1 else ''}"])
     if not rows:
         return []
-    headers = ["Model", "replicas", "samples/s", "samples/s per replica", "efficiency", "relative"]
+    headers = ["Model", "replicas", spec.header, f"{spec.header} per replica", "efficiency",
+               "relative"]
     return _section("Scaling efficiency", "Efficiency = samples/s per replica relative to the "
                     "smallest replica count.", "", _table(headers, rows, keep=len(headers)))
 
 
 def _seeds_section(results: Sequence[RunResult]) -> list[str]:
-    rows = [[r.entry_id, s.get("seed"), s.get("exact_match", s.get("exact")), s.get("f1")]
+    accuracy = accuracy_specs()
+    rows = [[r.entry_id, s.get("seed"), *(spec.seed_value(s) for spec in accuracy)]
             for r in results if len(r.seeds) > 1 for s in r.seeds]
     if not rows:
         return []
+    headers = ["Entry", "seed", *(spec.header for spec in accuracy)]
     return _section("Seeds", "The metrics above are the mean over these seeds.", "",
-                    _table(["Entry", "seed", "EM", "F1"], rows, keep=4))
+                    _table(headers, rows, keep=len(headers)))
 
 
 def _trend_section(history: Sequence[RunResult] | None, plot_path: str | None) -> list[str]:
+    trended = specs(role="trend")
     rows = []
     by_entry: dict[str, list[RunResult]] = {}
     for r in history or ():
         by_entry.setdefault(r.entry_id, []).append(r)
     for entry, runs in sorted(by_entry.items()):
-        f1 = [r.metrics.get("f1") for r in runs if r.status == "ok"]
-        tps = [r.timings.get("train_samples_per_s") for r in runs if r.status == "ok"]
-        rows.append([entry, len(runs), _first_last(f1), _first_last(tps)])
-    body = [f"![F1 and train throughput per entry over the history]({plot_path})", ""] \
-        if plot_path else []
+        rows.append([entry, len(runs), *(_first_last([spec.extract(r) for r in runs
+                                                       if r.status == "ok"])
+                                          for spec in trended)])
+    names = " and ".join(spec.header for spec in trended)
+    body = [f"![{names} per entry over the history]({plot_path})", ""] if plot_path else []
     if rows:
-        body.append(_table(["Entry", "runs", "F1 first → last", "train samples/s first → last"],
+        body.append(_table(["Entry", "runs", *(f"{spec.header} first → last" for spec in trended)],
                            rows))
     return _section("Trend", *body) if body else []
 
@@ -324,7 +328,7 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
 
 
 def plot_trend(history: Sequence[RunResult], path: str | os.PathLike) -> Path | None:
-    """Plot F1 and train samples/s per entry over the history (x: run index); None if empty.
+    """Plot the trend metrics (``role="trend"``) per entry over the history; None if empty.
 
     Uses matplotlib's Agg canvas directly, so no GUI backend or global pyplot state is touched.
     """
@@ -336,23 +340,21 @@ def plot_trend(history: Sequence[RunResult], path: str | os.PathLike) -> Path | 
         by_entry.setdefault(r.entry_id, []).append(r)
     if not by_entry:
         return None
-    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    trended = specs(role="trend")
+    fig = Figure(figsize=(9, 3.25 * len(trended)), layout="constrained")
     FigureCanvasAgg(fig)
-    ax_f1, ax_tp = fig.subplots(2, 1, sharex=True)
+    axes = fig.subplots(len(trended), 1, sharex=True, squeeze=False)[:, 0]
     nan = float("nan")
     for entry, runs in sorted(by_entry.items()):
         x = range(1, len(runs) + 1)  # a failed run leaves a gap (NaN), not a fake zero
-        f1 = [r.metrics.get("f1", nan) if r.status == "ok" else nan for r in runs]
-        tp = [r.timings.get("train_samples_per_s") or nan if r.status == "ok" else nan
-              for r in runs]
-        ax_f1.plot(x, f1, marker="o", label=entry)
-        ax_tp.plot(x, tp, marker="o", label=entry)
-    ax_f1.set_ylabel("F1 (points)")
-    ax_tp.set_ylabel("train samples/s")
-    ax_tp.set_xlabel("run (oldest → newest)")
-    for ax in (ax_f1, ax_tp):
+        for ax, spec in zip(axes, trended, strict=True):
+            values = [(spec.extract(r) if r.status == "ok" else None) for r in runs]
+            ax.plot(x, [nan if v is None else v for v in values], marker="o", label=entry)
+    for ax, spec in zip(axes, trended, strict=True):
+        ax.set_ylabel(spec.header)
         ax.grid(alpha=0.3)
-    ax_f1.legend(fontsize="small", loc="best")
+    axes[-1].set_xlabel("run (oldest → newest)")
+    axes[0].legend(fontsize="small", loc="best")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

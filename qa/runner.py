@@ -20,14 +20,12 @@ from typing import Any
 from qa import baselines, profiles, report
 from qa.config import RunConfig, apply_overrides, squad_dir_from_env
 from qa.errors import QABenchError
+from qa.metricspec import accuracy_specs, is_number
 from qa.pipeline import EntryTimeout
 from qa.profiles import Entry
 from qa.results import RunResult, save_result
 
 log = logging.getLogger("qa")
-
-ACCURACY_KEYS = ("exact_match", "f1", "exact", "HasAns_exact", "HasAns_f1", "NoAns_exact",
-                 "NoAns_f1")
 
 
 @dataclass
@@ -219,7 +217,10 @@ def aggregate_seeds(results: list[RunResult]) -> RunResult:
         return first
     merged = replace(ok[0], seeds=[s for r in ok for s in r.seeds])
     merged.metrics = dict(ok[0].metrics)
-    for key in ACCURACY_KEYS:
+    # Every score of qa.metrics.compute_squad (the gated EM/F1 and v2's HasAns_/NoAns_ ones);
+    # question counts ("total") are the same in every seed.
+    scores = [k for k, v in ok[0].metrics.items() if is_number(v) and not k.endswith("total")]
+    for key in scores:
         values = [r.metrics[key] for r in ok if key in r.metrics]
         if values:
             merged.metrics[key] = statistics.fmean(values)
@@ -310,14 +311,19 @@ def _check_repeat(entry: Entry, config: RunConfig, options: RunOptions,
                   first: RunResult) -> str:
     """Run the entry again and say whether EM/F1 are identical (reproducibility check)."""
     repeats = [run_one(config, options) for _ in range(options.repeat - 1)]
-    same = all(r.status == "ok" and r.metrics.get("exact_match") == first.metrics.get(
-        "exact_match") and r.metrics.get("f1") == first.metrics.get("f1") for r in repeats)
-    values = ", ".join(f"EM {r.metrics.get('exact_match', float('nan')):.4f} / "
-                       f"F1 {r.metrics.get('f1', float('nan')):.4f}" for r in [first, *repeats])
+    accuracy = accuracy_specs()
+    same = all(r.status == "ok" and all(s.extract(r) == s.extract(first) for s in accuracy)
+               for r in repeats)
+    values = ", ".join(" / ".join(f"{s.header} {_or_nan(s.extract(r)):.4f}" for s in accuracy)
+                       for r in [first, *repeats])
     first.timings["repeat"] = {"runs": options.repeat, "identical": same}
     verdict = "identical" if same else "DIFFERENT"
     return f"repeat check {entry.id} seed {config.train.seed}: {verdict} over " \
            f"{options.repeat} runs ({values})"
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _finish(results: list[RunResult], options: RunOptions, notes: list[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -86,4 +87,10 @@ def test_missing_baseline_skips_then_update_creates_it_and_gates_pass(suite) -> 
     # but accuracy must pass: check those two outcomes by name.
     again = suite.runpytest_subprocess(*common, "-v")
     again.stdout.fnmatch_lines(["*exact_match] PASSED*", "*-f1] PASSED*"])
-    assert (suite.path / "bench.json").exists()
+    records = json.loads((suite.path / "bench.json").read_text())["benchmarks"]
+    train = next(r for r in records if r["param"].endswith("train_samples_per_s"))
+    # The replayed step times: one round per timed optimizer step, their mean a real duration.
+    assert train["options"]["timer"].endswith("qa-bench measured rounds")
+    assert train["stats"]["rounds"] == train["extra_info"]["timings"]["train_token_s"]["rounds"] > 1
+    assert 0 < train["stats"]["mean"] < 60
+    assert train["extra_info"]["metric"] == "train_samples_per_s"
