@@ -10,8 +10,6 @@ outside ``hardware`` and local paths. ``force=True`` compares anyway and says so
 
 from __future__ import annotations
 
-import hashlib
-import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,14 +23,11 @@ from qa.baselines import (
     judge,
     measured_tolerance,
 )
+from qa.config import comparable_config, config_hash
 from qa.errors import QABenchError
 from qa.report import format_delta, format_tolerance, format_value
 from qa.results import RunResult, entry_id
 
-# Config parts that may differ between comparable runs: where they ran, and local paths (the
-# dataset fingerprint, not the path, says whether the data is the same).
-IGNORED_SECTIONS = ("hardware", "environment")
-IGNORED_KEYS = ("data.squad_dir", "data.train_file", "data.validation_file", "model.cache_dir")
 LABELS = {"regression": "❌ regression", "improvement": "⬆️ improvement",
           "within noise": "✅ within noise", "not measured": "— not measured"}
 _FROM_JUDGE = {"fail": "regression", "improved": "improvement", "pass": "within noise"}
@@ -58,23 +53,6 @@ class Comparison:
         if self.a is None or self.b is None or self.a == 0:
             return None
         return self.b / self.a - 1.0
-
-
-def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A result's config without the parts allowed to differ between comparable runs."""
-    kept = {k: dict(v) if isinstance(v, dict) else v
-            for k, v in config.items() if k not in IGNORED_SECTIONS}
-    for dotted in IGNORED_KEYS:
-        section, key = dotted.split(".", 1)
-        if isinstance(kept.get(section), dict):
-            kept[section].pop(key, None)
-    return kept
-
-
-def config_fingerprint(config: dict[str, Any]) -> str:
-    """Stable hash of ``comparable_config`` (the dict twin of ``qa.config.config_hash``)."""
-    text = json.dumps(comparable_config(config), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -109,7 +87,7 @@ def _problems(entry: str, a: list[RunResult], b: list[RunResult]) -> list[str]:
     if prints_a and prints_b and prints_a != prints_b:
         problems.append(f"{entry}: dataset fingerprints differ "
                         f"({', '.join(sorted(prints_a))} vs {', '.join(sorted(prints_b))})")
-    if config_fingerprint(a[0].config) != config_fingerprint(b[0].config):
+    if config_hash(a[0].config) != config_hash(b[0].config):
         diff = config_differences(a[0].config, b[0].config)
         problems.append(f"{entry}: configs differ ({'; '.join(diff[:3])}"
                         f"{'; ...' if len(diff) > 3 else ''})")

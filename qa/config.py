@@ -326,9 +326,31 @@ def squad_dir_from_env(option: str | None = None) -> str | None:
     return option or os.environ.get("QA_BENCH_SQUAD_DIR") or None
 
 
-def config_hash(config: RunConfig, ignore: tuple[str, ...] = ("hardware",)) -> str:
-    """Stable hash of the parts of a config that must match for two runs to be comparable."""
+# What may differ between comparable runs: where they ran, and local paths (the dataset
+# fingerprint, not the path, says whether the data is the same).
+COMPARABLE_IGNORES = ("hardware", "environment", "data.squad_dir", "data.train_file",
+                      "data.validation_file", "model.cache_dir")
+
+
+def comparable_config(config: RunConfig | dict[str, Any],
+                      ignore: tuple[str, ...] = COMPARABLE_IGNORES) -> dict[str, Any]:
+    """A config (or a result's config dict) without the parts allowed to differ between runs.
+
+    ``ignore`` names whole sections (``hardware``) or single keys (``data.squad_dir``).
+    """
+    raw = config.to_dict() if isinstance(config, RunConfig) else config
+    kept = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items() if k not in ignore}
+    for dotted in (i for i in ignore if "." in i):
+        section, key = dotted.split(".", 1)
+        if isinstance(kept.get(section), dict):
+            kept[section].pop(key, None)
+    return kept
+
+
+def config_hash(config: RunConfig | dict[str, Any],
+                ignore: tuple[str, ...] = COMPARABLE_IGNORES) -> str:
+    """Stable hash of ``comparable_config``: two runs are comparable when their hashes match."""
     import hashlib
 
-    raw = {k: v for k, v in config.to_dict().items() if k not in ignore}
-    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
+    text = json.dumps(comparable_config(config, ignore), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

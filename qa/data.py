@@ -15,6 +15,7 @@ from typing import Any
 
 from qa.config import DataConfig
 from qa.errors import HubUnreachableError, QABenchError
+from qa.results import read_json
 
 # Local file names of the official releases, by dataset name.
 SQUAD_FILES = {
@@ -38,15 +39,7 @@ def read_squad_json(path: str | os.PathLike, version_2: bool | None = None) -> l
             question, duplicate or missing ids, or an answer not found at its answer_start.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes().decode("utf-8")
-        document = json.loads(raw)
-    except OSError as exc:
-        raise QABenchError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise QABenchError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise QABenchError(f"{path}: malformed JSON at line {exc.lineno} col {exc.colno}") from None
+    document = read_json(path, "dataset")
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise QABenchError(f"{path}: not SQuAD layout (expected an object with a 'data' list)")
     records: list[dict[str, Any]] = []

@@ -20,13 +20,13 @@ Independently, the trainer's compile entry point was ``_compile_model`` / ``_wra
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from qa.errors import QABenchError, did_you_mean, unknown
+from qa.readers import read_json
 
 CONFIG_DIR = Path(__file__).parent / "ipu_configs"
 
@@ -167,12 +167,7 @@ def load_ipu_config(name_or_path: str | Path) -> IPUSettings:
         if text_name not in shipped_names():
             raise unknown("IPU config", text_name, shipped_names())
         path = CONFIG_DIR / f"{text_name}.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise QABenchError(f"{path}: invalid JSON: {exc.msg} (line {exc.lineno})") from None
-    except OSError as exc:
-        raise QABenchError(f"{path}: cannot read: {exc.strerror}") from None
+    raw = read_json(path, "IPU config")
     if not isinstance(raw, dict):
         raise QABenchError(f"{path}: an IPU config must be a JSON object")
     return settings_from_dict(raw, name=text_name)

@@ -18,7 +18,6 @@ reported once with a :class:`MissingPredictionWarning`.
 from __future__ import annotations
 
 import importlib.resources
-import json
 import re
 import string
 import warnings
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import QABenchError
+from qa.results import read_json
 
 __all__ = [
     "MissingPredictionWarning",
@@ -271,34 +271,13 @@ def compute_squad(
 # --------------------------------------------------------------------------- files
 
 
-def _read_json(path: str | Path, what: str) -> Any:
-    """Read and parse a UTF-8 JSON file, turning every failure into a one-line QABenchError."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise QABenchError(f"cannot read {what} file {str(path)!r}: {err.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise QABenchError(
-            f"{what} file {str(path)!r} is not UTF-8 text (bad byte at offset {err.start})"
-        ) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise QABenchError(
-            f"{what} file {str(path)!r} is not valid JSON: {err.msg} "
-            f"(line {err.lineno}, column {err.colno})"
-        ) from None
-
-
 def load_squad_json(path: str | Path) -> list[dict]:
     """Load an official-layout SQuAD file and return its ``"data"`` list (checked).
 
     Raises:
         QABenchError: The file is unreadable, not UTF-8, not JSON, or not in the SQuAD layout.
     """
-    doc = _read_json(path, "dataset")
+    doc = read_json(path, "dataset")
     if not isinstance(doc, dict):
         raise QABenchError(
             f"dataset file {str(path)!r} must be a JSON object with a 'data' list, got {_kind(doc)}"
@@ -321,7 +300,7 @@ def load_predictions(path: str | Path) -> dict[str, str]:
     Raises:
         QABenchError: The file is unreadable, not UTF-8, not JSON, or not an id -> string map.
     """
-    preds = _read_json(path, "predictions")
+    preds = read_json(path, "predictions")
     if not isinstance(preds, dict):
         raise QABenchError(
             f"predictions file {str(path)!r} must be a JSON object mapping question id to "

@@ -22,18 +22,13 @@ defaults every entry starts from. Per-model and per-dataset tables override thos
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qa.config import RunConfig, apply_overrides
 from qa.errors import QABenchError, did_you_mean, unknown
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from qa.readers import read_toml
 
 IPU_PODS = ("pod4", "pod8", "pod16", "pod32", "pod64")
 TORCH_DEVICES = ("cpu", "cuda", "auto")
@@ -96,12 +91,7 @@ def load_profile(name_or_path: str) -> Profile:
                 break
         else:
             raise unknown("profile", name_or_path, profile_names())
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QABenchError(f"cannot read profile {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise QABenchError(f"profile {path}: bad TOML ({exc})") from None
+    raw = read_toml(path, "profile")
     extra = set(raw) - PROFILE_KEYS
     if extra:
         key = sorted(extra)[0]

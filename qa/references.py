@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import QABenchError
 from qa.metricspec import METRICS
+from qa.readers import read_toml
 
 # A reference may quote any gated metric (``qa.metricspec.METRICS``).
 REFERENCE_METRICS = tuple(METRICS)
@@ -46,14 +46,7 @@ def load_references(path: str | os.PathLike = "baselines/reference.toml") -> lis
     path = Path(path)
     if not path.exists():
         return []
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise QABenchError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path, "references")
     references = []
     for index, item in enumerate(raw.get("reference", [])):
         where = f"{path}: reference[{index}]"

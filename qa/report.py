@@ -17,11 +17,17 @@ from typing import Any
 from tabulate import tabulate
 
 from qa.baselines import Verdict, compare, load_baseline
-from qa.errors import QABenchError
 from qa.hardware import describe
 from qa.metricspec import METRICS, MetricSpec, accuracy_specs, specs
 from qa.references import Reference, load_references
-from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
+from qa.results import (
+    RunResult,
+    load_run_dir,
+    read_history,
+    read_json,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -425,10 +431,7 @@ def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike |
     meta: dict[str, Any] = {}
     verdicts_file = run_dir / VERDICTS_FILE
     if verdicts_file.exists():
-        try:
-            meta = json.loads(verdicts_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise QABenchError(f"{verdicts_file}: not valid JSON ({exc})") from None
+        meta = read_json(verdicts_file, "verdicts")
     if baselines_root is not None:
         verdicts = [v for r in results for v in compare(r, load_baseline(baselines_root, r.key))]
     else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import QABenchError
+from qa.readers import read_json as read_json  # re-exported: results and baselines read JSON
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "diverged", "timeout", "interrupted")
@@ -148,20 +149,6 @@ def save_result(result: RunResult, out_dir: str | os.PathLike,
     path = write_json_atomic(out / "results" / f"{result.entry_id}.json", result.to_dict())
     append_history(history or out.parent / "history.jsonl", result)
     return path
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file we are given (result, baseline, ...).
-
-    Raises:
-        QABenchError: unreadable file, not UTF-8 or not valid JSON (one line, file named).
-    """
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise QABenchError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise QABenchError(f"{path}: not valid JSON ({exc})") from None
 
 
 def load_result(path: str | os.PathLike) -> RunResult:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from qa.compare import compare_runs, config_differences, config_fingerprint
-from qa.config import RunConfig
+from qa.compare import compare_runs, config_differences
+from qa.config import RunConfig, config_hash
 from qa.errors import QABenchError
 from qa.results import RunResult
 
@@ -98,7 +98,7 @@ def test_hardware_and_local_paths_may_differ() -> None:
     moved = RunConfig().to_dict()
     moved["hardware"].update(threads=8, replicas=4, pod="pod64")
     moved["data"]["squad_dir"] = "/elsewhere"
-    assert config_fingerprint(moved) == config_fingerprint(RunConfig().to_dict())
+    assert config_hash(moved) == config_hash(RunConfig().to_dict())
     assert config_differences(moved, RunConfig().to_dict()) == []
     _, regressions = compare_runs([make_result()], [make_result(config=moved)])
     assert regressions == []

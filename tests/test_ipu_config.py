@@ -224,7 +224,7 @@ def test_bad_settings(raw: dict, message: str) -> None:
 def test_bad_json_and_bad_names(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"layers_per_ipu": [0, 4, 4, 4],}')
-    with pytest.raises(QABenchError, match="invalid JSON"):
+    with pytest.raises(QABenchError, match="not valid JSON"):
         load_ipu_config(broken)
     listed = tmp_path / "list.json"
     listed.write_text("[1, 2]")
