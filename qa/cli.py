@@ -155,9 +155,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``qa-bench evaluate DATA PREDICTIONS``: the official scripts' JSON on stdout."""
     from qa.metrics import evaluate_files
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate_files(args.data_json, args.predictions_json, version_2=args.version_2)
+    for warning in caught:  # missing predictions, what only training checks: one line each
+        print(f"qa-bench: warning: {warning.message}", file=sys.stderr)
     print(json.dumps(result))
     return EXIT_OK
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from qa.config import DataConfig
 from qa.errors import HubUnreachableError, QABenchError
-from qa.results import read_json
+from qa.squad_file import read_squad_file
 
 # Local file names of the official releases, by dataset name.
 SQUAD_FILES = {
@@ -28,83 +28,16 @@ DEV_SPLIT_TRAIN_SHARE = 0.8
 
 
 def read_squad_json(path: str | os.PathLike, version_2: bool | None = None) -> list[dict[str, Any]]:
-    """Read and validate an official-layout SQuAD JSON file into flat records.
+    """Read and validate an official-layout SQuAD JSON file into flat records for training.
 
-    Args:
-        path: the file (``{"version", "data": [{"title", "paragraphs": [{"context", "qas"}]}]}``).
-        version_2: allow unanswerable questions; None infers it from ``is_impossible`` fields.
+    The one SQuAD validator (``qa.squad_file``) in its strict mode: what training needs (a
+    context, a question, unique ids, each answer at its answer_start) is an error when absent.
 
     Raises:
         QABenchError: unreadable, not UTF-8, not JSON, not SQuAD layout, empty context or
             question, duplicate or missing ids, or an answer not found at its answer_start.
     """
-    path = Path(path)
-    document = read_json(path, "dataset")
-    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-        raise QABenchError(f"{path}: not SQuAD layout (expected an object with a 'data' list)")
-    records: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for a, article in enumerate(document["data"]):
-        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
-        if not isinstance(paragraphs, list):
-            raise QABenchError(f"{path}: data[{a}] has no 'paragraphs' list (not SQuAD layout)")
-        title = str(article.get("title", ""))
-        for p, paragraph in enumerate(paragraphs):
-            where = f"{path}: data[{a}].paragraphs[{p}]"
-            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
-                raise QABenchError(f"{where} has no 'qas' list (not SQuAD layout)")
-            context = paragraph.get("context")
-            if not isinstance(context, str) or not context.strip():
-                raise QABenchError(f"{where} has an empty or missing context")
-            for qa in paragraph["qas"]:
-                records.append(_record(qa, title, context, where, seen, version_2))
-    if not records:
-        raise QABenchError(f"{path}: no questions in the file")
-    return records
-
-
-def _record(qa: Any, title: str, context: str, where: str, seen: set[str],
-            version_2: bool | None) -> dict[str, Any]:
-    if not isinstance(qa, dict):
-        raise QABenchError(f"{where}: a qas entry is not an object")
-    qid = qa.get("id")
-    if not isinstance(qid, str) or not qid:
-        raise QABenchError(f"{where}: a question has no id")
-    if qid in seen:
-        raise QABenchError(f"{where}: duplicate question id {qid!r}")
-    seen.add(qid)
-    question = qa.get("question")
-    if not isinstance(question, str) or not question.strip():
-        raise QABenchError(f"{where}: question {qid!r} is empty")
-    answers = qa.get("answers", [])
-    if not isinstance(answers, list):
-        raise QABenchError(f"{where}: question {qid!r} has answers that are not a list")
-    if qa.get("is_impossible") and version_2 is False:
-        raise QABenchError(f"{where}: question {qid!r} is unanswerable but the dataset is not "
-                           "SQuAD v2")
-    texts, starts = [], []
-    for answer in answers:
-        text = answer.get("text") if isinstance(answer, dict) else None
-        start = answer.get("answer_start") if isinstance(answer, dict) else None
-        if not isinstance(text, str) or not isinstance(start, int) or isinstance(start, bool):
-            raise QABenchError(f"{where}: question {qid!r}: each answer needs text and an int "
-                               "answer_start")
-        if not text or start < 0:
-            # An empty text "matches" anywhere, and a negative start slices from the end.
-            raise QABenchError(f"{where}: question {qid!r}: answer {text!r} at answer_start "
-                               f"{start} (needs non-empty text and answer_start >= 0)")
-        if context[start:start + len(text)] != text:
-            found = context[start:start + len(text)]
-            raise QABenchError(
-                f"{where}: question {qid!r}: answer {text!r} is not at answer_start {start} "
-                f"(the context has {found!r} there)"
-            )
-        texts.append(text)
-        starts.append(start)
-    if not texts and not qa.get("is_impossible") and version_2 is False:
-        raise QABenchError(f"{where}: question {qid!r} has no answer")
-    return {"id": qid, "title": title, "context": context, "question": question,
-            "answers": {"text": texts, "answer_start": starts}}
+    return read_squad_file(path, version_2, strict=True).records
 
 
 def records_to_dataset(records: list[dict[str, Any]]) -> Any:

@@ -28,8 +28,10 @@ from typing import Any
 
 from qa.errors import QABenchError
 from qa.results import read_json
+from qa.squad_file import ignored_summary, read_squad_file
 
 __all__ = [
+    "IgnoredInputWarning",
     "MissingPredictionWarning",
     "compute_squad",
     "evaluate_files",
@@ -271,27 +273,30 @@ def compute_squad(
 # --------------------------------------------------------------------------- files
 
 
+class IgnoredInputWarning(UserWarning):
+    """``evaluate`` accepted a dataset that training would refuse, and says what it ignored."""
+
+
 def load_squad_json(path: str | Path) -> list[dict]:
     """Load an official-layout SQuAD file and return its ``"data"`` list (checked).
+
+    The one SQuAD validator (``qa.squad_file``) in its lenient mode: what the official scripts
+    accept is accepted; what only training needs (contexts, answer_start, unique ids) is not
+    checked, and a ``IgnoredInputWarning`` says what was found and ignored.
 
     Raises:
         QABenchError: The file is unreadable, not UTF-8, not JSON, or not in the SQuAD layout.
     """
-    doc = read_json(path, "dataset")
-    if not isinstance(doc, dict):
-        raise QABenchError(
-            f"dataset file {str(path)!r} must be a JSON object with a 'data' list, got {_kind(doc)}"
-        )
-    if "data" not in doc:
-        raise QABenchError(f"dataset file {str(path)!r} has no 'data' key (not the SQuAD layout)")
-    data = doc["data"]
-    if not isinstance(data, list):
-        raise QABenchError(f"dataset file {str(path)!r}: 'data' must be a list, got {_kind(data)}")
-    try:
-        _questions(data)
-    except QABenchError as err:
-        raise QABenchError(f"dataset file {str(path)!r}: {err}") from None
-    return data
+    return _load_squad(path, stacklevel=3)
+
+
+def _load_squad(path: str | Path, stacklevel: int) -> list[dict]:
+    squad = read_squad_file(path, version_2=None, strict=False)
+    if squad.ignored:  # attributed to the caller of the public function
+        warnings.warn(f"dataset file {str(path)!r}: ignored what only training checks: "
+                      f"{ignored_summary(squad.ignored)}", IgnoredInputWarning,
+                      stacklevel=stacklevel)
+    return squad.data
 
 
 def load_predictions(path: str | Path) -> dict[str, str]:
@@ -321,7 +326,7 @@ def evaluate_files(
     A drop-in for ``evaluate-v1.1.py DATA PRED`` / ``evaluate-v2.0.py DATA PRED``: same
     inputs, same numbers, same keys.
     """
-    data = load_squad_json(data_path)
+    data = _load_squad(data_path, stacklevel=3)
     predictions = load_predictions(predictions_path)
     return compute_squad(predictions, data, version_2=version_2)
 

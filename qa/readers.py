@@ -45,7 +45,7 @@ def read_json(path: str | os.PathLike, what: str = "") -> Any:
     Raises:
         QABenchError: unreadable, not UTF-8 or not valid JSON (one line, file named).
     """
-    label = f"{what} file {path}" if what else str(path)
+    label = f"{what} file {str(path)!r}" if what else repr(str(path))
     text = _text(path, label)
     try:
         return json.loads(text)
@@ -60,7 +60,7 @@ def read_toml(path: str | os.PathLike, what: str = "") -> dict[str, Any]:
     Raises:
         QABenchError: unreadable, not UTF-8 or not valid TOML (one line, file named).
     """
-    label = f"{what} {path}" if what else str(path)
+    label = f"{what} {str(path)!r}" if what else repr(str(path))
     try:
         return tomllib.loads(_text(path, label))
     except tomllib.TOMLDecodeError as exc:

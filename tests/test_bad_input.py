@@ -38,7 +38,7 @@ CLI_CASES: dict[str, tuple[list[str], str]] = {
         "is not valid JSON"),
     "evaluate: data not in SQuAD layout": (
         ["evaluate", "{bad}/data_not_squad_layout.json", "{bad}/predictions_ok.json"],
-        "has no 'data' key (not the SQuAD layout)"),
+        "is not SQuAD layout: it has no 'data' key"),
     "evaluate: non-UTF-8 data": (
         ["evaluate", "{bad}/data_not_utf8.json", "{bad}/predictions_ok.json"],
         "is not UTF-8 text"),

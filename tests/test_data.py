@@ -82,7 +82,7 @@ def test_malformed_json(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{"data": [\n  {"title": ', encoding="utf-8")
     with pytest.raises(QABenchError,
-                       match=r"bad\.json is not valid JSON: malformed JSON at line 2"):
+                       match=r"bad\.json' is not valid JSON: malformed JSON at line 2"):
         read_squad_json(path)
 
 
@@ -174,7 +174,7 @@ def test_missing_id(tmp_path: Path, qid: Any) -> None:
 def test_non_utf8_bytes(tmp_path: Path) -> None:
     path = tmp_path / "latin1.json"
     path.write_bytes(json.dumps(V1).replace("Ada", "Ad\u00e9").encode("latin-1"))
-    with pytest.raises(QABenchError, match="latin1.json is not UTF-8"):
+    with pytest.raises(QABenchError, match="latin1.json' is not UTF-8"):
         read_squad_json(path)
 
 

@@ -248,7 +248,7 @@ def test_evaluate_files(tmp_path: Path) -> None:
         ('{"version": "1.1"}', "'data'"),
         ('{"data": {}}', "'data' must be a list"),
         ('{"data": []}', "no questions"),
-        ('{"data": [{"title": "x"}]}', r"references\[0\]"),
+        ('{"data": [{"title": "x"}]}', r"data\[0\] has no 'paragraphs'"),
         ('{"data": [{"paragraphs": [{"context": "c"}]}]}', "'qas'"),
         ('{"data": [{"paragraphs": [{"qas": [{"id": "q"}]}]}]}', "'answers'"),
         ('{"data": [{"paragraphs": [{"qas": [{"id": 7, "answers": []}]}]}]}', "id must be"),

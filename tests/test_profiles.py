@@ -178,5 +178,5 @@ def test_bad_profile_files(tmp_path: Path, text: str, fragment: str) -> None:
 def test_profile_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes(GOOD.replace("test", "caf\u00e9").encode("latin-1"))
-    with pytest.raises(QABenchError, match="profile .*latin1.toml is not UTF-8 text"):
+    with pytest.raises(QABenchError, match="profile '.*latin1.toml' is not UTF-8 text"):
         load_profile(str(path))

@@ -38,7 +38,7 @@ def test_json_problems_are_one_line_naming_the_file(tmp_path: Path, content: byt
     path = tmp_path / "x.json"
     path.write_bytes(content)
     for what in ("dataset", "baseline"):
-        with pytest.raises(QABenchError, match=f"{what} file .*x.json {fragment}") as info:
+        with pytest.raises(QABenchError, match=f"{what} file '.*x.json' {fragment}") as info:
             read_json(path, what)
         assert "\n" not in str(info.value)
 
@@ -49,6 +49,23 @@ def test_toml_reader(tmp_path: Path) -> None:
     assert read_toml(good) == {"a": 1}
     bad = tmp_path / "q.toml"
     bad.write_text("a = \n", encoding="utf-8")
-    with pytest.raises(QABenchError, match=r"profile .*q.toml is not valid TOML"):
+    with pytest.raises(QABenchError, match=r"profile '.*q.toml' is not valid TOML"):
         read_toml(bad, "profile")
     assert json.dumps(read_toml(good))  # plain data
+
+
+def test_evaluate_accepts_what_the_official_scripts_accept_and_says_what_it_ignored(
+        tmp_path: Path) -> None:
+    """Training refuses an answer away from its answer_start; the official scripts (and so
+    ``evaluate``) read only ids and answer texts: they score it, with a warning."""
+    document = json.loads(DATA_OK.read_text(encoding="utf-8"))
+    qa = document["data"][0]["paragraphs"][0]["qas"][0]
+    qa["answers"][0]["answer_start"] += 1
+    shifted = tmp_path / "shifted.json"
+    shifted.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(QABenchError, match="is not at answer_start"):
+        read_squad_json(shifted, version_2=False)
+    with pytest.warns(UserWarning, match="ignored what only training checks: "
+                                         "1 × answer not at its answer_start"):
+        scores = evaluate_files(shifted, ROOT / "bad_inputs" / "predictions_ok.json")
+    assert scores == evaluate_files(DATA_OK, ROOT / "bad_inputs" / "predictions_ok.json")
