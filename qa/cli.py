@@ -1,4 +1,4 @@
-"""``qa-bench``: run | report | compare | evaluate.
+"""``qa-bench``: run | config | report | baseline | compare | evaluate.
 
 Exit codes: 0 every gate holds, 1 a gate failed or an entry did not finish (or compare found a
 regression), 2 bad usage or input (one line on stderr, never a traceback), 130 interrupted.
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a matrix profile (default: the shipped smoke profile)")
     add_run_options(run.add_argument)
 
+    sub.add_parser("config", help="list every config field (for --set and profiles) with its "
+                   "default and help")
+
     rep = sub.add_parser("report", help="re-render a run folder's report")
     rep.add_argument("run_dir")
     rep.add_argument("--baselines", help="re-judge against this baselines folder")
@@ -70,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return EXIT_USAGE
-        return {"run": cmd_run, "report": cmd_report, "baseline": cmd_baseline,
-                "compare": cmd_compare, "evaluate": cmd_evaluate}[args.command](args)
+        return {"run": cmd_run, "config": cmd_config, "report": cmd_report,
+                "baseline": cmd_baseline, "compare": cmd_compare,
+                "evaluate": cmd_evaluate}[args.command](args)
     except QABenchError as exc:
         print(f"qa-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -88,6 +92,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = run_entries(plan.entries, plan.options)
     _print_summary(summary)
     return EXIT_FAIL if summary.failed else EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """``qa-bench config``: every config field, its default and its help."""
+    from qa.config import config_fields
+
+    rows = [(name, "none" if default is None else json.dumps(default), text)
+            for name, default, text in config_fields()]
+    width = max(len(name) + len(default) for name, default, _ in rows) + 3
+    section = ""
+    for name, default, text in rows:
+        if name.split(".")[0] != section:
+            section = name.split(".")[0]
+            print(f"[{section}]")
+        print(f"  {name} = {default}".ljust(width + 4) + f"  {text}")
+    print("Set a field with --set SECTION.KEY=VALUE or in a profile's [defaults.SECTION] table.")
+    return EXIT_OK
 
 
 def _print_summary(summary) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
 from qa.errors import QABenchError, did_you_mean
+from qa.metricspec import accuracy_specs
 
 
 @dataclass(frozen=True)
@@ -206,8 +207,10 @@ class TargetConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.metric not in ("exact_match", "f1"):
-            raise QABenchError(f"target.metric must be 'exact_match' or 'f1', got {self.metric!r}")
+        accuracy = [spec.name for spec in accuracy_specs()]
+        if self.metric not in accuracy:
+            raise QABenchError(f"target.metric must be {' or '.join(map(repr, accuracy))}, "
+                               f"got {self.metric!r}")
         if not 0 <= self.every <= 1:
             raise QABenchError(f"target.every must be between 0 and 1, got {self.every}")
         if self.examples < 1:
@@ -324,6 +327,16 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
 def squad_dir_from_env(option: str | None = None) -> str | None:
     """The SQuAD folder from an option, else ``$QA_BENCH_SQUAD_DIR``, else None."""
     return option or os.environ.get("QA_BENCH_SQUAD_DIR") or None
+
+
+def config_fields() -> list[tuple[str, Any, str]]:
+    """``(section.key, default, help)`` of every config field, in declaration order."""
+    rows = []
+    for section in fields(RunConfig):
+        for f in fields(section.default_factory()):  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((f"{section.name}.{f.name}", default, f.metadata.get("help", "")))
+    return rows
 
 
 # What may differ between comparable runs: where they ran, and local paths (the dataset

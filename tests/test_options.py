@@ -68,3 +68,31 @@ def test_published_references_come_from_the_given_baselines_folder(tmp_path: Pat
     result = RunResult(key=key, config={}, metrics={"exact_match": 1.0, "f1": 2.0}, timings={})
     report = write_run_report([result], [], plan.options, [], incomplete=False)
     assert "From X" in report.read_text(encoding="utf-8")
+
+
+def test_qa_bench_config_lists_every_field_with_default_and_help(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from qa.cli import main
+    from qa.config import RunConfig
+
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    config = RunConfig()
+    for section in dataclasses.fields(config):
+        for f in dataclasses.fields(getattr(config, section.name)):
+            line = next(x for x in out.splitlines()
+                        if x.strip().startswith(f"{section.name}.{f.name} = "))
+            assert f.metadata["help"] in line
+    assert "  train.learning_rate = 0.001 " in out
+
+
+def test_the_default_profiles_ship_inside_the_package() -> None:
+    from qa import profiles
+
+    shipped = {p.stem for p in profiles.SHIPPED.glob("*.toml")}
+    assert {"smoke", "nightly", "sdk-upgrade"} <= shipped
+    assert profiles.load_profile("smoke").path.parent == profiles.SHIPPED
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"profiles/*.toml"' in pyproject

@@ -37,10 +37,12 @@ compile_eval = false
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """A copy of the suite's benchmarks (tests, profiles) in a fresh folder; no conftest.py: the
-    installed plugin (``pytest11`` entry point) is what wires them."""
+    """The suite's benchmark tests and a tiny profile of its own in a fresh folder.
+
+    No conftest.py: the installed plugin (``pytest11`` entry point) wires them; the shipped
+    profiles (nightly) come with the package."""
     bench = pytester.path / "benchmarks"
-    shutil.copytree(ROOT / "benchmarks" / "profiles", bench / "profiles")
+    (bench / "profiles").mkdir(parents=True)
     shutil.copy(ROOT / "benchmarks" / "test_finetune.py", bench / "test_finetune.py")
     (bench / "profiles" / "tiny.toml").write_text(TINY_PROFILE)
     monkeypatch.setenv("QA_BENCH_CACHE", str(tmp_path / "cache"))

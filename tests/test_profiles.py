@@ -9,7 +9,7 @@ import pytest
 from qa.errors import QABenchError
 from qa.profiles import IPU_PODS, expand, load_profile, select
 
-PROFILES = Path(__file__).resolve().parents[1] / "benchmarks" / "profiles"
+PROFILES = Path(__file__).resolve().parents[1] / "qa" / "profiles"
 NIGHTLY_MODELS = {"bert-base-uncased", "bert-large-uncased", "roberta-base",
                   "distilbert-base-uncased", "deberta-base"}
 

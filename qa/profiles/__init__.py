@@ -1,5 +1,9 @@
 """Matrix profiles: TOML files that expand into benchmark entries.
 
+The default profiles (smoke, nightly, sdk-upgrade) ship in this folder; a user's own profiles
+go in ``benchmarks/profiles/NAME.toml`` of the working folder (found by name, before the
+shipped ones) or anywhere as ``--profile path/to/file.toml``.
+
 A profile names a backend, the models, pods (or devices) and datasets to cross, and the
 defaults every entry starts from. Per-model and per-dataset tables override those defaults::
 
@@ -36,10 +40,14 @@ PROFILE_KEYS = {"description", "backend", "models", "pods", "datasets", "seeds",
                 "model", "dataset"}
 
 
+#: The default profiles ship inside the package (``qa/profiles/*.toml``).
+SHIPPED = Path(__file__).resolve().parent
+
+
 def profile_dirs() -> list[Path]:
-    """Where profile names are looked up: ./benchmarks/profiles, then the checkout's own."""
-    here = Path(__file__).resolve().parent.parent / "benchmarks" / "profiles"
-    return [Path.cwd() / "benchmarks" / "profiles", here]
+    """Where profile names are looked up: the user's own ``./benchmarks/profiles`` (in the
+    working folder) first, then the profiles shipped with qa-bench."""
+    return [Path.cwd() / "benchmarks" / "profiles", SHIPPED]
 
 
 def profile_names() -> list[str]:
