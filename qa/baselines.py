@@ -438,11 +438,11 @@ def update_baseline(root: str | os.PathLike, results: list[RunResult],
 from qa.verdicts import IMPRECISION as IMPRECISION  # noqa: E402
 from qa.verdicts import VERDICTS as VERDICTS  # noqa: E402
 from qa.verdicts import Verdict as Verdict  # noqa: E402
-from qa.verdicts import compare as compare  # noqa: E402
+from qa.verdicts import gate as gate  # noqa: E402
 from qa.verdicts import judge as judge  # noqa: E402
 
 __all__ = ["ACCURACY_TOLERANCE", "IMPRECISION", "METRICS", "VERDICTS", "Baseline",
            "BaselineMetric", "MetricSpec", "Reference", "TimingBaseline", "Verdict",
-           "accuracy_samples", "baseline_from_results", "baseline_path", "compare", "judge",
+           "accuracy_samples", "baseline_from_results", "baseline_path", "gate", "judge",
            "load_baseline", "load_baseline_file", "load_references", "measured_tolerance",
            "timing_samples", "timing_values", "update_baseline"]

@@ -28,9 +28,9 @@ from qa.errors import QABenchError
 from qa.report import format_delta, format_tolerance, format_value
 from qa.results import RunResult, entry_id
 
-LABELS = {"regression": "❌ regression", "improvement": "⬆️ improvement",
+CHANGES = {"regression": "❌ regression", "improvement": "⬆️ improvement",
           "within noise": "✅ within noise", "not measured": "— not measured"}
-_FROM_JUDGE = {"fail": "regression", "improved": "improvement", "pass": "within noise"}
+_CHANGE_OF = {"fail": "regression", "improved": "improvement", "pass": "within noise"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class Comparison:
     delta: float | None  # points: b - a; ratio: b / a - 1
     tolerance: float | None
     unit: str
-    verdict: str  # regression | improvement | within noise | not measured | only in A | only in B
+    # Run-to-run words, kept apart from gating's pass/fail/improved (``qa.verdicts``):
+    change: str  # regression | improvement | within noise | not measured | only in A | only in B
     note: str = ""
 
     @property
@@ -123,10 +124,10 @@ def _compare_entry(entry: str, a: list[RunResult], b: list[RunResult],
     ok_b = [r for r in b if r.status == "ok"]
     if not ok_a or not ok_b:
         status_a, status_b = a[-1].status, b[-1].status
-        verdict = ("regression" if ok_a else "improvement" if ok_b else "not measured")
+        change = ("regression" if ok_a else "improvement" if ok_b else "not measured")
         failed = b[-1] if not ok_b else a[-1]
         why = (failed.failure or {}).get("stage") or failed.status
-        return [Comparison(entry, "status", None, None, None, None, "", verdict,
+        return [Comparison(entry, "status", None, None, None, None, "", change,
                            f"A {status_a}, B {status_b} (failed at {why})")]
     rows = []
     for name, spec in METRICS.items():
@@ -141,7 +142,7 @@ def _compare_entry(entry: str, a: list[RunResult], b: list[RunResult],
             continue
         delta, status = judge(value_b, value_a, tolerance, spec.unit, spec.higher_is_better)
         rows.append(Comparison(entry, name, value_a, value_b, delta, tolerance, spec.unit,
-                               _FROM_JUDGE[status]))
+                               _CHANGE_OF[status]))
     return rows
 
 
@@ -177,7 +178,7 @@ def compare_runs(a_results: Sequence[RunResult], b_results: Sequence[RunResult],
                     for e in sorted(set(groups_a) - set(groups_b))]
     comparisons += [Comparison(e, "—", None, None, None, None, "", f"only in {b_label}")
                     for e in sorted(set(groups_b) - set(groups_a))]
-    regressions = [c for c in comparisons if c.verdict == "regression"]
+    regressions = [c for c in comparisons if c.change == "regression"]
     return _markdown(comparisons, regressions, problems, a_label, b_label), regressions
 
 
@@ -191,18 +192,18 @@ def _markdown(comparisons: list[Comparison], regressions: list[Comparison],
         lines += [f"> - {p}" for p in problems] + [""]
     lines += [f"{len(regressions)} regression(s) in {len(comparisons)} comparison(s). Accuracy "
               "tolerances are absolute points, timing tolerances relative.", ""]
-    judged = [c for c in comparisons if not c.verdict.startswith("only in")]
+    judged = [c for c in comparisons if not c.change.startswith("only in")]
     if judged:
         rows = [[c.entry, c.metric, format_value(c.a), format_value(c.b),
                  format_delta(c.delta, c.unit) if c.unit else "—",
                  "—" if c.relative is None else f"{c.relative * 100:+.1f}%",
                  format_tolerance(c.tolerance, c.unit) if c.unit else "—",
-                 LABELS.get(c.verdict, c.verdict) + (f" ({c.note})" if c.note else "")]
+                 CHANGES.get(c.change, c.change) + (f" ({c.note})" if c.note else "")]
                 for c in judged]
-        headers = ["Entry", "Metric", a_label, b_label, "Δ", "Δ rel", "Tolerance", "Verdict"]
+        headers = ["Entry", "Metric", a_label, b_label, "Δ", "Δ rel", "Tolerance", "Change"]
         lines += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
-    alone = [c for c in comparisons if c.verdict.startswith("only in")]
+    alone = [c for c in comparisons if c.change.startswith("only in")]
     if alone:
         lines += ["Entries present in only one run:", ""]
-        lines += [f"- `{c.entry}` — {c.verdict}" for c in alone] + [""]
+        lines += [f"- `{c.entry}` — {c.change}" for c in alone] + [""]
     return "\n".join(lines).rstrip() + "\n"

@@ -40,7 +40,7 @@ class Session:
         if entry.id not in self.results:
             result = run_entry_all_seeds(entry, self.options, self.notes)
             self.results[entry.id] = result
-            self.verdicts[entry.id] = baselines.compare(
+            self.verdicts[entry.id] = baselines.gate(
                 result, baselines.load_baseline(self.options.baselines_root, result.key))
         return self.results[entry.id]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from qa.baselines import Verdict, compare, load_baseline
+from qa.baselines import Verdict, gate, load_baseline
 from qa.hardware import describe
 from qa.metricspec import METRICS, MetricSpec, accuracy_specs, specs
 from qa.references import Reference, load_references
@@ -302,7 +302,7 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
 
     Args:
         results: this run's results (failed ones included: they fill the failures section).
-        verdicts: ``baselines.compare`` output for those results.
+        verdicts: ``verdicts.gate`` output for those results.
         references: published numbers shown beside the results, never as gates.
         history: earlier results (oldest first) for the trend summary.
         plot_path: link to the trend PNG, relative to where the report is written.
@@ -433,7 +433,7 @@ def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike |
     if verdicts_file.exists():
         meta = read_json(verdicts_file, "verdicts")
     if baselines_root is not None:
-        verdicts = [v for r in results for v in compare(r, load_baseline(baselines_root, r.key))]
+        verdicts = [v for r in results for v in gate(r, load_baseline(baselines_root, r.key))]
     else:
         verdicts = verdicts_from_json(meta.get("verdicts", []))
     history_file = Path(history_path) if history_path else run_dir.parent / "history.jsonl"

@@ -330,7 +330,7 @@ def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
             incomplete: bool) -> RunSummary:
     verdicts: list[Any] = []
     for result in results:
-        verdicts.extend(baselines.compare(result, baselines.load_baseline(
+        verdicts.extend(baselines.gate(result, baselines.load_baseline(
             options.baselines_root, result.key)))
     path = write_run_report(results, verdicts, options, notes, incomplete)
     return RunSummary(results, verdicts, path, incomplete, notes)

@@ -105,7 +105,7 @@ def _gated(result: RunResult, baseline: Baseline | None) -> tuple[dict[str, Base
                    f"{describe(result.hardware)} ({changed})")
 
 
-def compare(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
+def gate(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
     """Judge every measured or baselined metric of ``result`` against ``baseline``.
 
     A metric the run measured but the baseline lacks (or no baseline at all) is ``"missing"``;

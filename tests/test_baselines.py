@@ -13,7 +13,7 @@ from qa.baselines import (
     Baseline,
     baseline_from_results,
     baseline_path,
-    compare,
+    gate,
     judge,
     load_baseline,
     load_baseline_file,
@@ -83,7 +83,7 @@ def by_metric(verdicts: list) -> dict[str, Any]:
 ])
 def test_points_tolerance_is_absolute(value: float, status: str) -> None:
     baseline = make_baseline(f1={"value": 88.0, "tolerance": 0.5})
-    verdict = by_metric(compare(make_result(f1=value), baseline))["f1"]
+    verdict = by_metric(gate(make_result(f1=value), baseline))["f1"]
     assert verdict.status == status
     assert verdict.delta == pytest.approx(value - 88.0)
     assert verdict.tolerance == 0.5
@@ -97,7 +97,7 @@ def test_points_tolerance_is_absolute(value: float, status: str) -> None:
 ])
 def test_ratio_tolerance_is_relative_and_higher_is_better(value: float, status: str) -> None:
     baseline = make_baseline(train_samples_per_s={"value": 100.0, "tolerance": 0.05})
-    verdict = by_metric(compare(make_result(sps=value), baseline))["train_samples_per_s"]
+    verdict = by_metric(gate(make_result(sps=value), baseline))["train_samples_per_s"]
     assert verdict.status == status
     assert verdict.delta == pytest.approx(value / 100.0 - 1)
 
@@ -106,13 +106,13 @@ def test_ratio_tolerance_is_relative_and_higher_is_better(value: float, status: 
     (12.5, "pass"), (12.6, "fail"), (7.5, "pass"), (7.4, "improved")])
 def test_lower_is_better_compile_time(value: float, status: str) -> None:
     baseline = make_baseline(compile_s={"value": 10.0, "tolerance": 0.25})
-    verdict = by_metric(compare(make_result(compile_cold=value), baseline))["compile_s"]
+    verdict = by_metric(gate(make_result(compile_cold=value), baseline))["compile_s"]
     assert verdict.status == status
     assert not verdict.higher_is_better
 
 
 def test_improved_is_not_a_failure_and_says_update() -> None:
-    verdict = by_metric(compare(make_result(f1=95.0),
+    verdict = by_metric(gate(make_result(f1=95.0),
                                 make_baseline(f1={"value": 88.0, "tolerance": 0.5})))["f1"]
     assert verdict.status == "improved" and not verdict.failed
     assert "update the baseline" in verdict.message
@@ -125,7 +125,7 @@ def test_judge_zero_reference_ratio() -> None:
 
 def test_missing_baseline_file_gives_none_and_missing_verdicts(tmp_path: Path) -> None:
     assert load_baseline(tmp_path, KEY) is None
-    verdicts = compare(make_result(), None)
+    verdicts = gate(make_result(), None)
     assert verdicts and {v.status for v in verdicts} == {"missing"}
     assert all(v.message == "no baseline file" for v in verdicts)
 
@@ -133,7 +133,7 @@ def test_missing_baseline_file_gives_none_and_missing_verdicts(tmp_path: Path) -
 def test_metric_missing_from_baseline_or_from_run() -> None:
     baseline = make_baseline(f1={"value": 88.0, "tolerance": 0.5},
                              compile_warm_s={"value": 1.0, "tolerance": 0.5})
-    verdicts = by_metric(compare(make_result(), baseline))
+    verdicts = by_metric(gate(make_result(), baseline))
     assert verdicts["eval_samples_per_s"].status == "missing"
     assert verdicts["eval_samples_per_s"].message == "not in the baseline"
     assert verdicts["compile_warm_s"].status == "fail"  # gated, but this run did not measure it
@@ -142,7 +142,7 @@ def test_metric_missing_from_baseline_or_from_run() -> None:
 
 def test_failed_run_fails_every_gated_metric() -> None:
     baseline = make_baseline(f1={"value": 88.0, "tolerance": 0.5})
-    (verdict,) = compare(make_result(status="diverged"), baseline)
+    (verdict,) = gate(make_result(status="diverged"), baseline)
     assert verdict.status == "fail" and verdict.value is None and "diverged" in verdict.message
 
 
@@ -151,17 +151,17 @@ def test_v2_exact_counts_as_exact_match() -> None:
     assert METRICS["exact_match"].extract(result) == 70.0
 
 
-@pytest.mark.parametrize(("std", "n", "value", "status", "gate"), [
+@pytest.mark.parametrize(("std", "n", "value", "status", "width"), [
     (1.0, 3, 85.5, "pass", 3.0),   # wide seed noise: gate = mean - 3σ = 85.0
     (1.0, 3, 84.9, "fail", 3.0),
     (0.1, 3, 87.4, "fail", 0.5),   # narrow seed noise: the tolerance rules
     (0.1, 3, 87.5, "pass", 0.5),
     (5.0, 1, 87.4, "fail", 0.5),   # one seed: no σ-gate
 ])
-def test_sigma_gate(std: float, n: int, value: float, status: str, gate: float) -> None:
+def test_sigma_gate(std: float, n: int, value: float, status: str, width: float) -> None:
     baseline = make_baseline(f1={"value": 88.0, "tolerance": 0.5, "std": std, "n": n})
-    verdict = by_metric(compare(make_result(f1=value), baseline))["f1"]
-    assert (verdict.status, verdict.tolerance) == (status, pytest.approx(gate))
+    verdict = by_metric(gate(make_result(f1=value), baseline))["f1"]
+    assert (verdict.status, verdict.tolerance) == (status, pytest.approx(width))
 
 
 def test_measured_tolerance_uses_iqr_and_floor() -> None:
@@ -201,7 +201,7 @@ def test_update_then_load_round_trip(tmp_path: Path) -> None:
     assert prov["versions"]["torch"] == "2.3.0"
     assert prov["hardware"] == [HW]
     assert prov["seeds"] == [42, 43, 44]
-    assert all(v.status == "pass" for v in compare(result, baseline))
+    assert all(v.status == "pass" for v in gate(result, baseline))
 
 
 def test_update_keeps_hand_set_accuracy_tolerance_and_skips_failures(tmp_path: Path) -> None:
@@ -285,7 +285,7 @@ def test_timings_on_other_hardware_are_reported_not_judged_and_accuracy_still_ga
     baseline = make_baseline(OTHER_HW, exact_match={"value": 80.0, "tolerance": 1.0},
                              train_samples_per_s={"value": 1000.0, "tolerance": 0.05},
                              compile_s={"value": 1.0, "tolerance": 0.25})
-    verdicts = by_metric(compare(make_result(em=70.0, sps=100.0), baseline))
+    verdicts = by_metric(gate(make_result(em=70.0, sps=100.0), baseline))
     assert verdicts["exact_match"].status == "fail"
     for name in ("train_samples_per_s", "compile_s"):
         verdict = verdicts[name]
@@ -294,7 +294,7 @@ def test_timings_on_other_hardware_are_reported_not_judged_and_accuracy_still_ga
         assert "cpu_id: Test/25/17/0 -> Test/25/1/1" in verdict.message
     assert verdicts["train_samples_per_s"].baseline == 1000.0  # shown beside, not judged
     # Same tree, same hardware: judged (and here a 10x slow-down fails).
-    same = by_metric(compare(make_result(sps=100.0), make_baseline(
+    same = by_metric(gate(make_result(sps=100.0), make_baseline(
         train_samples_per_s={"value": 1000.0, "tolerance": 0.05})))
     assert same["train_samples_per_s"].status == "fail"
 
@@ -304,13 +304,13 @@ def test_timings_on_other_hardware_are_reported_not_judged_and_accuracy_still_ga
 def test_any_identity_field_makes_it_other_hardware(field: str) -> None:
     baseline = make_baseline({**HW, field: "something else"},
                              train_samples_per_s={"value": 100.0, "tolerance": 0.05})
-    verdict = by_metric(compare(make_result(), baseline))["train_samples_per_s"]
+    verdict = by_metric(gate(make_result(), baseline))["train_samples_per_s"]
     assert verdict.status == "other_hardware"
 
 
 def test_a_result_without_fingerprint_is_never_timed() -> None:
     baseline = make_baseline(train_samples_per_s={"value": 100.0, "tolerance": 0.05})
-    verdict = by_metric(compare(make_result(hardware={}), baseline))["train_samples_per_s"]
+    verdict = by_metric(gate(make_result(hardware={}), baseline))["train_samples_per_s"]
     assert verdict.status == "other_hardware"
 
 
@@ -328,9 +328,9 @@ def test_baselines_of_several_machines_live_side_by_side(tmp_path: Path) -> None
     assert baseline.timing_for(HW).metrics["train_samples_per_s"].value == 120.0
     assert baseline.timing_for(OTHER_HW).metrics["train_samples_per_s"].value == 300.0
     # Each machine's run is timed against its own section only.
-    assert by_metric(compare(make_result(sps=300.0, hardware=OTHER_HW), baseline))[
+    assert by_metric(gate(make_result(sps=300.0, hardware=OTHER_HW), baseline))[
         "train_samples_per_s"].status == "pass"
-    assert by_metric(compare(make_result(sps=300.0), baseline))[
+    assert by_metric(gate(make_result(sps=300.0), baseline))[
         "train_samples_per_s"].status == "improved"
 
 
@@ -355,7 +355,7 @@ def test_a_file_from_before_fingerprints_times_nothing(tmp_path: Path) -> None:
                           "train_samples_per_s": {"value": 100.0, "tolerance": 0.05,
                                                   "unit": "ratio", "higher_is_better": True}}}
     path = _write(tmp_path, legacy)
-    verdicts = by_metric(compare(make_result(f1=80.0), load_baseline_file(path)))
+    verdicts = by_metric(gate(make_result(f1=80.0), load_baseline_file(path)))
     assert verdicts["f1"].status == "fail"
     assert verdicts["train_samples_per_s"].status == "other_hardware"
 

@@ -13,7 +13,7 @@ from qa import contention
 from qa.baselines import baseline_from_results
 from qa.contention import BUSY_SHARE, CpuShare, busy
 from qa.report import render_markdown
-from qa.verdicts import compare
+from qa.verdicts import gate
 from tests.test_baselines import KEY, by_metric, make_baseline, make_result
 
 LINUX = Path("/proc/stat").exists()
@@ -84,14 +84,14 @@ def test_a_busy_run_has_its_timings_reported_not_judged_and_accuracy_judged() ->
     loaded = {"other_cpu_share": 0.4, "steal_share": 0.0, "window_s": 60.0, "cores": 2}
     slow = make_result(em=70.0, sps=60.0)
     slow.timings["contention"] = loaded
-    verdicts = by_metric(compare(slow, baseline))
+    verdicts = by_metric(gate(slow, baseline))
     assert verdicts["train_samples_per_s"].status == "busy"
     assert "other processes used 40 %" in verdicts["train_samples_per_s"].message
     assert verdicts["exact_match"].status == "fail"  # accuracy is judged whatever the load
     quiet = make_result(em=80.0, sps=60.0)
     quiet.timings["contention"] = {**loaded, "other_cpu_share": 0.01}
-    assert by_metric(compare(quiet, baseline))["train_samples_per_s"].status == "fail"
-    report = render_markdown([slow], compare(slow, baseline))
+    assert by_metric(gate(quiet, baseline))["train_samples_per_s"].status == "fail"
+    report = render_markdown([slow], gate(slow, baseline))
     assert "1 — busy machine (timings not judged)" in report
     assert "other processes used 40 %" in report
 

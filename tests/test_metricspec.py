@@ -6,7 +6,7 @@ from qa.metricspec import METRICS, SPECS, specs
 from qa.references import REFERENCE_METRICS, Reference
 from qa.report import render_markdown
 from qa.results import RunResult
-from qa.verdicts import compare
+from qa.verdicts import gate
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}
 TIMINGS = {"train_step_s": {"median": 0.5, "iqr": 0.01, "rounds": 9},
@@ -42,7 +42,7 @@ def test_timings_table_is_the_spec_columns_in_order() -> None:
 
 
 def test_a_run_without_baseline_gets_a_verdict_for_every_measured_gated_metric() -> None:
-    verdicts = compare(_result(), None)
+    verdicts = gate(_result(), None)
     # v2's "exact" is read as exact_match through the spec's sources.
     assert {v.metric for v in verdicts} == set(METRICS)
     assert {v.status for v in verdicts} == {"missing"}

@@ -93,7 +93,7 @@ def test_select_narrows_the_matrix() -> None:
     profile = select(load_profile("nightly"), models=["roberta-base"], pods=["pod16"],
                      datasets=["squad"])
     entries = expand(profile)
-    assert [e.id for e in entries] == ["ipu-pod16-roberta-base-squad"]
+    assert [e.id for e in entries] == ["ipu/pod16/roberta-base__squad"]
 
 
 def test_select_torch_backend_on_an_ipu_profile() -> None:

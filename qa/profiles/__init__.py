@@ -33,6 +33,7 @@ from typing import Any
 from qa.config import RunConfig, apply_overrides
 from qa.errors import QABenchError, did_you_mean, unknown
 from qa.readers import read_toml
+from qa.results import entry_id
 
 IPU_PODS = ("pod4", "pod8", "pod16", "pod32", "pod64")
 TORCH_DEVICES = ("cpu", "cuda", "auto")
@@ -61,7 +62,12 @@ def profile_names() -> list[str]:
 
 @dataclass(frozen=True)
 class Entry:
-    """One matrix entry: its id, its config, and the hardware it needs (a pytest marker)."""
+    """One matrix entry: its id, its config, and the hardware it needs (a pytest marker).
+
+    The id is ``results.entry_id`` of the profile's key (``torch/cpu/tiny-roformer__synthetic``),
+    the spelling of result ids and baseline paths; a result says where an ``auto`` device or a
+    replica count actually ran (``torch/cuda/...``, ``torch/cpux2/...``).
+    """
 
     id: str
     config: RunConfig
@@ -185,5 +191,7 @@ def expand(profile: Profile, squad_dir: str | None = None,
                 config = apply_overrides(RunConfig(), sets + list(overrides or []))
                 marks = ("ipu",) if profile.backend == "ipu" else (
                     ("cuda",) if pod == "cuda" else ())
-                entries.append(Entry(f"{profile.backend}-{pod}-{model}-{dataset}", config, marks))
+                key = {"backend": profile.backend, "pod": pod, "model": model,
+                       "dataset": dataset}
+                entries.append(Entry(entry_id(key), config, marks))
     return entries
