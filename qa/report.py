@@ -19,15 +19,9 @@ from tabulate import tabulate
 from qa.baselines import Verdict, gate, load_baseline
 from qa.hardware import describe
 from qa.metricspec import METRICS, MetricSpec, accuracy_specs, specs
+from qa.readers import read_json
 from qa.references import Reference, load_references
-from qa.results import (
-    RunResult,
-    load_run_dir,
-    read_history,
-    read_json,
-    write_json_atomic,
-    write_text_atomic,
-)
+from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
