@@ -33,7 +33,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in pytest_support.marker_lines():
         config.addinivalue_line("markers", line)
     config.stash[SESSION] = None
-    if not pytest_support.collects_benchmarks(config.args, config.rootpath):
+    if not pytest_support.collects_benchmarks(config.args, config.rootpath,
+                                              config.invocation_params.dir):
         return
     try:
         config.stash[SESSION] = pytest_support.make_session(

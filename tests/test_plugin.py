@@ -96,3 +96,33 @@ def test_missing_baseline_skips_then_update_creates_it_and_gates_pass(suite) -> 
     assert train["stats"]["rounds"] == train["extra_info"]["timings"]["train_token_s"]["rounds"] > 1
     assert 0 < train["stats"]["mean"] < 60
     assert train["extra_info"]["metric"] == "train_samples_per_s"
+
+
+@pytest.mark.parametrize(("args", "base", "expected"), [
+    (["benchmarks"], ROOT, True),
+    (["benchmarks/test_finetune.py::test_gate"], ROOT, True),
+    (["."], ROOT, True),
+    ([str(ROOT / "benchmarks")], Path("/"), True),  # the same run from another folder
+    (["tests"], ROOT, False),
+    (["tests/test_plugin.py"], ROOT, False),
+    ([str(ROOT / "tests")], Path("/"), False),
+])
+def test_the_plugin_builds_a_session_exactly_when_the_benchmarks_are_collected(
+        args: list[str], base: Path, expected: bool) -> None:
+    from qa.pytest_support import collects_benchmarks
+
+    assert collects_benchmarks(args, ROOT, base) is expected
+
+
+def test_replay_clock_gives_back_the_measured_durations() -> None:
+    from qa.pytest_support import ReplayClock
+
+    clock = ReplayClock()
+    assert clock.load([0.5, 0.25, 2.0]) == 3
+    durations = []
+    for _ in range(3):  # what pytest-benchmark's runner does per round: start, work, end
+        start = clock()
+        durations.append(clock() - start)
+    assert durations == [0.5, 0.25, 2.0]
+    with pytest.raises(RuntimeError, match="more often than it was loaded"):
+        clock()
