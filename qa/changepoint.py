@@ -10,7 +10,9 @@ step, Friedrich et al. 2008 / Yao 1988), written small for histories of tens to 
 2. Fit: the exact least-squares piecewise-constant fit with ``PENALTY_BETA · σ² · ln n`` per step
    (a Schwarz/BIC-type penalty; dynamic programming, O(n²)), every segment at least
    ``min_size`` runs long, so a step is reported only once it has persisted ``min_size`` runs.
-3. Keep steps of at least ``MIN_EFFECT_SIGMAS · σ``.
+3. Keep steps whose segment *medians* differ by at least ``MIN_EFFECT_SIGMAS · σ``: a median
+   is not moved by one outlying night inside a segment, so one bad run at the end of the
+   history does not pass for a new level.
 
 No dependency: ``ruptures`` would solve step 2 (its Pelt/Dynp with an l2 cost) but brings scipy
 (~40 MB) and still leaves the noise estimate and the penalty to us; the fit here is 25 lines.
@@ -33,8 +35,8 @@ class Step:
     """A change of level: run ``index`` is the first of the new level."""
 
     index: int
-    before: float  # mean of the segment before
-    after: float  # mean of the segment from ``index``
+    before: float  # median of the segment before
+    after: float  # median of the segment from ``index``
     sigma: float  # the noise estimate it was judged against
 
     @property
@@ -93,6 +95,6 @@ def find_steps(values: Sequence[float], min_size: int = MIN_SIZE,
     sigma = max(noise_sigma(values), 1e-6 * scale)
     starts = segment(values, beta * sigma * sigma * math.log(n), min_size)
     bounds = [0, *starts, n]
-    means = [statistics.fmean(values[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
-    return [Step(start, means[k], means[k + 1], sigma) for k, start in enumerate(starts)
-            if abs(means[k + 1] - means[k]) >= min_effect * sigma]
+    levels = [statistics.median(values[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [Step(start, levels[k], levels[k + 1], sigma) for k, start in enumerate(starts)
+            if abs(levels[k + 1] - levels[k]) >= min_effect * sigma]

@@ -75,7 +75,8 @@ def series(runs: Sequence[RunResult], metric: str) -> list[tuple[RunResult, floa
     points = [(r, v) for r in runs if (v := metric_value(r, metric)) is not None]
     if metric not in POINTS and points:
         newest = points[-1][0].hardware
-        points = [(r, v) for r, v in points if same_hardware(r.hardware, newest)]
+        points = [(r, v) for r, v in points
+                  if r.hardware == newest or same_hardware(r.hardware, newest)]
     return points
 
 
@@ -120,6 +121,19 @@ def _band(baseline: Any, metric: str, hardware: dict[str, Any]) -> tuple[float, 
 def _tick(run: RunResult) -> str:
     commit = ((run.environment or {}).get("git_commit") or "?")[:7]
     return f"{commit}\n{(run.finished_at or run.started_at)[5:10] or '?'}"
+
+
+def _legend(fig: Any) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color="tab:green", alpha=0.15, label="baseline ± tolerance"),
+               Line2D([], [], color="tab:green", lw=1, label="baseline"),
+               Line2D([], [], color="tab:blue", marker="o", label="measured"),
+               Line2D([], [], ls="", marker="X", ms=9, color="tab:red", label="fails the gate"),
+               Line2D([], [], color="tab:red", ls="--", label="run did not finish"),
+               Line2D([], [], color="black", ls=":", label="step (change point)")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=6, fontsize=8, frameon=False)
 
 
 def plot_trend(history: Sequence[RunResult], path: str | os.PathLike,
@@ -173,23 +187,25 @@ def plot_trend(history: Sequence[RunResult], path: str | os.PathLike,
             for i, r in enumerate(runs):
                 if r.status != "ok":
                     ax.axvline(i, color="tab:red", ls="--", lw=1)
-                    ax.annotate(r.status, (i, 0.02), xycoords=("data", "axes fraction"),
-                                color="tab:red", fontsize=8, ha="center")
+                    ax.annotate(r.status, (i, 0.97), xycoords=("data", "axes fraction"),
+                                color="tab:red", fontsize=8, ha="center", va="top")
             for step in find_steps(ys):
                 ax.axvline(xs[step.index] - 0.5, color="black", ls=":", lw=1.2)
-                ax.annotate(f"step {step.delta:+.2g}", (xs[step.index] - 0.45, 0.92),
+                ax.annotate(f" step {step.delta:+.1f}", (xs[step.index] - 0.5, 0.03),
                             xycoords=("data", "axes fraction"), fontsize=8)
-            ticks = range(len(runs))
+            if not points:
+                ax.annotate("not measured", (0.5, 0.5), xycoords="axes fraction",
+                            ha="center", color="grey")
+                ax.set_yticks([])
             stride = max(1, math.ceil(len(runs) / 12))
-            ax.set_xticks([t for t in ticks if t % stride == 0 or t == len(runs) - 1])
-            ax.set_xticklabels([_tick(runs[t]) for t in ax.get_xticks().astype(int)],
-                               fontsize=7)
+            ticks = sorted(range(len(runs) - 1, -1, -stride))  # anchored on the newest run
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([_tick(runs[t]) for t in ticks], fontsize=7)
             ax.set_xlim(-0.6, len(runs) - 0.4)
             ax.margins(y=0.25)
             ax.grid(alpha=0.3)
             ax.set_title(f"{entry} — {LABELS[metric]}", fontsize=9, loc="left")
-            if row == 0:
-                ax.legend(fontsize=7, loc="lower left")
+    _legend(fig)
     if len(order) < len(groups):
         fig.suptitle(f"{len(order)} of {len(groups)} entries (failing or stepped first)",
                      fontsize=9)

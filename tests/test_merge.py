@@ -1,4 +1,4 @@
-"""Merging shard run folders and re-judging one folder: one verdict, one exit code, missing named."""
+"""Merging shard run folders and re-judging one folder: one verdict, one exit code."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def _result(entry: profiles.Entry, f1: float, commit: str = "c0ffee1", stamp: st
     return RunResult(key=result_key(entry.config), config=entry.config.to_dict(),
                      metrics={"exact_match": f1 - 1, "f1": f1} if status == "ok" else {},
                      status=status, environment={"git_commit": commit},
-                     started_at=f"2026-11-{stamp}T01:00:00", finished_at=f"2026-11-{stamp}T02:00:00")
+                     started_at=f"2026-11-{stamp}T01:00:00",
+                     finished_at=f"2026-11-{stamp}T02:00:00")
 
 
 def _shard_dir(root: Path, plan: sharding.ShardPlan, k: int, f1: float = 90.0,
