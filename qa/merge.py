@@ -66,16 +66,22 @@ def _load(path: Path) -> tuple[dict[str, Any] | None, list[RunResult]]:
 
 
 def _check_same(identities: list[tuple[Path, dict[str, Any]]], force: bool) -> list[str]:
-    """Refuse (or with ``force`` note) runs that differ in profile, matrix, commit or version."""
+    """Refuse (or with ``force`` note) runs that differ in profile, commit or version.
+
+    Different matrices (e.g. one ``--pods`` filter per runner label) are merged with a note: the
+    expected entries are then the union of the manifests' plans.
+    """
     notes = []
     first_path, first = identities[0]
     for path, other in identities[1:]:
-        for what in ("profile", "matrix", "commit", "qa-bench version"):
+        if None not in (first["matrix"], other["matrix"]) and first["matrix"] != other["matrix"]:
+            notes.append(f"{first_path} and {path} were planned over different matrices "
+                         "(filters); expected entries are the union of their plans")
+        for what in ("profile", "commit", "qa-bench version"):
             a, b = first[what], other[what]
-            if a == b or (what == "matrix" and (a is None or b is None)):
+            if a == b:
                 continue
-            shown = (f"{a} in {first_path}, {b} in {path}" if what != "matrix"
-                     else f"{first_path} and {path} list different entries")
+            shown = f"{a} in {first_path}, {b} in {path}"
             if not force:
                 raise QABenchError(f"cannot merge runs of different {what}s ({shown}); "
                                    "pass --force to merge anyway")
@@ -121,7 +127,7 @@ def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
     result already there (same entry, start and finish time) is not appended again.
 
     Raises:
-        QABenchError: a folder is not a run folder, or the runs differ (profile, matrix, commit,
+        QABenchError: a folder is not a run folder, or the runs differ (profile, commit,
             qa-bench version, an entry twice) and ``force`` is off.
     """
     paths = [Path(p) for p in run_dirs]
@@ -137,9 +143,9 @@ def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
                      "entries are unknown, only delivered ones are judged")
     expected = _expected(manifests)
     absent = missing(expected, results)
-    shards = sorted({m["shard"]["index"] for m in manifests if m.get("shard")})
+    shards = {m["shard"]["index"] for m in manifests if m.get("shard")}
     count = next((m["shard"]["count"] for m in manifests if m.get("shard")), None)
-    if count:
+    if count and len({tuple(sorted(e["id"] for e in m["entries"])) for m in manifests}) == 1:
         lost = [k for k in range(1, count + 1) if k not in shards]
         if lost:
             notes.append(f"shards never delivered: {', '.join(f'{k}/{count}' for k in lost)}")
