@@ -1,4 +1,4 @@
-"""``qa-bench``: run | report | compare | evaluate.
+"""``qa-bench``: run | report | merge | baseline | compare | evaluate.
 
 Exit codes: 0 every gate holds, 1 a gate failed or an entry did not finish (or compare found a
 regression), 2 bad usage or input (one line on stderr, never a traceback), 130 interrupted.
@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import warnings
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -53,10 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default $QA_BENCH_SQUAD_DIR)")
     run.add_argument("--entry-timeout", type=float, help="seconds one entry may take")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_nightly_options(run)
 
-    rep = sub.add_parser("report", help="re-render a run folder's report")
+    rep = sub.add_parser("report", help="re-judge a run folder against the baselines and "
+                         "re-render its report (exit 1 on a failed gate or a missing entry)")
     rep.add_argument("run_dir")
-    rep.add_argument("--baselines", help="re-judge against this baselines folder")
+    rep.add_argument("--baselines", default="baselines",
+                     help="baselines folder to re-judge against (default: baselines; when "
+                          "it does not exist the verdicts stored in the folder are shown)")
+
+    merge = sub.add_parser("merge", help="merge shard run folders into one report, one verdict "
+                           "table and one exit code")
+    merge.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="shard run folders")
+    merge.add_argument("--out", required=True, help="the merged run folder to write")
+    merge.add_argument("--baselines", default="baselines", help="baselines folder")
+    merge.add_argument("--force", action="store_true",
+                       help="merge runs of different profiles, matrices, commits or versions")
+    add_history_option(merge)
 
     base = sub.add_parser("baseline", help="write baselines from finished runs (accuracy pooled "
                           "over all of them, timings per hardware fingerprint)")
@@ -80,6 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_history_option(parser: argparse.ArgumentParser) -> None:
+    """``--history PATH``: where results are appended and the trend is read from."""
+    parser.add_argument("--history", metavar="PATH",
+                        help="JSON-lines history to append to and plot from (default: "
+                             "history.jsonl beside the run folder); e.g. a CI cache path")
+
+
+def add_nightly_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a run spread over hosts: ``--shard K/N``, ``--list``, ``--history``.
+
+    Declared once here so the shared option declaration (issue 12) can take them over whole.
+    """
+    parser.add_argument("--shard", metavar="K/N",
+                        help="run only shard K of N of the matrix (balanced by estimated cost, "
+                             "the same partition on every host)")
+    parser.add_argument("--list", action="store_true",
+                        help="print the entries (of --shard K/N, else all) with their estimated "
+                             "cost and the shard balance, then exit without running")
+    add_history_option(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     try:
@@ -89,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return EXIT_USAGE
-        return {"run": cmd_run, "report": cmd_report, "baseline": cmd_baseline,
-                "compare": cmd_compare, "evaluate": cmd_evaluate}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report, "merge": cmd_merge,
+                "baseline": cmd_baseline, "compare": cmd_compare,
+                "evaluate": cmd_evaluate}[args.command](args)
     except QABenchError as exc:
         print(f"qa-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -101,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``qa-bench run``."""
-    from qa import profiles
+    from qa import profiles, sharding
     from qa.config import squad_dir_from_env
+    from qa.manifest import build_manifest, write_manifest
     from qa.runner import (
         RunOptions,
         check_baselines,
@@ -116,12 +153,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = profiles.select(profile, args.backend, split_names(args.models),
                               split_names(args.pods), split_names(args.datasets))
     entries = []
-    for replicas in _replica_counts(args.replicas):
+    counts = _replica_counts(args.replicas)
+    for replicas in counts:
         extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
-        entries += profiles.expand(profile, squad_dir_from_env(args.squad_dir),
+        expanded = profiles.expand(profile, squad_dir_from_env(args.squad_dir),
                                    [*args.set, *extra])
+        if len(counts) > 1:  # the same entry at several replica counts: distinct ids
+            expanded = [replace(e, id=f"{e.id}-x{replicas}") for e in expanded]
+        entries += expanded
     _check_squad_dir(entries)
     seeds = seed_list(args.seeds, profile.seeds, args.set)
+    shard_index, shard_count = sharding.parse_shard(args.shard) if args.shard else (None, 1)
+    plan = sharding.plan_shards(entries, shard_count, seeds=len(seeds))
+    if args.list:
+        print(sharding.format_listing(plan, shard_index))
+        return EXIT_OK
+    if shard_index is not None:
+        entries = [a.entry for a in plan.shard(shard_index)]
     if args.repeat < 1:
         raise QABenchError("--repeat must be at least 1")
     check_entry_timeout(args.entry_timeout)
@@ -132,7 +180,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     _quiet_libraries(progress=not args.no_progress)
     options = RunOptions(out_dir=out, baselines_root=Path(args.baselines), seeds=seeds,
                          repeat=args.repeat, update_baselines=args.update_baselines,
-                         entry_timeout=args.entry_timeout, progress=not args.no_progress)
+                         entry_timeout=args.entry_timeout, progress=not args.no_progress,
+                         history=Path(args.history) if args.history else None)
+    write_manifest(out, build_manifest(profile.name, plan, shard_index, seeds))
+    if not entries:
+        print(f"shard {args.shard}: no entries (more shards than entries)")
     summary = run_entries(entries, options)
     _print_summary(summary)
     return EXIT_FAIL if summary.failed else EXIT_OK
@@ -204,15 +256,47 @@ def _print_summary(summary) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``qa-bench report DIR``: re-render from the files in the run folder."""
-    from qa.report import render_run_dir
+    """``qa-bench report DIR``: re-judge against the baselines, re-render, name missing entries."""
+    from qa.merge import judge_run_dir
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise QABenchError(f"{run_dir}: no such run folder")
-    render_run_dir(run_dir, baselines_root=args.baselines, step_summary=False)
-    print(f"report: {run_dir / 'report.md'}")
-    return EXIT_OK
+    root: Path | None = Path(args.baselines)
+    if not root.is_dir():
+        if args.baselines != "baselines":
+            raise QABenchError(f"--baselines {root}: no such folder")
+        root = None  # outside a checkout: show the verdicts stored in the folder
+    judged = judge_run_dir(run_dir, root)
+    return _print_judged(judged)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """``qa-bench merge RUN_DIR... --out DIR``: one report and one exit code for all shards."""
+    from qa.merge import merge_runs
+
+    _check_writable(Path(args.out))
+    judged = merge_runs(args.run_dirs, args.out, baselines_root=args.baselines,
+                        history=args.history, force=args.force)
+    print(f"merged {len(judged.results)} results from {len(args.run_dirs)} run folders; "
+          f"{judged.appended} appended to the history")
+    return _print_judged(judged)
+
+
+def _print_judged(judged) -> int:
+    from qa.report import summary_counts
+
+    counts = summary_counts(judged.verdicts)
+    bad = sum(r.status != "ok" for r in judged.results)
+    print(f"{len(judged.results)} entries ({bad} did not finish) · gates: {counts['pass']} pass, "
+          f"{counts['fail']} fail, {counts['improved']} improved, {counts['missing']} missing "
+          f"baseline · {len(judged.missing)} entries missing")
+    for entry in judged.missing:
+        print(f"missing: {entry} (expected, never delivered a result)")
+    for note in judged.notes:
+        print(f"note: {note}")
+    print(f"report: {judged.report_path}")
+    return EXIT_FAIL if judged.failed else EXIT_OK
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

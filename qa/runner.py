@@ -40,6 +40,12 @@ class RunOptions:
     entry_timeout: float | None = None
     progress: bool = True
     cache_dir: Path | None = None
+    history: Path | None = None  # the JSON-lines history (default: beside the run folder)
+
+    @property
+    def history_path(self) -> Path:
+        """Where results are appended and the trend is read from."""
+        return Path(self.history) if self.history else Path(self.out_dir).parent / "history.jsonl"
 
 
 @dataclass
@@ -160,7 +166,7 @@ def run_entry_all_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> 
     log.info("entry %s", entry.id)
     per_seed = _run_entry_seeds(entry, options, notes)
     result = aggregate_seeds(per_seed)
-    save_result(result, options.out_dir)
+    save_result(result, options.out_dir, options.history_path)
     if options.update_baselines and result.status == "ok":
         paths = baselines.update_baseline(options.baselines_root, per_seed)
         notes.extend(f"baseline written: {p}" for p in paths)
@@ -230,11 +236,18 @@ def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
 
 def write_run_report(results: list[RunResult], verdicts: list[Any], options: RunOptions,
                      notes: list[str], incomplete: bool) -> Path:
-    """The run folder's report.md with the published references and the history's trend."""
+    """The run folder's report.md with the published references and the history's trend.
+
+    Entries the folder's manifest assigned to it but no result delivered are named as missing.
+    """
+    from qa.manifest import assigned, missing, read_manifest
     from qa.results import read_history
 
     references = baselines.load_references(options.references) \
         if Path(options.references).exists() else []
-    history = read_history(Path(options.out_dir).parent / "history.jsonl")
+    history = read_history(options.history_path)
+    manifest = read_manifest(options.out_dir)
+    absent = missing(assigned(manifest), results) if manifest else []
     return report.write_report(options.out_dir, results, verdicts, references=references,
-                               history=history, incomplete=incomplete, notes=notes)
+                               history=history, incomplete=incomplete, notes=notes,
+                               missing=absent, baselines_root=options.baselines_root)
