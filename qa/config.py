@@ -149,7 +149,8 @@ class HardwareConfig:
         default=None, metadata={"help": "IPU pod size (pod4, pod8, pod16, pod32, pod64)"}
     )
     ipu_config: str | None = field(
-        default=None, metadata={"help": "IPU config JSON (name shipped in qa/ipu_configs or path)"}
+        default=None,
+        metadata={"help": "IPU config JSON (name shipped in qa/backends/ipu/configs or path)"},
     )
     replicas: int = field(
         default=1, metadata={"help": "data-parallel processes under torchrun (torch backend)"}

@@ -34,20 +34,9 @@ STAGES = ("data", "model", "features", "compile", "train", "predict", "postproce
 
 def result_key(config: RunConfig) -> dict[str, str]:
     """The matrix key of an entry: backend, pod (or device), model, dataset."""
-    hw = config.hardware
-    if hw.backend == "ipu":
-        pod = hw.pod or "pod4"
-    else:
-        device = hw.device if hw.device != "auto" else _auto_device()
-        pod = device if hw.replicas <= 1 else f"{device}x{hw.replicas}"
-    return {"backend": hw.backend, "pod": pod, "model": config.model.name,
-            "dataset": config.data.dataset}
-
-
-def _auto_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    backend = config.hardware.backend
+    return {"backend": backend, "pod": backends.get(backend).result_pod(config),
+            "model": config.model.name, "dataset": config.data.dataset}
 
 
 def _now() -> str:
@@ -88,7 +77,8 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
         # and exits 2 after saving what was already measured.
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, the matrix goes on
-        _record_failure(result, stages.current, exc)
+        _record_failure(result, stages.current, exc,
+                        backends.get(config.hardware.backend).failure_status(exc))
     stages.enter("done")
     result.timings["wall_s"] = time.perf_counter() - wall
     result.timings["stage_s"] = {k: round(v, 3) for k, v in stages.seconds.items()}
@@ -99,11 +89,11 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
     return result
 
 
-def _record_failure(result: RunResult, stage: str, exc: BaseException) -> None:
-    from qa.backends.torch_backend import Diverged
-
-    if isinstance(exc, Diverged):
-        result.status = "diverged"
+def _record_failure(result: RunResult, stage: str, exc: BaseException,
+                    backend_status: str | None = None) -> None:
+    """Record ``exc`` as the entry's failure; ``backend_status``: the backend's failure kind."""
+    if backend_status is not None:
+        result.status = backend_status
     elif isinstance(exc, EntryTimeout):
         result.status = "timeout"
     elif isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
@@ -145,7 +135,7 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
                                    fingerprint, cache_dir, "validation")
 
     backend_cls = backends.get(config.hardware.backend)
-    ok, reason = backend_cls.available()
+    ok, reason = backend_cls.available(config)
     if not ok:
         raise QABenchError(f"backend {config.hardware.backend!r} unavailable: {reason}")
     backend = backend_cls(padding_side=tokenizer.padding_side)
@@ -285,6 +275,12 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
                              "bf16": config.hardware.bf16, "threads": config.hardware.threads
                              or _torch_threads()}
     return summary
+
+
+def _auto_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _torch_threads() -> int:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from qa.backends.torch_backend import TorchBackend
+from qa.backends.torch import TorchBackend
 from qa.config import RunConfig, apply_overrides
 from qa.errors import QABenchError
 from qa.pipeline import STAGES, run_entry
@@ -39,7 +39,9 @@ def test_a_raising_stage_is_recorded_with_stage_and_cause(tmp_path, monkeypatch)
         raise MemoryError("cannot allocate 12 GiB")
 
     monkeypatch.setattr(TorchBackend, "predict", out_of_memory)
-    result = run_entry(apply_overrides(RunConfig(), TINY), cache_dir=tmp_path, progress=False)
+    # No time-to-target evaluations: they would call predict (and fail) inside "train".
+    config = apply_overrides(RunConfig(), TINY + ["target.every=0"])
+    result = run_entry(config, cache_dir=tmp_path, progress=False)
     assert result.status == "failed"
     assert result.failure["stage"] == "predict"
     assert "out of memory" in result.failure["cause"]
