@@ -159,6 +159,11 @@ class HardwareConfig:
         default=None, metadata={"help": "torch intra-op threads (default: torch's choice)"}
     )
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CUDA)"})
+    fp32: bool = field(
+        default=False,
+        metadata={"help": "IPU: fp32 weights and compute (optimum-graphcore's fp32 option); "
+                          "off: fp16, optimum-graphcore's default on a pod"},
+    )
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,11 @@ def write_run_report(results: list[RunResult], verdicts: list[Any], options: Run
     """The run folder's report.md with the published references and the history's trend."""
     from qa.results import read_history
 
+    emulated = [r.entry_id for r in results if (r.hardware or {}).get("emulated")]
+    if emulated:
+        notes = [*notes, f"emulated hardware: {', '.join(emulated)} ran on an emulation on the "
+                         "CPU: not hardware numbers; filed under their own key, so they never "
+                         "gate real hardware or become its baseline"]
     references = baselines.load_references(options.references) \
         if Path(options.references).exists() else []
     history = read_history(Path(options.out_dir).parent / "history.jsonl")

@@ -60,6 +60,7 @@ LAYERS = {
     "roberta-base": RobertaConfig(),
     "distilbert-base-uncased": DistilBertConfig(),
     "deberta-base": DebertaConfig(),
+    "tiny-bert": BertConfig(num_hidden_layers=2),  # the emulated CI model
 }
 VALIDATION_COLUMNS = [
     "input_ids",

@@ -41,6 +41,7 @@ from qa.backends.ipu.config import (
     replication_factor,
 )
 from qa.backends.ipu.keywords import (
+    LABEL_COLUMNS,
     check_model_supported,
     model_input_columns,
     optimum_version,
@@ -254,7 +255,15 @@ class IPUBackend(Backend):
 
     # -- contract: the pipeline's stages ------------------------------------------------------
     def compile(self, model: Any, features: Dataset, config: RunConfig) -> CompileTiming:
-        """Compile the training graph cold (empty executable cache), then warm (cache load)."""
+        """Compile the training graph cold (empty executable cache), then warm (cache load).
+
+        The pipeline hands over validation features: an executable depends on shapes and
+        dtypes only, so zero label columns of the training dtype complete them, and ``train``
+        later loads this very executable from the cache.
+        """
+        for label in LABEL_COLUMNS:
+            if label not in features.column_names:
+                features = features.add_column(label, [0] * len(features))
         dataset = self._train_features(model, features)
         cold_s, cold_new = self._compile_once(model, dataset, config)
         warm_s, warm_new = self._compile_once(model, dataset, config)
