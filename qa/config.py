@@ -55,6 +55,18 @@ class DataConfig:
         metadata={"help": "synthetic generator: other subjects stated with each asked relation "
                           "(> 0: the question's subject must be matched; much harder)"},
     )
+    synthetic_templates: str = field(
+        default="forms",
+        metadata={"help": "synthetic generator: 'forms' (five relations, each answer of its own "
+                          "form), 'core' (eight: two relations per answer form, told apart by "
+                          "key words), 'distinct' (seventeen) or 'overlapping' (generator v7's "
+                          "seventeen, words shared across relations): harder tasks for larger "
+                          "models"},
+    )
+    synthetic_questions: int = field(
+        default=3, metadata={"help": "synthetic generator: questions asked per context (fewer "
+                                     "than the relations of the template set)"}
+    )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "keep only the first N training examples"}
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from qa import backends, data, models
+from qa import backends, data, faults, models
 from qa.config import RunConfig
 from qa.errors import QABenchError
 from qa.results import RunResult, environment_manifest
@@ -68,6 +68,8 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
     cache_dir = cache_dir or models.cache_root(config.model)
     result = RunResult(key=result_key(config), config=config.to_dict(), started_at=_now(),
                        environment=environment_manifest())
+    if faults.active():
+        result.environment["injected_fault"] = faults.active()
     stages = _Stages()
     wall = time.perf_counter()
     try:
@@ -125,6 +127,7 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     texts = (list(train_split["context"]) + list(train_split["question"])
              if models.is_tiny(config.model.name) and not config.model.vocab_file else None)
     tokenizer, model = models.load(config.model, config.train, texts, dcfg.max_length)
+    tokenizer = faults.tokenizer(tokenizer, config.model.lowercase)
 
     stages.enter("features")
     from qa.features import tokenize_split
@@ -133,6 +136,8 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
                                     fingerprint, cache_dir, "train")
     eval_features = tokenize_split(eval_split, tokenizer, prepare_validation_features, dcfg,
                                    fingerprint, cache_dir, "validation")
+    train_features = faults.train_features(train_features)
+    eval_features = faults.validation_features(eval_features, eval_split)
 
     backend_cls = backends.get(config.hardware.backend)
     ok, reason = backend_cls.available(config)
@@ -172,6 +177,13 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
         result.timings["eval_step_s"] = predictions.rounds
     if monitor is not None:
         result.timings["time_to_target"] = monitor.summary()
+        if monitor.probe_median():
+            # Samples per probe GFLOP: training speed relative to the machine's speed measured
+            # in the same window (steadier than samples/s when a neighbour shares the cores).
+            result.timings["train_samples_per_probe_gflop"] = (
+                train_timing.samples_per_s / (monitor.probe_median() / 1e9))
+            result.timings["probe_during_training"] = {
+                "median_flops": monitor.probe_median(), "points": len(monitor.probe_flops)}
     result.timings["compile"] = compile_timing.to_dict()
     result.timings["compile_s"] = compile_timing.cold_s
     result.timings["features"] = {"train": len(train_features), "validation": len(eval_features),
@@ -179,7 +191,12 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
                                   "validation_examples": len(eval_split)}
     result.efficiency = _efficiency(model, train_features, config, train_timing)
     result.efficiency["parameters"] = models.parameter_count(model)
-    result.seeds = [{"seed": config.train.seed, **result.metrics}]
+    from qa.metricspec import timing_values
+
+    # Per seed: accuracy for the accuracy baseline, timings so that a timing baseline's spread
+    # comes from every separate run, not from the first seed's alone.
+    result.seeds = [{"seed": config.train.seed, **result.metrics,
+                     "timings": timing_values(result)}]
 
 
 def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_split: Any,
@@ -214,7 +231,23 @@ def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_s
             cls_token_id=tokenizer.cls_token_id)
         return normalise_metrics(compute_squad(answers, references, version_2=version_2))
 
-    return ConvergenceMonitor(evaluate, target.metric, target.value, target.every, n)
+    def probe() -> float:
+        from qa.efficiency import measure_peak_flops
+
+        # Median, not best: it should feel the load the training steps felt.
+        return measure_peak_flops(device=_probe_device(config), dtype=_probe_dtype(config),
+                                  seconds=0.1, min_rounds=3)["median_flops"]
+
+    return ConvergenceMonitor(evaluate, target.metric, target.value, target.every, n,
+                              probe=probe)
+
+
+def _probe_device(config: RunConfig) -> str:
+    return "cuda" if _auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
+
+
+def _probe_dtype(config: RunConfig) -> str:
+    return "bfloat16" if config.hardware.bf16 else "float32"
 
 
 def normalise_metrics(scores: dict[str, float]) -> dict[str, float]:
@@ -261,11 +294,9 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
     lengths = np.asarray(features.with_format("numpy", columns=["attention_mask"])
                          ["attention_mask"]).sum(axis=1)
     seq = lengths.tolist() if config.train.dynamic_padding else config.data.max_length
-    device = "cuda" if _auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
     # The peak in the dtype the matmuls ran in: a bf16 run against an fp32 peak would overstate
     # MFU by the bf16/fp32 ratio of the device (about 15x on an H100).
-    probe = measure_peak_flops(device=device,
-                               dtype="bfloat16" if config.hardware.bf16 else "float32")
+    probe = measure_peak_flops(device=_probe_device(config), dtype=_probe_dtype(config))
     summary = efficiency_summary(model.config, seq, timing.samples_per_s, probe)
     summary["fast_paths"] = {"dynamic_padding": config.train.dynamic_padding,
                              "group_by_length": config.train.group_by_length,
