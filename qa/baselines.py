@@ -335,6 +335,9 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
     if faulty:
         raise QABenchError(f"cannot build a baseline from a run with an injected fault "
                            f"({', '.join(faulty)})")
+    if len({bool((r.hardware or {}).get("emulated")) for r in ok}) > 1:
+        raise QABenchError("cannot build one baseline from emulated and real hardware results: "
+                           "emulated numbers never stand for hardware")
     entries = {entry_id(r.key) for r in ok}
     if len(entries) > 1:
         raise QABenchError(f"cannot build one baseline from several entries: {sorted(entries)}")
