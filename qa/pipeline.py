@@ -231,19 +231,17 @@ def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_s
             cls_token_id=tokenizer.cls_token_id)
         return normalise_metrics(compute_squad(answers, references, version_2=version_2))
 
+    device = backends.get(config.hardware.backend).probe_device(config)
+
     def probe() -> float:
         from qa.efficiency import measure_peak_flops
 
         # Median, not best: it should feel the load the training steps felt.
-        return measure_peak_flops(device=_probe_device(config), dtype=_probe_dtype(config),
+        return measure_peak_flops(device=device, dtype=_probe_dtype(config),
                                   seconds=0.1, min_rounds=3)["median_flops"]
 
     return ConvergenceMonitor(evaluate, target.metric, target.value, target.every, n,
-                              probe=probe)
-
-
-def _probe_device(config: RunConfig) -> str:
-    return "cuda" if _auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
+                              probe=probe if device is not None else None)
 
 
 def _probe_dtype(config: RunConfig) -> str:
@@ -296,7 +294,9 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
     seq = lengths.tolist() if config.train.dynamic_padding else config.data.max_length
     # The peak in the dtype the matmuls ran in: a bf16 run against an fp32 peak would overstate
     # MFU by the bf16/fp32 ratio of the device (about 15x on an H100).
-    probe = measure_peak_flops(device=_probe_device(config), dtype=_probe_dtype(config))
+    device = backends.get(config.hardware.backend).probe_device(config)
+    probe = (measure_peak_flops(device=device, dtype=_probe_dtype(config))
+             if device is not None else None)
     summary = efficiency_summary(model.config, seq, timing.samples_per_s, probe)
     summary["fast_paths"] = {"dynamic_padding": config.train.dynamic_padding,
                              "group_by_length": config.train.group_by_length,
@@ -306,12 +306,6 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
                              "bf16": config.hardware.bf16, "threads": config.hardware.threads
                              or _torch_threads()}
     return summary
-
-
-def _auto_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _torch_threads() -> int:

@@ -157,3 +157,14 @@ def test_failure_kinds_come_from_the_backend() -> None:
     assert result.status == "diverged" and result.failure["stage"] == "train"
     _record_failure(result, "train", ValueError("boom"), status(ValueError("boom")))
     assert result.status == "failed"
+
+
+def test_the_flops_probe_runs_only_where_the_host_is_the_hardware() -> None:
+    """MFU and the probe during training measure the device the steps ran on, or nothing."""
+    from qa.config import RunConfig, apply_overrides
+
+    cpu = apply_overrides(RunConfig(), ["hardware.backend=torch", "hardware.device=cpu"])
+    assert backends.get("torch").probe_device(cpu) == "cpu"
+    ipu = apply_overrides(RunConfig(), ["hardware.backend=ipu", "hardware.pod=pod16"])
+    # A host matmul is no measure of an IPU (nor of the emulation standing in for one).
+    assert backends.get("ipu").probe_device(ipu) is None

@@ -123,6 +123,16 @@ class Backend(ABC):
         """pytest marks of an entry on ``pod`` (names from ``MARKS``)."""
         return ()
 
+    @classmethod
+    def probe_device(cls, config: RunConfig) -> str | None:
+        """The torch device whose matmul speed stands for this run's hardware, or None.
+
+        The pipeline's FLOP/s probe (MFU's peak, the probe during training) runs there. None
+        (the default) when no torch device on the host is the hardware the steps ran on: then
+        no probe runs and MFU stays unset rather than being measured against the wrong chip.
+        """
+        return None
+
     # -- running an entry -------------------------------------------------------------------
     @classmethod
     def launch(cls, config: RunConfig, options: Any) -> RunResult:

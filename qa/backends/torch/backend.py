@@ -82,6 +82,11 @@ class TorchBackend(Backend):
         return True, ""
 
     @classmethod
+    def probe_device(cls, config: Any) -> str | None:
+        """The device the steps run on: CUDA when the entry uses it, else the CPU."""
+        return "cuda" if auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
+
+    @classmethod
     def pod_overrides(cls, pod: str) -> list[str]:
         """A torch entry's "pod" is its device."""
         return [f"hardware.device={pod}"]
