@@ -116,3 +116,11 @@ def test_results_on_disk_say_emulated(run: RunSummary, out_dir: Path) -> None:
     assert len(files) == 2
     for path in files:
         assert json.loads(path.read_text(encoding="utf-8"))["hardware"]["emulated"] is True
+
+
+def test_no_host_flops_probe_stands_for_the_ipu(run: RunSummary) -> None:
+    """The host CPU is not the IPU: no probe during training, no MFU against the host's peak."""
+    for result in run.results:
+        assert "probe_during_training" not in result.timings
+        assert "train_samples_per_probe_gflop" not in result.timings
+        assert result.efficiency["mfu"] is None and result.efficiency["probe"] == {}
