@@ -39,8 +39,10 @@ def _uses_benchmarks(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     from qa.errors import QABenchError
-    from qa.pytest_support import make_session
+    from qa.pytest_support import backend_markers, make_session
 
+    for line in backend_markers():  # each backend declares its own marks (ipu, cuda, ...)
+        config.addinivalue_line("markers", line)
     config._qa_session = None
     if not _uses_benchmarks(config):
         return

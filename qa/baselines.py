@@ -336,6 +336,9 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
     if not ok:
         raise QABenchError("cannot build a baseline: no successful result")
     _refuse_faults(ok)
+    if len({bool((r.hardware or {}).get("emulated")) for r in ok}) > 1:
+        raise QABenchError("cannot build one baseline from emulated and real hardware results: "
+                           "emulated numbers never stand for hardware")
     entries = {entry_id(r.key) for r in ok}
     if len(entries) > 1:
         raise QABenchError(f"cannot build one baseline from several entries: {sorted(entries)}")

@@ -85,13 +85,16 @@ def skip_reason(entry: profiles.Entry) -> str | None:
     """Why an entry cannot run on this machine (its hardware is absent), or None."""
     from qa import backends
 
-    if "cuda" in entry.marks:
-        import torch
-
-        if not torch.cuda.is_available():
-            return "no CUDA device on this machine"
-    ok, reason = backends.get(entry.config.hardware.backend).available()
+    ok, reason = backends.get(entry.config.hardware.backend).available(entry.config)
     return None if ok else reason
+
+
+def backend_markers() -> list[str]:
+    """``name: description`` of every backend's pytest marks (registered by the plugin)."""
+    from qa import backends
+
+    return [f"{mark}: {text}" for name in backends.names()
+            for mark, text in backends.get(name).MARKS.items()]
 
 
 def check_gate(session: Session, entry: profiles.Entry, test: str) -> tuple[str, str]:

@@ -86,14 +86,12 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 def run_one(config: RunConfig, options: RunOptions) -> RunResult:
     """One entry for one seed, bounded by the entry timeout."""
-    from qa.distributed import run_entry_maybe_distributed
-    from qa.pipeline import result_key, run_entry
+    from qa import backends
+    from qa.pipeline import result_key
 
     try:
         with time_limit(options.entry_timeout):
-            if config.hardware.replicas > 1 and config.hardware.backend == "torch":
-                return run_entry_maybe_distributed(config, options)
-            return run_entry(config, options.cache_dir, options.progress)
+            return backends.get(config.hardware.backend).launch(config, options)
     except EntryTimeout as exc:
         result = RunResult(key=result_key(config), config=config.to_dict(), status="timeout",
                            failure={"stage": "entry", "cause": str(exc)})
@@ -243,6 +241,11 @@ def write_run_report(results: list[RunResult], verdicts: list[Any], options: Run
     from qa.manifest import assigned, missing, read_manifest
     from qa.results import read_history
 
+    emulated = [r.entry_id for r in results if (r.hardware or {}).get("emulated")]
+    if emulated:
+        notes = [*notes, f"emulated hardware: {', '.join(emulated)} ran on an emulation on the "
+                         "CPU: not hardware numbers; filed under their own key, so they never "
+                         "gate real hardware or become its baseline"]
     references = baselines.load_references(options.references) \
         if Path(options.references).exists() else []
     history = read_history(options.history_path)

@@ -412,3 +412,35 @@ def test_baseline_command_takes_timings_from_quiet_runs(tmp_path: Path) -> None:
     baseline = load_baseline(tmp_path / "b", KEY)
     assert baseline.metrics["exact_match"].value == 92.0
     assert baseline.timings[0].metrics["train_samples_per_s"].value == 100.0
+
+
+IPU_HW = {"kind": "ipu", "pod": "pod16", "ipus": 16, "replication": 4, "emulated": False}
+IPU_KEY = {"backend": "ipu", "pod": "pod16", "model": "tiny-bert", "dataset": "synthetic"}
+
+
+def _ipu_result(emulated: bool, em: float = 80.0) -> RunResult:
+    return make_result(em=em, key=dict(IPU_KEY), hardware={**IPU_HW, "emulated": emulated})
+
+
+def test_an_emulated_baseline_never_judges_real_hardware_nor_the_reverse(tmp_path: Path) -> None:
+    # A real pod16 run 30 points worse than the emulated baseline (filed, say, by a copied
+    # file under the real key): nothing is judged, accuracy included.
+    update_baseline(tmp_path, [_ipu_result(emulated=True)])
+    emulated_baseline = load_baseline(tmp_path, IPU_KEY)
+    verdicts = compare(_ipu_result(emulated=False, em=50.0), emulated_baseline)
+    assert verdicts and {v.status for v in verdicts} == {"other_hardware"}
+    em = by_metric(verdicts)["exact_match"]
+    assert em.baseline == 80.0 and not em.failed and "emulated hardware" in em.message
+    # The reverse: an emulated run against a real baseline.
+    real = tmp_path / "real"
+    update_baseline(real, [_ipu_result(emulated=False)])
+    verdicts = compare(_ipu_result(emulated=True, em=50.0), load_baseline(real, IPU_KEY))
+    assert {v.status for v in verdicts} == {"other_hardware"}
+    # Same kind on both sides: judged as usual (and the 30-point drop fails).
+    verdicts = by_metric(compare(_ipu_result(emulated=True, em=50.0), emulated_baseline))
+    assert verdicts["exact_match"].status == "fail"
+
+
+def test_emulated_and_real_results_never_pool_into_one_baseline() -> None:
+    with pytest.raises(QABenchError, match="emulated and real"):
+        baseline_from_results([_ipu_result(emulated=True), _ipu_result(emulated=False)])
