@@ -11,6 +11,7 @@ import pytest
 from qa.baselines import (
     METRICS,
     Baseline,
+    BaselineMetric,
     baseline_from_results,
     baseline_path,
     compare,
@@ -149,6 +150,24 @@ def test_failed_run_fails_every_gated_metric() -> None:
 def test_v2_exact_counts_as_exact_match() -> None:
     result = make_result(metrics={"exact": 70.0, "f1": 73.0}, seeds=[])
     assert METRICS["exact_match"].extract(result) == 70.0
+
+
+def test_gate_passes_the_worst_run_pooled_and_no_more() -> None:
+    # Twenty runs: nineteen at 99-100 and one late learner at 95; σ ≈ 1.1 puts mean - 3σ above
+    # 95, so without the range the baseline's own worst run would fail it.
+    runs = [99.0, 100.0, 99.0, 100.0, 99.5] * 3 + [99.0, 98.0, 100.0, 99.0, 95.0]
+    data = baseline_from_results([make_result(em=v, f1=v) for v in runs])
+    metric = Baseline.from_dict(data).metrics["exact_match"]
+    mean = sum(runs) / len(runs)
+    assert metric.effective_tolerance() == pytest.approx(mean - 95.0)
+    assert judge(95.0, metric.value, metric.effective_tolerance(), "points", True)[1] == "pass"
+    assert judge(94.9, metric.value, metric.effective_tolerance(), "points", True)[1] == "fail"
+    # lower is better: the distance to the worst (highest) run
+    lower = BaselineMetric(10.0, 0.1, "points", False, std=0.1, n=5, min=9.9, max=12.0)
+    assert lower.effective_tolerance() == pytest.approx(2.0)
+    # ratios keep the σ-gate only (their spread is the timing tolerance itself)
+    ratio = BaselineMetric(100.0, 0.05, "ratio", True, std=1.0, n=5, min=50.0, max=101.0)
+    assert ratio.effective_tolerance() == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize(("std", "n", "value", "status", "gate"), [
