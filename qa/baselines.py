@@ -1,101 +1,59 @@
 """Baselines: per-entry JSON files of expected metrics, each with a tolerance and a direction.
 
 A baseline lives at ``<root>/<backend>/<pod-or-device>/<model>__<dataset>.json``, the entry's
-``results.entry_id(key)`` plus ``.json``. The diff of a rewritten file is reviewed like code.
+``results.entry_id(key)`` plus ``.json``. The diff of a rewritten file is reviewed like code::
 
-Gate rules (``compare``):
+    {"key": {...},
+     "metrics": {"exact_match": {...}, "f1": {...}},           # accuracy: gates on any machine
+     "timings": [{"hardware": {fingerprint}, "metrics": {...}, "provenance": {...}}, ...],
+     "provenance": {...}}
 
-- ``"points"`` metrics (EM, F1) have an absolute tolerance: ``value - baseline``.
-- ``"ratio"`` metrics (throughput, compile time) have a relative one: ``value / baseline - 1``.
-- Worse than the tolerance in the metric's bad direction is ``"fail"``; better than it in the
-  good direction is ``"improved"`` (update the baseline), never a failure. The boundary itself
-  passes (``IMPRECISION`` absorbs float rounding such as ``95 / 100 - 1``).
-- Multi-seed gate: where the baseline metric carries ``std`` with ``n > 1`` the effective
-  tolerance is ``max(tolerance, SIGMA_GATE * std)``, so seed noise wider than the configured
-  tolerance cannot fail a run on its own. For ratio metrics ``std`` is made relative first.
+Accuracy is one set of numbers per entry; timings are one section per hardware fingerprint
+(``qa.hardware``), so baselines measured on several machines live side by side in one file and
+a run is timed only against the section of its own hardware. Files written before timing
+sections existed (timing metrics beside EM/F1) load with their timings in a section whose
+fingerprint is the old, partial ``provenance.hardware``: it matches no machine, so those timings
+are reported as "other hardware" until ``--update-baselines`` measures them again.
 
 Tolerances written by ``update_baseline`` (why these numbers):
 
-- Accuracy: ``ACCURACY_TOLERANCE`` = 1.0 point. Over SQuAD v1.1 dev (10,570 questions) the
-  binomial standard error of EM near 80 % is about 0.4 points, and seed-to-seed spread of BERT
-  fine-tuning is of the same order, so 1.0 point is about 2.5 standard errors: a real drop,
-  not noise. A tolerance already in the file (set by hand) is kept on update, and multi-seed
-  baselines widen it through the σ-gate above.
-- Timings are derived from what was measured, not guessed: ``max(floor, IQR_K * IQR / median)``
-  of the per-step times (and the range / median over repeated runs where there are several).
-  ``IQR_K`` = 1.5 is Tukey's outlier fence: a mean throughput moving further than the fence of
-  single steps is not step noise. The floors cover run-to-run noise that one run cannot see
-  (host load, clocks, file cache): 5 % for throughput, 25 % for a cold compile (dominated by
-  disk and CPU contention), 50 % for a warm compile (sub-second, so relatively noisy).
+- Accuracy: ``ACCURACY_TOLERANCE`` = 1.0 point is the floor. The gate's real width comes from
+  the measured spread: with ``std`` over ``n > 1`` runs (seeds, thread counts, torch builds —
+  float rounding moves when a tiny model learns) the effective tolerance is
+  ``max(tolerance, SIGMA_GATE * std)`` (``qa.verdicts``). A tolerance already in the file (set
+  by hand) is kept on update.
+- Timings are derived from what was measured, not guessed: ``max(floor, IQR_K * IQR / median,
+  range / median)`` — the per-step IQR of each run and the range over the runs (separate
+  processes) of that hardware. ``IQR_K`` = 1.5 is Tukey's outlier fence. The floors cover
+  run-to-run noise that few runs cannot see (host load, clocks, file cache): 5 % for throughput,
+  25 % for a cold compile, 50 % for a warm compile (sub-second, so relatively noisy). Fewer than
+  ``MIN_TIMING_PROCESSES`` runs are recorded as such in the section's provenance.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from qa.errors import QABenchError, unknown
+from qa.hardware import same_hardware
+from qa.metricspec import ACCURACY_TOLERANCE as ACCURACY_TOLERANCE
+from qa.metricspec import METRICS as METRICS
+from qa.metricspec import MetricSpec as MetricSpec
+from qa.metricspec import is_number, timing_values
 from qa.references import Reference as Reference  # re-exported: published numbers, never gates
 from qa.references import load_references as load_references
 from qa.results import RunResult, entry_id, read_json, write_json_atomic
 
 UNITS = ("points", "ratio")
-VERDICTS = ("pass", "fail", "improved", "missing")
-ACCURACY_TOLERANCE = 1.0
 IQR_K = 1.5
 SIGMA_GATE = 3.0
-IMPRECISION = 1e-9
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One gated metric: where it sits in a RunResult, its unit, direction and default tolerance."""
-
-    name: str
-    unit: str
-    higher_is_better: bool
-    default_tolerance: float
-    sources: tuple[str, ...]  # dotted paths into the RunResult; the first one present wins
-    spread_key: str | None = None  # timings entry with median/iqr of the underlying step times
-
-    def extract(self, result: RunResult) -> float | None:
-        """The metric's value in ``result``, or None where it was not measured."""
-        for source in self.sources:
-            value: Any = result
-            for part in source.split("."):
-                value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
-                if value is None:
-                    break
-            if _number(value):
-                return float(value)
-        return None
-
-
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        # SQuAD v2 results say "exact" where v1.1 says "exact_match": both gate as exact_match.
-        MetricSpec("exact_match", "points", True, ACCURACY_TOLERANCE,
-                   ("metrics.exact_match", "metrics.exact")),
-        MetricSpec("f1", "points", True, ACCURACY_TOLERANCE, ("metrics.f1",)),
-        # The spread is of seconds per padded token: with dynamic padding the raw step times
-        # vary with batch length (workload), which is not noise.
-        MetricSpec("train_samples_per_s", "ratio", True, 0.05, ("timings.train_samples_per_s",),
-                   spread_key="train_token_s"),
-        MetricSpec("eval_samples_per_s", "ratio", True, 0.05, ("timings.eval_samples_per_s",),
-                   spread_key="eval_step_s"),
-        # The cold compile gates; older results hold a single "compile_s".
-        MetricSpec("compile_s", "ratio", False, 0.25, ("timings.compile.cold_s",
-                                                        "timings.compile_s")),
-        MetricSpec("compile_warm_s", "ratio", False, 0.5, ("timings.compile.warm_s",)),
-    )
-}
+MIN_TIMING_PROCESSES = 3
 
 
 @dataclass(frozen=True)
@@ -108,6 +66,8 @@ class BaselineMetric:
     higher_is_better: bool
     std: float | None = None
     n: int | None = None
+    min: float | None = None  # the range of the runs the value is the mean of (accuracy)
+    max: float | None = None
 
     def effective_tolerance(self) -> float:
         """The tolerance widened by the σ-gate where seed statistics exist."""
@@ -117,22 +77,43 @@ class BaselineMetric:
         return max(self.tolerance, SIGMA_GATE * sigma)
 
 
+def _metrics_dict(metrics: dict[str, BaselineMetric]) -> dict[str, Any]:
+    return {name: {k: v for k, v in asdict(m).items() if v is not None}
+            for name, m in metrics.items()}
+
+
+@dataclass(frozen=True)
+class TimingBaseline:
+    """The timing metrics of one entry as measured on one hardware fingerprint."""
+
+    hardware: dict[str, Any]
+    metrics: dict[str, BaselineMetric]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hardware": dict(self.hardware), "metrics": _metrics_dict(self.metrics),
+                "provenance": dict(self.provenance)}
+
+
 @dataclass(frozen=True)
 class Baseline:
     """A loaded, validated baseline file."""
 
     key: dict[str, str]
-    metrics: dict[str, BaselineMetric]
+    metrics: dict[str, BaselineMetric]  # accuracy: judged everywhere
     provenance: dict[str, Any]
     path: Path | None = None
+    timings: tuple[TimingBaseline, ...] = ()  # one section per hardware fingerprint
+
+    def timing_for(self, hardware: dict[str, Any] | None) -> TimingBaseline | None:
+        """The timing section measured on ``hardware``, or None (other or unknown hardware)."""
+        return next((t for t in self.timings if same_hardware(t.hardware, hardware)), None)
 
     def to_dict(self) -> dict[str, Any]:
         """The file's JSON form (``None`` std/n left out)."""
-        metrics = {
-            name: {k: v for k, v in asdict(m).items() if v is not None}
-            for name, m in self.metrics.items()
-        }
-        return {"key": dict(self.key), "metrics": metrics, "provenance": dict(self.provenance)}
+        return {"key": dict(self.key), "metrics": _metrics_dict(self.metrics),
+                "timings": [t.to_dict() for t in self.timings],
+                "provenance": dict(self.provenance)}
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "baseline", path: Path | None = None) -> Baseline:
@@ -151,27 +132,56 @@ class Baseline:
         for name in ("measured_by", "date"):
             if name not in raw["provenance"]:
                 raise QABenchError(f"{source}: missing field 'provenance.{name}'")
-        metrics = {name: _metric(source, name, m) for name, m in raw["metrics"].items()}
-        return cls(key=dict(key), metrics=metrics, provenance=dict(raw["provenance"]), path=path)
+        metrics = {name: _metric(f"{source}: metrics.{name}", name, m)
+                   for name, m in raw["metrics"].items()}
+        accuracy = {n: m for n, m in metrics.items() if not METRICS[n].hardware_bound}
+        legacy = {n: m for n, m in metrics.items() if METRICS[n].hardware_bound}
+        timings = [_timing_section(source, i, t) for i, t in enumerate(_list(
+            raw.get("timings", []), f"{source}: field 'timings'"))]
+        if legacy:  # written before timing sections: a partial fingerprint that matches nothing
+            old = raw["provenance"].get("hardware") or {}
+            timings.append(TimingBaseline({**old, "legacy": True}, legacy,
+                                          {"note": "timings from a file without a fingerprint"}))
+        return cls(key=dict(key), metrics=accuracy, provenance=dict(raw["provenance"]),
+                   path=path, timings=tuple(timings))
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise QABenchError(f"{where} must be a list")
+    return value
 
 
-def _metric(source: str, name: str, raw: Any) -> BaselineMetric:
-    where = f"{source}: metrics.{name}"
+def _timing_section(source: str, index: int, raw: Any) -> TimingBaseline:
+    where = f"{source}: timings[{index}]"
+    if not isinstance(raw, dict):
+        raise QABenchError(f"{where} must be an object")
+    hardware, metrics = raw.get("hardware"), raw.get("metrics")
+    if not isinstance(hardware, dict) or not hardware:
+        raise QABenchError(f"{where}: missing field 'hardware' (the fingerprint it was "
+                           "measured on)")
+    if not isinstance(metrics, dict):
+        raise QABenchError(f"{where}: missing field 'metrics'")
+    parsed = {name: _metric(f"{where}.metrics.{name}", name, m) for name, m in metrics.items()}
+    accuracy = [n for n in parsed if not METRICS[n].hardware_bound]
+    if accuracy:
+        raise QABenchError(f"{where}.metrics.{accuracy[0]}: accuracy is not per hardware; "
+                           "it belongs in the top-level 'metrics'")
+    return TimingBaseline(dict(hardware), parsed, dict(raw.get("provenance") or {}))
+
+
+def _metric(where: str, name: str, raw: Any) -> BaselineMetric:
     if name not in METRICS:
-        raise QABenchError(f"{source}: {unknown('metric', name, METRICS)}")
+        raise QABenchError(f"{where.rsplit('.', 1)[0]}: {unknown('metric', name, METRICS)}")
     if not isinstance(raw, dict):
         raise QABenchError(f"{where} must be an object")
     for field_name in ("value", "tolerance", "unit", "higher_is_better"):
         if field_name not in raw:
             raise QABenchError(f"{where}: missing field {field_name!r}")
     spec = METRICS[name]
-    if not _number(raw["value"]):
+    if not is_number(raw["value"]):
         raise QABenchError(f"{where}.value must be a finite number, got {raw['value']!r}")
-    if not _number(raw["tolerance"]) or raw["tolerance"] < 0:
+    if not is_number(raw["tolerance"]) or raw["tolerance"] < 0:
         raise QABenchError(f"{where}.tolerance must be a number >= 0, got {raw['tolerance']!r}")
     if raw["unit"] not in UNITS:
         raise QABenchError(f"{where}.unit must be 'points' or 'ratio', got {raw['unit']!r}")
@@ -185,12 +195,16 @@ def _metric(source: str, name: str, raw: Any) -> BaselineMetric:
     if spec.unit == "ratio" and raw["value"] <= 0:
         raise QABenchError(f"{where}.value must be > 0 for a ratio tolerance")
     std, n = raw.get("std"), raw.get("n")
-    if std is not None and (not _number(std) or std < 0):
+    if std is not None and (not is_number(std) or std < 0):
         raise QABenchError(f"{where}.std must be a number >= 0, got {std!r}")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise QABenchError(f"{where}.n must be an integer >= 1, got {n!r}")
+    bounds = [raw.get("min"), raw.get("max")]
+    if any(b is not None and not is_number(b) for b in bounds):
+        raise QABenchError(f"{where}.min/max must be numbers, got {bounds!r}")
     return BaselineMetric(float(raw["value"]), float(raw["tolerance"]), raw["unit"],
-                          raw["higher_is_better"], None if std is None else float(std), n)
+                          raw["higher_is_better"], None if std is None else float(std), n,
+                          *(None if b is None else float(b) for b in bounds))
 
 
 def baseline_path(root: str | os.PathLike, key: dict[str, str]) -> Path:
@@ -223,91 +237,7 @@ def load_baseline(root: str | os.PathLike, key: dict[str, str]) -> Baseline | No
     return baseline
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """One metric of one entry judged against its baseline."""
-
-    entry: str
-    metric: str
-    value: float | None
-    baseline: float | None
-    delta: float | None  # absolute for "points", relative (value / baseline - 1) for "ratio"
-    tolerance: float | None  # the effective tolerance, σ-gate included
-    unit: str
-    status: str  # one of VERDICTS
-    higher_is_better: bool = True
-    message: str = ""
-
-    @property
-    def failed(self) -> bool:
-        """True only for a regression beyond tolerance (or a gated metric not measured)."""
-        return self.status == "fail"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form, as persisted in ``verdicts.json``."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Verdict:
-        """Inverse of ``to_dict``; unknown keys are ignored."""
-        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__ if k in raw})
-
-
-def judge(value: float, reference: float, tolerance: float, unit: str,
-          higher_is_better: bool) -> tuple[float, str]:
-    """Compare ``value`` with ``reference``: ``(delta, "pass" | "fail" | "improved")``.
-
-    ``delta`` is ``value - reference`` for points and ``value / reference - 1`` for ratios.
-    """
-    if unit == "points":
-        delta = value - reference
-    elif reference == 0:
-        delta = 0.0 if value == 0 else math.copysign(math.inf, value)
-    else:
-        delta = value / reference - 1.0
-    gain = delta if higher_is_better else -delta
-    if gain < -(tolerance + IMPRECISION):
-        return delta, "fail"
-    if gain > tolerance + IMPRECISION:
-        return delta, "improved"
-    return delta, "pass"
-
-
-def compare(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
-    """Judge every measured or baselined metric of ``result`` against ``baseline``.
-
-    A metric the run measured but the baseline lacks (or no baseline at all) is ``"missing"``;
-    a metric the baseline gates but the run did not measure is ``"fail"``.
-    """
-    entry = entry_id(result.key)
-    gated = dict(baseline.metrics) if baseline else {}
-    if result.status != "ok":
-        return [Verdict(entry, name, None, m.value, None, m.effective_tolerance(), m.unit, "fail",
-                        m.higher_is_better, f"run {result.status}: not measured")
-                for name, m in gated.items()]
-    verdicts = []
-    for name, spec in METRICS.items():
-        value = spec.extract(result)
-        expected = gated.get(name)
-        if expected is None:
-            if value is not None:
-                why = "no baseline file" if baseline is None else "not in the baseline"
-                verdicts.append(Verdict(entry, name, value, None, None, None, spec.unit,
-                                        "missing", spec.higher_is_better, why))
-            continue
-        tolerance = expected.effective_tolerance()
-        if value is None:
-            verdicts.append(Verdict(entry, name, None, expected.value, None, tolerance,
-                                    expected.unit, "fail", expected.higher_is_better,
-                                    "gated by the baseline but not measured"))
-            continue
-        delta, status = judge(value, expected.value, tolerance, expected.unit,
-                              expected.higher_is_better)
-        message = {"improved": "improved — update the baseline",
-                   "fail": "worse than the baseline beyond tolerance"}.get(status, "")
-        verdicts.append(Verdict(entry, name, value, expected.value, delta, tolerance,
-                                expected.unit, status, expected.higher_is_better, message))
-    return verdicts
+# --------------------------------------------------------------------------- building
 
 
 def accuracy_samples(result: RunResult, name: str) -> list[float]:
@@ -321,6 +251,15 @@ def accuracy_samples(result: RunResult, name: str) -> list[float]:
     return [] if value is None else [float(value)]
 
 
+def timing_samples(result: RunResult, name: str) -> list[float]:
+    """Per-run values of a timing metric: one per seed where each seed kept its own timings."""
+    per_seed = [(s.get("timings") or {}).get(name) for s in result.seeds]
+    if per_seed and all(is_number(v) for v in per_seed):
+        return [float(v) for v in per_seed]
+    value = METRICS[name].extract(result)
+    return [] if value is None else [float(value)]
+
+
 def measured_tolerance(name: str, results: Iterable[RunResult]) -> float:
     """A ratio metric's tolerance from measured spread: ``max(floor, IQR_K·IQR/median, range)``."""
     spec = METRICS[name]
@@ -330,19 +269,61 @@ def measured_tolerance(name: str, results: Iterable[RunResult]) -> float:
         dist = result.timings.get(spec.spread_key) if spec.spread_key else None
         if isinstance(dist, dict) and dist.get("median") and dist.get("iqr") is not None:
             spreads.append(IQR_K * float(dist["iqr"]) / float(dist["median"]))
-    values = [v for v in (spec.extract(r) for r in results) if v is not None]
+    values = [v for r in results for v in timing_samples(r, name)]
     if len(values) >= 2 and statistics.median(values) > 0:
         spreads.append((max(values) - min(values)) / statistics.median(values))
     return round(max(spreads), 4)
 
 
+def _accuracy_metrics(ok: list[RunResult], previous: Baseline | None,
+                      accuracy_tolerance: float | None) -> dict[str, dict[str, Any]]:
+    metrics: dict[str, dict[str, Any]] = {}
+    for name, spec in METRICS.items():
+        if spec.hardware_bound:
+            continue
+        samples = [v for r in ok for v in accuracy_samples(r, name)]
+        if not samples:
+            continue
+        kept = previous.metrics.get(name) if previous else None
+        tolerance = accuracy_tolerance if accuracy_tolerance is not None else (
+            kept.tolerance if kept else spec.default_tolerance)
+        entry: dict[str, Any] = {"value": round(statistics.fmean(samples), 4),
+                                 "tolerance": tolerance, "n": len(samples),
+                                 "min": round(min(samples), 4), "max": round(max(samples), 4)}
+        if len(samples) > 1:
+            entry["std"] = round(statistics.stdev(samples), 4)
+        metrics[name] = {**entry, "unit": spec.unit, "higher_is_better": spec.higher_is_better}
+    return metrics
+
+
+def _timing_section_from(results: list[RunResult]) -> dict[str, Any]:
+    metrics: dict[str, dict[str, Any]] = {}
+    for name, spec in METRICS.items():
+        if not spec.hardware_bound:
+            continue
+        values = [v for r in results for v in timing_samples(r, name)]
+        if not values or statistics.median(values) <= 0:
+            continue
+        metrics[name] = {"value": round(statistics.median(values), 4),
+                         "tolerance": measured_tolerance(name, results), "unit": spec.unit,
+                         "higher_is_better": spec.higher_is_better}
+    processes = sum(max(1, len(r.seeds)) for r in results)
+    provenance = {**_provenance(results), "processes": processes}
+    if processes < MIN_TIMING_PROCESSES:
+        provenance["note"] = (f"timing spread from {processes} run(s); at least "
+                              f"{MIN_TIMING_PROCESSES} separate runs give a trustworthy tolerance")
+    return {"hardware": dict(results[0].hardware), "metrics": metrics, "provenance": provenance}
+
+
 def baseline_from_results(results: list[RunResult], previous: Baseline | None = None,
                           accuracy_tolerance: float | None = None) -> dict[str, Any]:
-    """Build a baseline dict for one entry from its ok results (repeats and seeds pooled).
+    """Build a baseline dict for one entry from its ok results (repeats, seeds, machines pooled).
 
-    Accuracy: mean over all seeds, with ``std`` and ``n``. Timings: the median over results with
-    a tolerance from the measured spread (``measured_tolerance``). An accuracy tolerance already
-    in ``previous`` is kept unless ``accuracy_tolerance`` is given.
+    Accuracy: mean over every run, with ``std``, ``n``, ``min`` and ``max``. Timings: one
+    section per hardware fingerprint among the results (median over its runs, tolerance from
+    the measured spread); ``previous`` sections of other hardware are kept, the section of a
+    re-measured fingerprint is replaced. An accuracy tolerance already in ``previous`` is kept
+    unless ``accuracy_tolerance`` is given.
 
     Raises:
         QABenchError: no ok result, or results of different entries.
@@ -350,36 +331,35 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
     ok = [r for r in results if r.status == "ok"]
     if not ok:
         raise QABenchError("cannot build a baseline: no successful result")
+    faulty = sorted({f for r in ok if (f := (r.environment or {}).get("injected_fault"))})
+    if faulty:
+        raise QABenchError(f"cannot build a baseline from a run with an injected fault "
+                           f"({', '.join(faulty)})")
     entries = {entry_id(r.key) for r in ok}
     if len(entries) > 1:
         raise QABenchError(f"cannot build one baseline from several entries: {sorted(entries)}")
-    metrics: dict[str, dict[str, Any]] = {}
-    for name, spec in METRICS.items():
-        if spec.unit == "points":
-            samples = [v for r in ok for v in accuracy_samples(r, name)]
-            if not samples:
-                continue
-            kept = previous.metrics.get(name) if previous else None
-            tolerance = accuracy_tolerance if accuracy_tolerance is not None else (
-                kept.tolerance if kept else spec.default_tolerance)
-            entry = {"value": round(statistics.fmean(samples), 4), "tolerance": tolerance,
-                     "n": len(samples)}
-            if len(samples) > 1:
-                entry["std"] = round(statistics.stdev(samples), 4)
+    groups: list[list[RunResult]] = []
+    for result in ok:
+        if not result.hardware:
+            continue  # a result without a fingerprint cannot found a timing baseline
+        group = next((g for g in groups if same_hardware(g[0].hardware, result.hardware)), None)
+        if group is None:
+            groups.append([result])
         else:
-            values = [v for v in (spec.extract(r) for r in ok) if v is not None]
-            if not values or statistics.median(values) <= 0:
-                continue
-            entry = {"value": round(statistics.median(values), 4),
-                     "tolerance": measured_tolerance(name, ok)}
-        metrics[name] = {**entry, "unit": spec.unit, "higher_is_better": spec.higher_is_better}
-    return {"key": dict(ok[0].key), "metrics": metrics, "provenance": _provenance(ok)}
+            group.append(result)
+    sections = [_timing_section_from(g) for g in groups]
+    if previous is not None:
+        sections += [t.to_dict() for t in previous.timings
+                     if not t.hardware.get("legacy")
+                     and not any(same_hardware(t.hardware, g[0].hardware) for g in groups)]
+    return {"key": dict(ok[0].key), "metrics": _accuracy_metrics(ok, previous,
+                                                                 accuracy_tolerance),
+            "timings": sections, "provenance": _provenance(ok)}
 
 
 def _provenance(results: list[RunResult]) -> dict[str, Any]:
     env = results[-1].environment or {}
     versions = dict(env.get("versions") or {})
-    hardware = {k: env[k] for k in ("cpu", "cores", "gpu", "cuda") if env.get(k) is not None}
     seeds = {s["seed"] for r in results for s in r.seeds if s.get("seed") is not None}
     if not seeds:  # single-seed runs: the seed is in the config
         seeds = {r.config.get("train", {}).get("seed") for r in results} - {None}
@@ -390,11 +370,19 @@ def _provenance(results: list[RunResult]) -> dict[str, Any]:
         "commit": env.get("git_commit"),
         "versions": versions,
         "python": env.get("python"),
-        "hardware": hardware,
+        "hardware": [dict(h) for h in _distinct(r.hardware for r in results)],
         "seeds": sorted(seeds),
-        "runs": len(results),
+        "runs": sum(max(1, len(r.seeds)) for r in results),
         "dataset_fingerprint": results[-1].dataset_fingerprint,
     }
+
+
+def _distinct(fingerprints: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    for fp in fingerprints:
+        if fp and not any(same_hardware(fp, s) for s in seen):
+            seen.append(fp)
+    return seen
 
 
 def _own_version() -> str:
@@ -425,3 +413,17 @@ def update_baseline(root: str | os.PathLike, results: list[RunResult],
         Baseline.from_dict(data, source=str(path))  # never write what load would reject
         written.append(write_json_atomic(path, data))
     return written
+
+
+# Gating lives in qa.verdicts; these names stay importable from here for callers and tests.
+from qa.verdicts import IMPRECISION as IMPRECISION  # noqa: E402
+from qa.verdicts import VERDICTS as VERDICTS  # noqa: E402
+from qa.verdicts import Verdict as Verdict  # noqa: E402
+from qa.verdicts import compare as compare  # noqa: E402
+from qa.verdicts import judge as judge  # noqa: E402
+
+__all__ = ["ACCURACY_TOLERANCE", "IMPRECISION", "METRICS", "VERDICTS", "Baseline",
+           "BaselineMetric", "MetricSpec", "Reference", "TimingBaseline", "Verdict",
+           "accuracy_samples", "baseline_from_results", "baseline_path", "compare", "judge",
+           "load_baseline", "load_baseline_file", "load_references", "measured_tolerance",
+           "timing_samples", "timing_values", "update_baseline"]

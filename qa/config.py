@@ -55,6 +55,12 @@ class DataConfig:
         metadata={"help": "synthetic generator: other subjects stated with each asked relation "
                           "(> 0: the question's subject must be matched; much harder)"},
     )
+    synthetic_templates: str = field(
+        default="distinct",
+        metadata={"help": "synthetic generator: 'distinct' (each relation's key word is its "
+                          "own) or 'overlapping' (generator v7's templates; words shared across "
+                          "relations make it much harder for tiny models)"},
+    )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "keep only the first N training examples"}
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from qa import backends, data, models
+from qa import backends, data, faults, models
 from qa.config import RunConfig
 from qa.errors import QABenchError
 from qa.results import RunResult, environment_manifest
@@ -79,6 +79,8 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
     cache_dir = cache_dir or models.cache_root(config.model)
     result = RunResult(key=result_key(config), config=config.to_dict(), started_at=_now(),
                        environment=environment_manifest())
+    if faults.active():
+        result.environment["injected_fault"] = faults.active()
     stages = _Stages()
     wall = time.perf_counter()
     try:
@@ -135,6 +137,7 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     texts = (list(train_split["context"]) + list(train_split["question"])
              if models.is_tiny(config.model.name) and not config.model.vocab_file else None)
     tokenizer, model = models.load(config.model, config.train, texts, dcfg.max_length)
+    tokenizer = faults.tokenizer(tokenizer, config.model.lowercase)
 
     stages.enter("features")
     from qa.features import tokenize_split
@@ -144,6 +147,8 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
                                     fingerprint, cache_dir, "train", fast_path["train"])
     eval_features = tokenize_split(eval_split, tokenizer, prepare_validation_features, dcfg,
                                    fingerprint, cache_dir, "validation", fast_path["validation"])
+    train_features = faults.train_features(train_features)
+    eval_features = faults.validation_features(eval_features, eval_split)
 
     backend_cls = backends.get(config.hardware.backend)
     ok, reason = backend_cls.available()
@@ -192,7 +197,12 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
                                   "fast_path": {k: v.to_dict() for k, v in fast_path.items()}}
     result.efficiency = _efficiency(model, train_features, config, train_timing)
     result.efficiency["parameters"] = models.parameter_count(model)
-    result.seeds = [{"seed": config.train.seed, **result.metrics}]
+    from qa.metricspec import timing_values
+
+    # Per seed: accuracy for the accuracy baseline, timings so that a timing baseline's spread
+    # comes from every separate run, not from the first seed's alone.
+    result.seeds = [{"seed": config.train.seed, **result.metrics,
+                     "timings": timing_values(result)}]
 
 
 def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_split: Any,

@@ -103,6 +103,8 @@ def check_gate(session: Session, entry: profiles.Entry, test: str) -> tuple[str,
                         f"{failure.get('cause')}")
     metric = GATED[test]
     verdict = session.verdict(entry, metric)
+    if verdict is not None and verdict.status == "other_hardware":
+        return "skip", f"{entry.id} {metric}: {verdict.message}"
     if verdict is None or verdict.status == "missing":
         value = verdict.value if verdict else None
         return "skip", (f"no baseline for {entry.id} {metric} (measured {value}): "

@@ -18,13 +18,14 @@ from tabulate import tabulate
 
 from qa.baselines import Verdict, compare, load_baseline
 from qa.errors import QABenchError
+from qa.hardware import describe
 from qa.references import Reference, load_references
 from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 SYMBOLS = {"pass": "✅ pass", "fail": "❌ fail", "improved": "⬆️ improved — update the baseline",
-           "missing": "— missing baseline"}
+           "missing": "— missing baseline", "other_hardware": "— other hardware"}
 VERDICTS_FILE = "verdicts.json"
 REPORT_FILE = "report.md"
 PLOT_FILE = "trend.png"
@@ -95,6 +96,8 @@ def _verdict_section(verdicts: Sequence[Verdict]) -> list[str]:
     rows = []
     for v in verdicts:
         why = f" ({v.message})" if v.status == "fail" and v.message else ""
+        if v.status == "other_hardware":
+            why = f" ({v.message.removeprefix('other hardware — ')})"
         rows.append([v.entry, v.metric, format_value(v.value), format_value(v.baseline),
                      format_delta(v.delta, v.unit), format_tolerance(v.tolerance, v.unit),
                      SYMBOLS.get(v.status, v.status) + why])
@@ -118,6 +121,29 @@ def _timings_section(results: Sequence[RunResult]) -> list[str]:
                "train tokens/s", "eval samples/s", "compile cold (s)", "compile cached (s)",
                "cache hit", "MFU", "peak RSS (MB)", "peak CUDA (MB)", "wall (s)"]
     return _section("Timings", _table(headers, rows))
+
+
+def _convergence_section(results: Sequence[RunResult]) -> list[str]:
+    rows = []
+    for r in results:
+        ttt = r.timings.get("time_to_target")
+        if not ttt:
+            continue
+        curve = ttt.get("curve") or []
+        last = curve[-1].get(ttt.get("metric")) if curve else None
+        reached = ttt.get("steps") is not None
+        rows.append([_label(r), f"{ttt.get('metric')} ≥ {format_value(ttt.get('target'))}",
+                     ttt.get("steps") if reached else "not reached",
+                     f"{ttt['fraction'] * 100:.0f} %" if reached else None,
+                     ttt.get("train_s"), ttt.get("evaluations"), ttt.get("examples"), last])
+    if not rows:
+        return []
+    headers = ["Entry", "target", "reached at step", "of training", "train seconds",
+               "evaluations", "slice (examples)", "slice score at the end"]
+    return _section("Time to target",
+                    "A periodic evaluation on a held-out validation slice during training "
+                    "(MLPerf-style): the first evaluation at or above the target.", "",
+                    _table(headers, rows, keep=3))
 
 
 def _fast_paths_section(results: Sequence[RunResult]) -> list[str]:
@@ -227,17 +253,19 @@ def _notes_section(results: Sequence[RunResult], notes: Iterable[str] | None) ->
 
 
 def _environment_section(results: Sequence[RunResult]) -> list[str]:
-    distinct: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    distinct: dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]] = {}
     for r in results:
         env = r.environment or {}
-        distinct.setdefault(json.dumps(env, sort_keys=True, default=str), ([], env))[0].append(
-            r.entry_id)
+        both = json.dumps([env, r.hardware], sort_keys=True, default=str)
+        distinct.setdefault(both, ([], env, r.hardware or {}))[0].append(r.entry_id)
     body: list[str] = []
-    for entries, env in distinct.values():
+    for entries, env, hardware in distinct.values():
         if not env:
             continue
         rows = [[k, env[k]] for k in ("python", "platform", "cpu", "cores", "gpu", "cuda",
                                       "torch_threads", "git_commit") if env.get(k) is not None]
+        if hardware:
+            rows.append(["hardware fingerprint", describe(hardware)])
         rows += [[package, version] for package, version in (env.get("versions") or {}).items()]
         who = "All entries" if len(distinct) == 1 else ", ".join(f"`{e}`" for e in entries)
         body += [f"{who}:", "", _table(["", "value"], rows, keep=2), ""]
@@ -278,8 +306,11 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
                   "missing entries are not regressions.", ""]
     lines += [f"{len(results)} entries ({len(results) - failed_runs} ok, {failed_runs} failed) · "
               f"gates: {counts['pass']} ✅ pass, {counts['fail']} ❌ fail, "
-              f"{counts['improved']} ⬆️ improved, {counts['missing']} — missing baseline", ""]
+              f"{counts['improved']} ⬆️ improved, {counts['missing']} — missing baseline"
+              + (f", {counts['other_hardware']} — other hardware (timings not judged)"
+                 if counts["other_hardware"] else ""), ""]
     for part in (_verdict_section(verdicts), _timings_section(results),
+                 _convergence_section(results),
                  _fast_paths_section(results), _references_section(results, references),
                  _scaling_section(results), _seeds_section(results),
                  _trend_section(history, plot_path), _notes_section(results, notes),

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Bump whenever the generated data changes, so cached files from older versions are not reused.
-GENERATOR_VERSION = 7
+GENERATOR_VERSION = 8
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
            "gr", "kl", "st", "tr", "sh", "th", "ch", "pl"]
@@ -51,9 +51,73 @@ class Relation:
     questions: tuple[str, ...]  # templates with {s}
 
 
-RELATIONS: tuple[Relation, ...] = (
-    # Each relation's questions share a key word with its statement (as SQuAD questions mostly
-    # share words with the answer's sentence); no other relation's statement has that word.
+DISTINCT_RELATIONS: tuple[Relation, ...] = (
+    # Generator v8 (the default): every relation has a key word that its statement and its
+    # questions share and that no other relation's statement or question contains (tested), so
+    # a question is answered by finding the one sentence with its key word among same-type
+    # distractors — lexical matching, as most SQuAD questions are. The other question words
+    # (what, which, year, city, ...) never occur in a statement.
+    Relation("birthplace", "person", "city",
+             ("{s} was born in {a}.",),
+             ("Where was {s} born?", "In what place was {s} born?")),
+    Relation("graduation", "person", "year",
+             ("The graduation of {s} was in {a}.",),
+             ("When was the graduation of {s}?", "In what year was the graduation of {s}?")),
+    Relation("wedding", "person", "year",
+             ("The wedding of {s} was held in {a}.",),
+             ("When was the wedding of {s}?", "In what year was the wedding of {s}?")),
+    Relation("profession", "person", "occupation",
+             ("The profession of {s} is {a}.",),
+             ("What is the profession of {s}?", "Which profession does {s} practise?")),
+    Relation("father", "person", "occupation",
+             ("The father of {s} was a {a}.",),
+             ("What was the father of {s}?", "What job did the father of {s} do?")),
+    Relation("favourite", "person", "colour",
+             ("The favourite colour of {s} is {a}.",),
+             ("What is the favourite colour of {s}?", "Which colour is the favourite of {s}?")),
+    Relation("flag", "country", "colour",
+             ("The flag of {s} is {a}.",),
+             ("What is the flag of {s}?", "How does the flag of {s} look?")),
+    Relation("instrument", "person", "instrument",
+             ("The instrument of {s} is the {a}.",),
+             ("What is the instrument of {s}?", "Which instrument does {s} play?")),
+    Relation("lessons", "person", "instrument",
+             ("{s} gives lessons on the {a}.",),
+             ("What does {s} give lessons on?", "On what are the lessons of {s}?")),
+    Relation("home", "person", "city",
+             ("{s} has a home in {a}.",),
+             ("Where is the home of {s}?", "In what city is the home of {s}?")),
+    Relation("capital", "country", "city",
+             ("The capital of {s} is {a}.",),
+             ("What is the capital of {s}?", "Which city is the capital of {s}?")),
+    Relation("area", "country", "number",
+             ("{s} covers an area of {a} square kilometres.",),
+             ("What is the area of {s}?", "How large is the area of {s}?")),
+    Relation("population", "city", "number",
+             ("{s} has a population of {a} people.",),
+             ("What is the population of {s}?", "How many people live in {s}?")),
+    Relation("mayor", "city", "person",
+             ("The mayor of {s} is {a}.",),
+             ("Who is the mayor of {s}?", "Who is mayor of {s}?")),
+    Relation("founder", "org", "person",
+             ("The {s} was founded by {a}.",),
+             ("Who founded the {s}?", "By whom was the {s} founded?")),
+    Relation("established", "org", "year",
+             ("The {s} was established in {a}.",),
+             ("When was the {s} established?", "In what year was the {s} established?")),
+    Relation("headquarters", "org", "city",
+             ("The {s} has its headquarters in {a}.",),
+             ("Where are the headquarters of the {s}?",
+              "In what city are the headquarters of the {s}?")),
+)
+
+OVERLAPPING_RELATIONS: tuple[Relation, ...] = (
+    # Generator v7's templates, kept as the harder option: each relation's questions share a
+    # key word with its statement, but words also overlap across relations ("born" in the
+    # birthplace and birth-year statements, "city" in the home statement and in capital and
+    # headquarters questions, "colour" in the flag question), so several relations are told
+    # apart only by a conjunction of words. Measured: a tiny 2-layer model learns these late,
+    # at a point that depends on the seed and on float rounding.
     Relation("birthplace", "person", "city",
              ("{s} was born in the town of {a}.",),
              ("In which town was {s} born?", "Which town was {s} born in?")),
@@ -107,6 +171,12 @@ RELATIONS: tuple[Relation, ...] = (
              ("Where are the headquarters of the {s}?",
               "In which city are the headquarters of the {s}?")),
 )
+
+
+#: Template sets by name (``data.synthetic_templates``).
+TEMPLATES: dict[str, tuple[Relation, ...]] = {"distinct": DISTINCT_RELATIONS,
+                                              "overlapping": OVERLAPPING_RELATIONS}
+RELATIONS = DISTINCT_RELATIONS
 
 
 class _Names:
@@ -207,6 +277,7 @@ def _entities_of(facts: list[tuple[Relation, str, str, str, int]], kind: str) ->
 def generate_context(
     rng: random.Random, names: _Names, n_facts: int, n_questions: int,
     unanswerable_fraction: float, id_prefix: str, distractor_subjects: int = 0,
+    relations: tuple[Relation, ...] = RELATIONS,
 ) -> dict[str, Any]:
     """One paragraph (official layout) with its questions.
 
@@ -216,7 +287,7 @@ def generate_context(
     context long; no asked relation appears among them.
     """
     names.new_context()
-    shuffled = rng.sample(RELATIONS, k=len(RELATIONS))
+    shuffled = rng.sample(relations, k=len(relations))
     asked_relations, background = shuffled[:n_questions], shuffled[n_questions:]
     facts: list[tuple[Relation, str, str, str, int]] = []  # relation, subject, sentence, answer, at
     questions: list[tuple[Relation, int | None]] = []  # asked relation, index of its fact
@@ -283,6 +354,7 @@ def generate_squad(
     questions_per_context: int = 4,
     split: str = "train",
     distractor_subjects: int = 0,
+    templates: str = "distinct",
 ) -> dict[str, Any]:
     """A synthetic dataset in the official SQuAD JSON layout.
 
@@ -295,9 +367,14 @@ def generate_squad(
         split: used in ids and titles.
         distractor_subjects: other subjects stated with each asked relation (0: the relation
             alone identifies the answer; > 0: the question's subject must be matched too).
+        templates: ``"distinct"`` (each relation's key word is its own) or ``"overlapping"``
+            (generator v7's templates, whose words overlap across relations: harder).
     """
-    if not 1 <= questions_per_context < len(RELATIONS):
-        raise ValueError(f"questions_per_context must be 1..{len(RELATIONS) - 1} "
+    if templates not in TEMPLATES:
+        raise ValueError(f"templates must be one of {sorted(TEMPLATES)}, got {templates!r}")
+    relations = TEMPLATES[templates]
+    if not 1 <= questions_per_context < len(relations):
+        raise ValueError(f"questions_per_context must be 1..{len(relations) - 1} "
                          f"(one relation per question, one left for background facts), "
                          f"got {questions_per_context}")
     if distractor_subjects < 0:
@@ -312,7 +389,7 @@ def generate_squad(
         n_facts = rng.randint(34, 48) if long else rng.randint(6, 12)
         paragraph = generate_context(rng, names, n_facts, questions_per_context,
                                      unanswerable_fraction, f"{split}-{seed}-c{index}",
-                                     distractor_subjects)
+                                     distractor_subjects, relations)
         articles[-1]["paragraphs"].append(paragraph)
     version = "synthetic-v2.0" if unanswerable_fraction > 0 else "synthetic-v1.1"
     return {"version": version, "data": articles}

@@ -26,6 +26,8 @@ from qa.errors import QABenchError
 from qa.results import RunResult
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}
+HW = {"kind": "cpu", "cpu": "Test CPU", "cpu_id": "Test/25/1/1", "cpu_flags": "f00", "cores": 8,
+      "threads": 8, "torch_build": "cpu"}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -46,6 +48,7 @@ def make_result(em: float = 80.0, f1: float = 88.0, sps: float = 100.0,
                     "compile": {"cold_s": compile_cold, "warm_s": None, "cache_hit": False}},
         "environment": {"versions": {"qa-bench": "0.1.0", "torch": "2.3.0"}, "cpu": "Test CPU",
                         "cores": 8, "git_commit": "abc123", "python": "3.11.7"},
+        "hardware": dict(HW),
         "dataset_fingerprint": "fp1",
         "status": status,
         "failure": {"stage": "train", "cause": "loss is NaN"} if status != "ok" else None,
@@ -56,11 +59,15 @@ def make_result(em: float = 80.0, f1: float = 88.0, sps: float = 100.0,
     return RunResult(**fields)
 
 
-def make_baseline(**metrics: dict[str, Any]) -> Baseline:
-    """A baseline holding the given metrics (unit and direction filled from METRICS)."""
+def make_baseline(hardware: dict[str, Any] | None = None, **metrics: dict[str, Any]) -> Baseline:
+    """A baseline holding the given metrics (unit and direction filled from METRICS); timing
+    metrics go into one section measured on ``hardware`` (default: the results' ``HW``)."""
     raw = {name: {"unit": METRICS[name].unit, "higher_is_better": METRICS[name].higher_is_better,
                   **m} for name, m in metrics.items()}
-    return Baseline.from_dict({"key": dict(KEY), "metrics": raw,
+    accuracy = {n: m for n, m in raw.items() if not METRICS[n].hardware_bound}
+    timing = {n: m for n, m in raw.items() if METRICS[n].hardware_bound}
+    return Baseline.from_dict({"key": dict(KEY), "metrics": accuracy,
+                               "timings": [{"hardware": hardware or dict(HW), "metrics": timing}],
                                "provenance": {"measured_by": "test", "date": "2024-01-01"}})
 
 
@@ -177,17 +184,22 @@ def test_update_then_load_round_trip(tmp_path: Path) -> None:
     assert baseline is not None
     f1 = baseline.metrics["f1"]
     assert (f1.value, f1.std, f1.n, f1.tolerance, f1.unit) == (88.0, 1.0, 3, 1.0, "points")
-    throughput = baseline.metrics["train_samples_per_s"]
+    assert (f1.min, f1.max) == (87.0, 89.0)
+    assert set(baseline.metrics) == {"exact_match", "f1"}  # accuracy only, judged anywhere
+    (section,) = baseline.timings
+    assert section.hardware == HW
+    throughput = section.metrics["train_samples_per_s"]
     assert (throughput.value, throughput.tolerance) == (100.0, 0.15)
-    assert baseline.metrics["compile_s"].tolerance == 0.25
-    assert not baseline.metrics["compile_s"].higher_is_better
-    assert "compile_warm_s" not in baseline.metrics  # not measured: not gated
+    assert section.metrics["compile_s"].tolerance == 0.25
+    assert not section.metrics["compile_s"].higher_is_better
+    assert "compile_warm_s" not in section.metrics  # not measured: not gated
+    assert section.provenance["processes"] == 3
     prov = baseline.provenance
     assert prov["measured_by"] == "qa-bench 0.1.0"
     assert prov["date"] == "2024-05-01T12:00:00+00:00"
     assert prov["commit"] == "abc123"
     assert prov["versions"]["torch"] == "2.3.0"
-    assert prov["hardware"] == {"cpu": "Test CPU", "cores": 8}
+    assert prov["hardware"] == [HW]
     assert prov["seeds"] == [42, 43, 44]
     assert all(v.status == "pass" for v in compare(result, baseline))
 
@@ -264,3 +276,100 @@ def test_published_references_load_and_never_carry_tolerances(tmp_path: Path) ->
     bad.write_text("[[reference]\n")
     with pytest.raises(QABenchError, match="not valid TOML"):
         load_references(bad)
+
+
+OTHER_HW = {**HW, "cpu_id": "Test/25/17/0"}
+
+
+def test_timings_on_other_hardware_are_reported_not_judged_and_accuracy_still_gates() -> None:
+    baseline = make_baseline(OTHER_HW, exact_match={"value": 80.0, "tolerance": 1.0},
+                             train_samples_per_s={"value": 1000.0, "tolerance": 0.05},
+                             compile_s={"value": 1.0, "tolerance": 0.25})
+    verdicts = by_metric(compare(make_result(em=70.0, sps=100.0), baseline))
+    assert verdicts["exact_match"].status == "fail"
+    for name in ("train_samples_per_s", "compile_s"):
+        verdict = verdicts[name]
+        assert verdict.status == "other_hardware" and not verdict.failed
+        assert verdict.delta is None and verdict.tolerance is None
+        assert "cpu_id: Test/25/17/0 -> Test/25/1/1" in verdict.message
+    assert verdicts["train_samples_per_s"].baseline == 1000.0  # shown beside, not judged
+    # Same tree, same hardware: judged (and here a 10x slow-down fails).
+    same = by_metric(compare(make_result(sps=100.0), make_baseline(
+        train_samples_per_s={"value": 1000.0, "tolerance": 0.05})))
+    assert same["train_samples_per_s"].status == "fail"
+
+
+@pytest.mark.parametrize("field", ["cpu", "cpu_id", "cpu_flags", "cores", "threads",
+                                   "torch_build", "kind"])
+def test_any_identity_field_makes_it_other_hardware(field: str) -> None:
+    baseline = make_baseline({**HW, field: "something else"},
+                             train_samples_per_s={"value": 100.0, "tolerance": 0.05})
+    verdict = by_metric(compare(make_result(), baseline))["train_samples_per_s"]
+    assert verdict.status == "other_hardware"
+
+
+def test_a_result_without_fingerprint_is_never_timed() -> None:
+    baseline = make_baseline(train_samples_per_s={"value": 100.0, "tolerance": 0.05})
+    verdict = by_metric(compare(make_result(hardware={}), baseline))["train_samples_per_s"]
+    assert verdict.status == "other_hardware"
+
+
+def test_baselines_of_several_machines_live_side_by_side(tmp_path: Path) -> None:
+    update_baseline(tmp_path, [make_result(sps=100.0)])
+    update_baseline(tmp_path, [make_result(sps=300.0, hardware=OTHER_HW)])
+    baseline = load_baseline(tmp_path, KEY)
+    assert [t.metrics["train_samples_per_s"].value for t in baseline.timings] == [300.0, 100.0]
+    assert baseline.timing_for(HW).metrics["train_samples_per_s"].value == 100.0
+    assert baseline.timing_for(OTHER_HW).metrics["train_samples_per_s"].value == 300.0
+    # Re-measuring one machine replaces its section and keeps the other's.
+    update_baseline(tmp_path, [make_result(sps=120.0)])
+    baseline = load_baseline(tmp_path, KEY)
+    assert len(baseline.timings) == 2
+    assert baseline.timing_for(HW).metrics["train_samples_per_s"].value == 120.0
+    assert baseline.timing_for(OTHER_HW).metrics["train_samples_per_s"].value == 300.0
+    # Each machine's run is timed against its own section only.
+    assert by_metric(compare(make_result(sps=300.0, hardware=OTHER_HW), baseline))[
+        "train_samples_per_s"].status == "pass"
+    assert by_metric(compare(make_result(sps=300.0), baseline))[
+        "train_samples_per_s"].status == "improved"
+
+
+def test_timing_spread_comes_from_every_run_of_that_hardware() -> None:
+    seeds = [{"seed": s, "exact_match": 80.0, "f1": 88.0, "timings": {"train_samples_per_s": v}}
+             for s, v in ((42, 90.0), (43, 100.0), (44, 110.0))]
+    data = baseline_from_results([make_result(seeds=seeds, step=(0.4, 0.001))])
+    (section,) = data["timings"]
+    metric = section["metrics"]["train_samples_per_s"]
+    assert metric["value"] == 100.0
+    assert metric["tolerance"] == pytest.approx(0.2)  # (110 - 90) / 100 > the 5 % floor
+    assert section["provenance"]["processes"] == 3 and "note" not in section["provenance"]
+    single = baseline_from_results([make_result()])["timings"][0]["provenance"]
+    assert single["processes"] == 1 and "at least 3" in single["note"]
+
+
+def test_a_file_from_before_fingerprints_times_nothing(tmp_path: Path) -> None:
+    legacy = {"key": dict(KEY), "provenance": {"measured_by": "qa-bench 0.1.0", "date": "x",
+                                               "hardware": {"cpu": "Test CPU", "cores": 8}},
+              "metrics": {"f1": {"value": 88.0, "tolerance": 1.0, "unit": "points",
+                                 "higher_is_better": True},
+                          "train_samples_per_s": {"value": 100.0, "tolerance": 0.05,
+                                                  "unit": "ratio", "higher_is_better": True}}}
+    path = _write(tmp_path, legacy)
+    verdicts = by_metric(compare(make_result(f1=80.0), load_baseline_file(path)))
+    assert verdicts["f1"].status == "fail"
+    assert verdicts["train_samples_per_s"].status == "other_hardware"
+
+
+def test_timing_section_schema_errors(tmp_path: Path) -> None:
+    base = {"key": dict(KEY), "metrics": {}, "provenance": {"measured_by": "t", "date": "d"}}
+    cases = [
+        ({"timings": {}}, "'timings' must be a list"),
+        ({"timings": [{"metrics": {}}]}, r"timings\[0\]: missing field 'hardware'"),
+        ({"timings": [{"hardware": {"kind": "cpu"}, "metrics": {"f1": {
+            "value": 1.0, "tolerance": 1.0, "unit": "points", "higher_is_better": True}}}]},
+         "accuracy is not per hardware"),
+    ]
+    for extra, message in cases:
+        path = _write(tmp_path / message[:8].replace("\\", ""), {**base, **extra})
+        with pytest.raises(QABenchError, match=message):
+            load_baseline_file(path)

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from qa.backends.base import Backend, CompileTiming, Predictions, TrainTiming
-from qa.convergence import ConvergenceMonitor
 from qa.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
+from qa.convergence import ConvergenceMonitor
 from qa.errors import QABenchError
 
 
@@ -287,8 +287,7 @@ class TorchBackend(Backend):
             _sync(device)
             round_times.append(time.perf_counter() - began)
         bar.close()
-        start_logits = np.concatenate(starts) if starts else np.zeros((0, data.max_length))
-        end_logits = np.concatenate(ends) if ends else np.zeros((0, data.max_length))
+        start_logits, end_logits = starts, ends
         if world > 1:
             gathered: list[Any] = [None] * world
             torch.distributed.all_gather_object(gathered, (start_logits, end_logits))
@@ -303,15 +302,26 @@ class TorchBackend(Backend):
                             "warmup_s": round_times[0]})
 
     def _predict_pass(self, model: Any, data: FeatureTensors, lo: int, hi: int, config: Any,
-                      device: torch.device, bar: Any) -> tuple[list, list]:
-        starts, ends = [], []
+                      device: torch.device, bar: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of features ``lo..hi`` in feature order.
+
+        With dynamic padding the features are batched longest first, so that one long feature
+        does not pad a whole batch of short ones to its length (attention is quadratic in it),
+        and the rows are put back in feature order afterwards.
+        """
+        n = hi - lo
+        dynamic = config.train.dynamic_padding
+        order = np.argsort(-data.lengths[lo:hi], kind="stable") if dynamic else np.arange(n)
+        starts = np.zeros((n, data.max_length), dtype=np.float32)
+        ends = np.zeros((n, data.max_length), dtype=np.float32)
         with torch.inference_mode(), _autocast(device, config.hardware.bf16):
-            for indices in iterate_eval(hi - lo, config.train.eval_batch_size):
-                batch = {k: v.to(device) for k, v in data.batch(
-                    indices + lo, config.train.dynamic_padding, False).items()}
+            for indices in iterate_eval(n, config.train.eval_batch_size):
+                rows = order[indices]
+                batch = {k: v.to(device) for k, v in data.batch(rows + lo, dynamic,
+                                                                  False).items()}
                 out = model(**batch)
-                starts.append(self._pad(out.start_logits, data))
-                ends.append(self._pad(out.end_logits, data))
+                starts[rows] = self._pad(out.start_logits, data)
+                ends[rows] = self._pad(out.end_logits, data)
                 bar.update(1)
         return starts, ends
 

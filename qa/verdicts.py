@@ -1,0 +1,147 @@
+"""Gating: one run's metrics judged against its baseline, metric by metric.
+
+Rules:
+
+- ``"points"`` metrics (EM, F1) have an absolute tolerance: ``value - baseline``; they are
+  judged on every machine.
+- ``"ratio"`` metrics (throughput, compile time) have a relative one: ``value / baseline - 1``,
+  and are judged only against the baseline's timing section of the run's own hardware
+  fingerprint. A baseline that has timings, none of them from this hardware, gives
+  ``"other_hardware"`` — reported with both fingerprints, never a failure nor an improvement.
+- Worse than the tolerance in the metric's bad direction is ``"fail"``; better than it in the
+  good direction is ``"improved"`` (update the baseline), never a failure. The boundary itself
+  passes (``IMPRECISION`` absorbs float rounding such as ``95 / 100 - 1``).
+- Multi-run gate: where the baseline metric carries ``std`` with ``n > 1`` the effective
+  tolerance is ``max(tolerance, SIGMA_GATE * std)`` (``BaselineMetric.effective_tolerance``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from qa.hardware import describe, differences
+from qa.metricspec import METRICS
+from qa.results import RunResult, entry_id
+
+if TYPE_CHECKING:
+    from qa.baselines import Baseline, BaselineMetric
+
+VERDICTS = ("pass", "fail", "improved", "missing", "other_hardware")
+IMPRECISION = 1e-9
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One metric of one entry judged against its baseline."""
+
+    entry: str
+    metric: str
+    value: float | None
+    baseline: float | None
+    delta: float | None  # absolute for "points", relative (value / baseline - 1) for "ratio"
+    tolerance: float | None  # the effective tolerance, σ-gate included
+    unit: str
+    status: str  # one of VERDICTS
+    higher_is_better: bool = True
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """True only for a regression beyond tolerance (or a gated metric not measured)."""
+        return self.status == "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, as persisted in ``verdicts.json``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Verdict:
+        """Inverse of ``to_dict``; unknown keys are ignored."""
+        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__ if k in raw})
+
+
+def judge(value: float, reference: float, tolerance: float, unit: str,
+          higher_is_better: bool) -> tuple[float, str]:
+    """Compare ``value`` with ``reference``: ``(delta, "pass" | "fail" | "improved")``.
+
+    ``delta`` is ``value - reference`` for points and ``value / reference - 1`` for ratios.
+    """
+    if unit == "points":
+        delta = value - reference
+    elif reference == 0:
+        delta = 0.0 if value == 0 else math.copysign(math.inf, value)
+    else:
+        delta = value / reference - 1.0
+    gain = delta if higher_is_better else -delta
+    if gain < -(tolerance + IMPRECISION):
+        return delta, "fail"
+    if gain > tolerance + IMPRECISION:
+        return delta, "improved"
+    return delta, "pass"
+
+
+def _gated(result: RunResult, baseline: Baseline | None) -> tuple[dict[str, BaselineMetric], str]:
+    """The baseline metrics that judge this run, and why its timings are not judged (or '')."""
+    if baseline is None:
+        return {}, ""
+    gated = dict(baseline.metrics)
+    section = baseline.timing_for(result.hardware)
+    if section is not None:
+        gated.update(section.metrics)
+        return gated, ""
+    if not baseline.timings:
+        return gated, ""
+    other = baseline.timings[0].hardware
+    changed = "; ".join(differences(other, result.hardware)) or "no fingerprint"
+    more = f" (and {len(baseline.timings) - 1} more)" if len(baseline.timings) > 1 else ""
+    return gated, (f"other hardware — baseline: {describe(other)}{more}; this run: "
+                   f"{describe(result.hardware)} ({changed})")
+
+
+def compare(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
+    """Judge every measured or baselined metric of ``result`` against ``baseline``.
+
+    A metric the run measured but the baseline lacks (or no baseline at all) is ``"missing"``;
+    a timing whose baseline was measured on other hardware only is ``"other_hardware"``; a
+    metric the baseline gates but the run did not measure is ``"fail"``.
+    """
+    entry = entry_id(result.key)
+    gated, other_hardware = _gated(result, baseline)
+    if result.status != "ok":
+        return [Verdict(entry, name, None, m.value, None, m.effective_tolerance(), m.unit, "fail",
+                        m.higher_is_better, f"run {result.status}: not measured")
+                for name, m in gated.items()]
+    verdicts = []
+    for name, spec in METRICS.items():
+        value = spec.extract(result)
+        expected = gated.get(name)
+        if expected is None:
+            if value is None:
+                continue
+            if spec.hardware_bound and other_hardware:
+                reference = next((t.metrics[name] for t in baseline.timings
+                                  if name in t.metrics), None) if baseline else None
+                verdicts.append(Verdict(entry, name, value,
+                                        reference.value if reference else None, None, None,
+                                        spec.unit, "other_hardware", spec.higher_is_better,
+                                        other_hardware))
+                continue
+            why = "no baseline file" if baseline is None else "not in the baseline"
+            verdicts.append(Verdict(entry, name, value, None, None, None, spec.unit,
+                                    "missing", spec.higher_is_better, why))
+            continue
+        tolerance = expected.effective_tolerance()
+        if value is None:
+            verdicts.append(Verdict(entry, name, None, expected.value, None, tolerance,
+                                    expected.unit, "fail", expected.higher_is_better,
+                                    "gated by the baseline but not measured"))
+            continue
+        delta, status = judge(value, expected.value, tolerance, expected.unit,
+                              expected.higher_is_better)
+        message = {"improved": "improved — update the baseline",
+                   "fail": "worse than the baseline beyond tolerance"}.get(status, "")
+        verdicts.append(Verdict(entry, name, value, expected.value, delta, tolerance,
+                                expected.unit, status, expected.higher_is_better, message))
+    return verdicts

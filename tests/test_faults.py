@@ -1,0 +1,57 @@
+"""The injected faults (test equipment for the detection table) do what they say, and only
+when asked."""
+
+from __future__ import annotations
+
+import pytest
+from datasets import Dataset
+
+from qa import faults
+from qa.errors import QABenchError
+from qa.models import train_wordpiece
+from qa.preprocessing import prepare_validation_features
+
+
+def test_nothing_is_injected_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(faults.ENV, raising=False)
+    features = Dataset.from_dict({"start_positions": [3, 0], "end_positions": [4, 0]})
+    assert faults.active() is None
+    assert faults.train_features(features) is features
+
+
+def test_unknown_fault_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(faults.ENV, "label_shfit")
+    with pytest.raises(QABenchError, match="unknown fault"):
+        faults.active()
+
+
+def test_label_shift_moves_answer_spans_not_cls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(faults.ENV, "label_shift")
+    features = Dataset.from_dict({"start_positions": [3, 0], "end_positions": [5, 0]})
+    shifted = faults.train_features(features)
+    assert shifted["start_positions"] == [4, 0] and shifted["end_positions"] == [6, 0]
+
+
+def test_lowercase_mismatch_sends_capitalised_words_out_of_the_vocabulary(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    texts = ["Klaus was born in Berlin.", "Where was Klaus born?"] * 20
+    clean = train_wordpiece(texts, 200, lowercase=True, cache_dir=tmp_path)
+    monkeypatch.setenv(faults.ENV, "lowercase_mismatch")
+    broken = faults.tokenizer(train_wordpiece(texts, 200, lowercase=True, cache_dir=tmp_path),
+                              lowercase=True)
+    assert "[UNK]" not in clean.tokenize("Klaus was born in Berlin.")
+    assert broken.tokenize("Klaus was born in Berlin.").count("[UNK]") == 2
+
+
+def test_sample_mapping_attributes_features_by_index(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path) -> None:
+    tok = train_wordpiece(["word " * 50, "short context here"], 100, cache_dir=tmp_path)
+    examples = Dataset.from_dict({"id": ["a", "b"], "question": ["q", "q"],
+                                  "context": ["word " * 50, "short context here"]})
+    features = examples.map(prepare_validation_features, batched=True,
+                            remove_columns=examples.column_names,
+                            fn_kwargs={"tokenizer": tok, "max_length": 32, "doc_stride": 8})
+    assert features["example_id"][:3] == ["a", "a", "a"]  # the long context overflows
+    monkeypatch.setenv(faults.ENV, "sample_mapping")
+    broken = faults.validation_features(features, examples)
+    assert broken["example_id"][:3] == ["a", "b", "b"]
