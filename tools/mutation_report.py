@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Run mutmut over the modules that decide verdicts and answers, then write docs/mutation.md.
+
+    python tools/mutation_report.py [--max-children N] [--skip-run] [--out docs/mutation.md]
+
+(what ``tox -e mutation`` runs). mutmut's configuration is ``[tool.mutmut]`` in pyproject.toml;
+its state lives in ``mutants/`` (not in git), so a second run only retests what changed.
+
+The report has, per module, mutants / killed / survived / score, and every mutant that was not
+killed, described by a key that does not depend on mutmut's numbering (module, function, and the
+changed line before and after). Survivors that ``docs/mutation-equivalents.toml`` lists are shown
+with the reason kept there; any other survivor is *unexplained*, and makes this script exit 1:
+either a test should kill it, or it is equivalent and its key and reason belong in that file.
+Entries of that file that match no survivor any more are listed as stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+EQUIVALENTS = ROOT / "docs" / "mutation-equivalents.toml"
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+NAME = re.compile(r"^(?P<module>[\w.]+?)\.x(?:ǁ(?P<cls>\w+)ǁ|_)(?P<func>\w+?)__mutmut_\d+$")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One mutant: its mutmut name, status and stable key."""
+
+    name: str
+    status: str
+    key: str = ""
+
+    @property
+    def module(self) -> str:
+        match = NAME.match(self.name)
+        return match["module"] if match else self.name.rsplit(".", 1)[0]
+
+
+def _mutmut() -> str:
+    """The mutmut command of this interpreter's environment (``python -m mutmut`` re-imports
+    its main module, which mutmut warns against)."""
+    beside = Path(sys.executable).with_name("mutmut")
+    return str(beside) if beside.exists() else "mutmut"
+
+
+def mutmut(*args: str) -> str:
+    """Output of a mutmut command run in the repository root."""
+    done = subprocess.run([_mutmut(), *args], cwd=ROOT, text=True, capture_output=True,
+                          check=False)
+    if done.returncode:
+        raise SystemExit(f"mutmut {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def statuses() -> list[Mutant]:
+    """Every mutant mutmut knows, with its status."""
+    mutants = []
+    for line in mutmut("results", "--all", "true").splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and NAME.match(name):
+            mutants.append(Mutant(name, status))
+    return mutants
+
+
+def describe(name: str, diff: str) -> str:
+    """``module::Class.function: old -> new``, the changed lines stripped of indentation."""
+    match = NAME.match(name)
+    assert match, name
+    where = f"{match['cls']}.{match['func']}" if match["cls"] else match["func"]
+    old = [ln[1:].strip() for ln in diff.splitlines()
+           if ln.startswith("-") and not ln.startswith("---")]
+    new = [ln[1:].strip() for ln in diff.splitlines()
+           if ln.startswith("+") and not ln.startswith("+++")]
+    return f"{match['module']}::{where}: {' / '.join(old)} -> {' / '.join(new)}"
+
+
+def with_keys(mutants: list[Mutant]) -> list[Mutant]:
+    """Keys for every mutant that was not killed (numbered where two are alike)."""
+    keyed, seen = [], Counter()
+    for m in mutants:
+        if m.status in KILLED:
+            keyed.append(m)
+            continue
+        key = describe(m.name, mutmut("show", m.name))
+        seen[key] += 1
+        keyed.append(Mutant(m.name, m.status, key if seen[key] == 1 else f"{key} #{seen[key]}"))
+    return keyed
+
+
+def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
+    """Hand-kept ``key -> reason`` for mutants that change no behaviour a user relies on."""
+    if not path.exists():
+        return {}
+    entries = tomllib.loads(path.read_text(encoding="utf-8")).get("equivalent", [])
+    return {entry["mutant"]: entry["reason"] for entry in entries}
+
+
+def render(mutants: list[Mutant], equivalents: dict[str, str], header: list[str]) -> str:
+    """docs/mutation.md."""
+    by_module: dict[str, list[Mutant]] = defaultdict(list)
+    for m in mutants:
+        by_module[m.module].append(m)
+    lines = ["# Mutation testing", "", *header, "",
+             "| module | mutants | killed | survived | no tests | raw score | equivalent "
+             "| score after equivalents | unexplained |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for module, ms in sorted(by_module.items()):
+        counts = Counter("killed" if m.status in KILLED else m.status for m in ms)
+        equivalent = sum(m.key in equivalents for m in ms if m.status not in KILLED)
+        unexplained = sum(m.key not in equivalents for m in ms if m.status not in KILLED)
+        total = len(ms)
+        after = counts["killed"] / (total - equivalent) if total > equivalent else 1.0
+        lines.append(f"| `{module}` | {total} | {counts['killed']} | {counts['survived']} | "
+                     f"{counts['no tests']} | {100 * counts['killed'] / total:.1f} % | "
+                     f"{equivalent} | {100 * after:.1f} % | {unexplained} |")
+    for module, ms in sorted(by_module.items()):
+        alive = sorted((m for m in ms if m.status not in KILLED), key=lambda m: m.key)
+        if not alive:
+            continue
+        lines += ["", f"## `{module}`", ""]
+        for m in alive:
+            reason = equivalents.get(m.key)
+            label = f"equivalent: {reason}" if reason else "**unexplained**"
+            lines.append(f"- `{m.key}` ({m.status}) — {label}")
+    stale = sorted(set(equivalents) - {m.key for m in mutants})
+    if stale:
+        lines += ["", "## Stale entries of docs/mutation-equivalents.toml", ""]
+        lines += [f"- `{key}`" for key in stale]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-children", type=int, default=1,
+                        help="mutants tested at once (1 on a shared 2-core machine)")
+    parser.add_argument("--skip-run", action="store_true", help="report mutmut's last results")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "mutation.md")
+    args = parser.parse_args(argv)
+    header = []
+    if not args.skip_run:
+        load = os.getloadavg()[0]
+        start, cpu = time.perf_counter(), os.times()
+        subprocess.run([_mutmut(), "run", "--max-children", str(args.max_children)], cwd=ROOT,
+                       check=True, stdout=subprocess.DEVNULL)
+        wall, used = time.perf_counter() - start, os.times()
+        cpu_s = (used.children_user - cpu.children_user) + (used.children_system
+                                                             - cpu.children_system)
+        header.append(f"Last run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+                      f"`mutmut run --max-children {args.max_children}`: {wall / 60:.1f} min wall, "
+                      f"{cpu_s / 60:.1f} min CPU, {os.cpu_count()} cores, load average "
+                      f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.")
+    mutants = with_keys(statuses())
+    equivalents = load_equivalents()
+    header.append("Regenerated by `tox -e mutation` (`tools/mutation_report.py`): edit "
+                  "`docs/mutation-equivalents.toml`, not this file. Raw score = killed / "
+                  "mutants; after equivalents = killed / (mutants - equivalent). *Unexplained* "
+                  "survivors fail the tox env.")
+    args.out.write_text(render(mutants, equivalents, header), encoding="utf-8")
+    unexplained = [m for m in mutants if m.status not in KILLED and m.key not in equivalents]
+    print(f"{args.out}: {len(mutants)} mutants, {len(unexplained)} unexplained survivor(s)")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
