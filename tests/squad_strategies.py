@@ -88,6 +88,11 @@ def _plain(tokenizer: Any) -> Any:
     return backend
 
 
+def encode_plain(tokenizer: Any, text: str) -> Any:
+    """``text`` encoded alone, without special tokens, truncation or padding."""
+    return _plain(tokenizer).encode(text, add_special_tokens=False)
+
+
 def token_count(tokenizer: Any, text: str) -> int:
     """Tokens of ``text`` encoded alone, without special tokens."""
     return len(_plain(tokenizer).encode(text, add_special_tokens=False).ids)
