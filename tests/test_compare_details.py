@@ -7,7 +7,7 @@ import copy
 
 from test_compare import ENTRY, KEY, make_result, verdicts
 
-from qa.compare import compare_runs, comparable_config, config_differences, config_fingerprint
+from qa.compare import comparable_config, compare_runs, config_differences, config_fingerprint
 from qa.config import RunConfig
 
 
@@ -35,7 +35,8 @@ def test_a_metric_measured_on_one_side_only_is_not_measured_not_judged() -> None
     # Measured on neither side: no row at all.
     assert "compile_warm_s" not in found
     table, regressions = compare_runs([make_result()], [without_compile])
-    assert regressions == [] and verdicts(table)["compile_s"] == "— not measured (not measured in B)"
+    assert regressions == []
+    assert verdicts(table)["compile_s"] == "— not measured (not measured in B)"
 
 
 def test_accuracy_is_the_mean_over_all_seeds_and_timing_the_median_over_repeats() -> None:
