@@ -200,3 +200,24 @@ def test_mismatched_inputs_are_user_errors() -> None:
             postprocess_qa_predictions(examples, {**feats, "offset_mapping": rows}, start, end)
     with pytest.raises(QABenchError, match="'context'"):
         postprocess_qa_predictions({"id": ["q"]}, feats, *logits(n_feat, fill=0.0))
+
+
+@pytest.mark.parametrize("n_best", [20, 40])
+def test_equal_logits_rank_by_token_index(n_best: int) -> None:
+    """Spans of equal score: the one whose start has the higher rank wins, and equal logits
+    rank by token index, lowest first — whatever order a sort would leave them in."""
+    examples, feats, ctx = features()
+    start, end = logits(len(feats["input_ids"]))
+    pattern = [0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1]
+    start[0, ctx[:20]] = pattern  # eleven starts of logit 1, all scoring 1 + 10 with the end
+    end[0, ctx[20]] = 10.0
+    got = postprocess_qa_predictions(examples, feats, start, end, n_best_size=n_best,
+                                     max_answer_length=64)
+    assert got == {"q": span_text(feats, ctx[pattern.index(1)], ctx[20])}
+    # The same with the roles swapped: equal end logits, the lowest-index end wins.
+    start, end = logits(len(feats["input_ids"]))
+    start[0, ctx[0]] = 10.0
+    end[0, ctx[1:21]] = pattern
+    got = postprocess_qa_predictions(examples, feats, start, end, n_best_size=n_best,
+                                     max_answer_length=64)
+    assert got == {"q": span_text(feats, ctx[0], ctx[1 + pattern.index(1)])}

@@ -17,6 +17,9 @@ Entries of that file that match no survivor any more are listed as stale.
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
+import functools
 import os
 import re
 import subprocess
@@ -80,16 +83,31 @@ def statuses() -> list[Mutant]:
     return mutants
 
 
-def describe(name: str, diff: str) -> str:
-    """``module::Class.function: old -> new``, the changed lines stripped of indentation."""
+@functools.cache
+def _functions(module: str) -> dict[str, str]:
+    """Source of every function mutmut wrote for ``module`` (originals and mutants)."""
+    path = ROOT / "mutants" / Path(*module.split(".")).with_suffix(".py")
+    source = path.read_text(encoding="utf-8")
+    return {node.name: ast.get_source_segment(source, node) or ""
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def describe(name: str) -> str:
+    """``module::Class.function: old -> new``, the changed lines stripped of indentation (what
+    ``mutmut show`` prints, read from mutmut's generated module rather than one process each)."""
     match = NAME.match(name)
     assert match, name
+    mutant = name[len(match["module"]) + 1:]
+    original = mutant.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    functions = _functions(match["module"])
+    old = functions[original].replace(original, match["func"]).splitlines()
+    new = functions[mutant].replace(mutant, match["func"]).splitlines()
+    diff = list(difflib.unified_diff(old, new, lineterm="", n=0))[2:]
+    removed = [ln[1:].strip() for ln in diff if ln.startswith("-")]
+    added = [ln[1:].strip() for ln in diff if ln.startswith("+")]
     where = f"{match['cls']}.{match['func']}" if match["cls"] else match["func"]
-    old = [ln[1:].strip() for ln in diff.splitlines()
-           if ln.startswith("-") and not ln.startswith("---")]
-    new = [ln[1:].strip() for ln in diff.splitlines()
-           if ln.startswith("+") and not ln.startswith("+++")]
-    return f"{match['module']}::{where}: {' / '.join(old)} -> {' / '.join(new)}"
+    return f"{match['module']}::{where}: {' / '.join(removed)} -> {' / '.join(added)}"
 
 
 def with_keys(mutants: list[Mutant]) -> list[Mutant]:
@@ -99,7 +117,7 @@ def with_keys(mutants: list[Mutant]) -> list[Mutant]:
         if m.status in KILLED | PENDING:
             keyed.append(m)
             continue
-        key = describe(m.name, mutmut("show", m.name))
+        key = describe(m.name)
         seen[key] += 1
         keyed.append(Mutant(m.name, m.status, key if seen[key] == 1 else f"{key} #{seen[key]}"))
     return keyed
