@@ -121,3 +121,51 @@ def test_a_refusal_quotes_three_differences_at_most() -> None:
         compare_runs([make_result()], [other])
     quoted = str(info.value).split("configs differ (")[1].split(")")[0]
     assert quoted.count(" -> ") == 3 and quoted.endswith("; ...")
+
+
+def test_the_markdown_report_layout() -> None:
+    """What a reader of ``qa-bench compare`` sees: title, a forced-comparison warning block, the
+    count line, the table (its header, a regression row with absolute and relative deltas and
+    the tolerance), entries present in one run only, one trailing newline."""
+    changed = RunConfig().to_dict()
+    changed["train"]["seed"] = 7
+    other = make_result(key={**KEY, "model": "roberta-base"})
+    table, regressions = compare_runs([make_result(), other],
+                                      [make_result(f1=86.0, config=changed)],
+                                      force=True, a_label="old", b_label="new")
+    lines = table.split("\n")
+    assert lines[:2] == ["## old → new", ""]
+    assert lines[2] == "> ⚠️ **Forced comparison** — these runs are not like for like:"
+    assert lines[3].startswith(f"> - {ENTRY}: configs differ (train.seed: 42 -> 7)")
+    # 4 metrics measured in the shared entry (EM, F1, train throughput, cold compile) + 1 entry
+    # present in A only.
+    assert lines[4:6] == ["", "1 regression(s) in 5 comparison(s). Accuracy "
+                          "tolerances are absolute points, timing tolerances relative."]
+    assert lines[6] == ""
+    header = [cell.strip() for cell in lines[7].split("|")[1:-1]]
+    assert header == ["Entry", "Metric", "old", "new", "Δ", "Δ rel", "Tolerance", "Verdict"]
+    f1 = next(line for line in lines if line.startswith(f"| {ENTRY}") and "| f1 " in line)
+    assert [cell.strip() for cell in f1.split("|")[1:-1]] == [
+        ENTRY, "f1", "88.00", "86.00", "-2.00", f"{(86 / 88 - 1) * 100:+.1f}%", "±1.00 pt",
+        "❌ regression"]
+    assert "Entries present in only one run:" in lines
+    at = lines.index("Entries present in only one run:")
+    assert lines[at - 1: at + 3] == ["", "Entries present in only one run:", "",
+                                     "- `ipu/pod16/roberta-base__squad` — only in old"]
+    assert table.endswith("only in old\n") and not table.startswith((" ", "\n"))
+    assert len(regressions) == 1
+
+
+def test_refusal_counts_the_other_problems() -> None:
+    import pytest
+
+    from qa.errors import QABenchError
+
+    other_key = {**KEY, "model": "roberta-base"}
+    a = [make_result(), make_result(key=other_key), make_result(key={**KEY, "pod": "pod4"})]
+    b = [make_result(dataset_fingerprint=f"fp{i}", key=r.key) for i, r in enumerate(a, 2)]
+    with pytest.raises(QABenchError, match=r"dataset fingerprints differ.* \(\+2 more\);"):
+        compare_runs(a, b)
+    with pytest.raises(QABenchError) as info:
+        compare_runs(a[:1], b[:1])
+    assert "more)" not in str(info.value)

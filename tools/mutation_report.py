@@ -88,7 +88,8 @@ def _functions(module: str) -> dict[str, str]:
     """Source of every function mutmut wrote for ``module`` (originals and mutants)."""
     path = ROOT / "mutants" / Path(*module.split(".")).with_suffix(".py")
     source = path.read_text(encoding="utf-8")
-    return {node.name: ast.get_source_segment(source, node) or ""
+    lines = source.splitlines()
+    return {node.name: "\n".join(lines[node.lineno - 1: node.end_lineno])
             for node in ast.walk(ast.parse(source))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
