@@ -30,8 +30,16 @@ def test_a_metric_measured_on_one_side_only_is_not_measured_not_judged() -> None
     assert found["compile_s"].note == "not measured in B"
     assert (found["compile_s"].a, found["compile_s"].b, found["compile_s"].delta) == (30.0, None,
                                                                                     None)
+    assert (found["compile_s"].entry, found["compile_s"].unit) == (ENTRY, "ratio")
+    assert found["compile_s"].tolerance == 0.25  # the cold-compile floor, from A's spread
     found = all_rows([without_compile], [make_result()])
     assert found["compile_s"].note == "not measured in A"
+    # A metric missing early in the list does not hide the ones after it.
+    no_throughput = make_result()
+    no_throughput.timings.pop("train_samples_per_s")
+    found = all_rows([make_result()], [no_throughput])
+    assert found["train_samples_per_s"].verdict == "not measured"
+    assert found["compile_s"].verdict == "within noise"
     # Measured on neither side: no row at all.
     assert "compile_warm_s" not in found
     table, regressions = compare_runs([make_result()], [without_compile])
