@@ -160,6 +160,7 @@ def test_the_markdown_report_layout() -> None:
     at = lines.index("Entries present in only one run:")
     assert lines[at - 1: at + 3] == ["", "Entries present in only one run:", "",
                                      "- `ipu/pod16/roberta-base__squad` — only in old"]
+    assert not any(line.startswith("| ipu/pod16/roberta-base") for line in lines)  # no row
     assert table.endswith("only in old\n") and not table.startswith((" ", "\n"))
     assert len(regressions) == 1
 
