@@ -82,8 +82,8 @@ def pip_install(python: str, args: list[str], quiet: bool = True) -> None:
     if why is not None:
         build = subprocess.run(
             [python, "-c", "import torch; print(torch.__version__, "
-                           "'CUDA ' + torch.version.cuda + ' build' if torch.version.cuda "
-                           "else 'CPU build')"], capture_output=True, text=True).stdout.strip()
+                           "'(CUDA ' + torch.version.cuda + ' build)' if torch.version.cuda "
+                           "else '(CPU build)')"], capture_output=True, text=True).stdout.strip()
         print(f"dev.py: installed torch {build} — {why}", flush=True)
 
 

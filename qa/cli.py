@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir")
     rep.add_argument("--baselines", help="re-judge against this baselines folder")
 
+    base = sub.add_parser("baseline", help="write baselines from finished runs (accuracy pooled "
+                          "over all of them, timings per hardware fingerprint)")
+    base.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                      help="run folders or RunResult files, e.g. one per seed × thread count")
+    base.add_argument("--baselines", default="baselines", help="baselines folder")
+
     cmp_ = sub.add_parser("compare", help="compare two runs (e.g. SDK before/after)")
     cmp_.add_argument("a", help="run folder or RunResult JSON (before)")
     cmp_.add_argument("b", help="run folder or RunResult JSON (after)")
@@ -80,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return EXIT_USAGE
-        return {"run": cmd_run, "report": cmd_report, "compare": cmd_compare,
-                "evaluate": cmd_evaluate}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report, "baseline": cmd_baseline,
+                "compare": cmd_compare, "evaluate": cmd_evaluate}[args.command](args)
     except QABenchError as exc:
         print(f"qa-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -203,6 +209,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise QABenchError(f"{run_dir}: no such run folder")
     render_run_dir(run_dir, baselines_root=args.baselines, step_summary=False)
     print(f"report: {run_dir / 'report.md'}")
+    return EXIT_OK
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """``qa-bench baseline RUN_DIR...``: one baseline per entry from every run given."""
+    from qa.baselines import update_baseline
+    from qa.results import load_run_dir
+
+    results = [r for folder in args.run_dirs for r in load_run_dir(folder)]
+    written = update_baseline(Path(args.baselines), results)
+    if not written:
+        raise QABenchError("no successful result in the runs given: no baseline written")
+    for path in written:
+        print(f"baseline written: {path}")
     return EXIT_OK
 
 

@@ -56,10 +56,16 @@ class DataConfig:
                           "(> 0: the question's subject must be matched; much harder)"},
     )
     synthetic_templates: str = field(
-        default="distinct",
-        metadata={"help": "synthetic generator: 'distinct' (each relation's key word is its "
-                          "own) or 'overlapping' (generator v7's templates; words shared across "
-                          "relations make it much harder for tiny models)"},
+        default="forms",
+        metadata={"help": "synthetic generator: 'forms' (five relations, each answer of its own "
+                          "form), 'core' (eight: two relations per answer form, told apart by "
+                          "key words), 'distinct' (seventeen) or 'overlapping' (generator v7's "
+                          "seventeen, words shared across relations): harder tasks for larger "
+                          "models"},
+    )
+    synthetic_questions: int = field(
+        default=3, metadata={"help": "synthetic generator: questions asked per context (fewer "
+                                     "than the relations of the template set)"}
     )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "keep only the first N training examples"}

@@ -6,6 +6,10 @@ Every ``target.every`` share of the training steps the backend hands the model t
 ``target.value`` gives the time-to-target: optimizer steps and training seconds (step times
 only; the evaluations themselves are not counted). A run that never reaches it records null.
 
+The same pauses carry a short matmul probe (``probe``): the machine's speed measured *during*
+training, in the same window as the steps. A neighbour that takes half the CPU halves both, so
+throughput divided by this probe is steadier on a shared machine than raw samples/s.
+
 Why it matters: a tiny model that learns the task late, at a moment that depends on the seed or
 on float rounding, ends at an EM that depends on them too. A run that crosses early and then
 trains on is robust; the crossing step says which kind of run this was.
@@ -13,6 +17,7 @@ trains on is robust; the crossing step says which kind of run this was.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,9 +41,11 @@ class ConvergenceMonitor:
     target: float = 80.0
     every: float = 0.05
     examples: int = 0
+    probe: Callable[[], float] | None = None  # FLOP/s of a short matmul probe, run at each point
     curve: list[dict[str, float]] = field(default_factory=list)
     reached: dict[str, float] | None = None
     eval_s: float = 0.0
+    probe_flops: list[float] = field(default_factory=list)
 
     def interval(self, total_steps: int) -> int:
         """Optimizer steps between two evaluations (0: never)."""
@@ -55,6 +62,8 @@ class ConvergenceMonitor:
         """Evaluate ``model`` now; remember the point and the first crossing of the target."""
         began = time.perf_counter()
         scores = self.evaluate(model)
+        if self.probe is not None:
+            self.probe_flops.append(float(self.probe()))
         self.eval_s += time.perf_counter() - began
         point = {"step": step, "fraction": round(step / total_steps, 4),
                  "train_s": round(train_s, 3),
@@ -75,3 +84,7 @@ class ConvergenceMonitor:
             "evaluations": len(self.curve), "eval_s": round(self.eval_s, 3),
             "curve": self.curve,
         }
+
+    def probe_median(self) -> float | None:
+        """Median FLOP/s of the probes run during training (None when there were none)."""
+        return statistics.median(self.probe_flops) if self.probe_flops else None

@@ -155,7 +155,7 @@ def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
     tag = (f"{config.dataset}-s{config.synthetic_seed}-"
            f"{config.synthetic_train_contexts}-{config.synthetic_validation_contexts}-"
            f"l{config.synthetic_long_fraction}-d{config.synthetic_distractor_subjects}-"
-           f"{config.synthetic_templates}-"
+           f"{config.synthetic_templates}-q{config.synthetic_questions}-"
            f"g{synthetic.GENERATOR_VERSION}-"
            # The generator's own source too: an edit without a version bump regenerates.
            f"{file_fingerprint(synthetic.__file__)[:8]}")
@@ -169,7 +169,8 @@ def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
                 n, config.synthetic_seed, fraction, split=split,
                 long_fraction=config.synthetic_long_fraction,
                 distractor_subjects=config.synthetic_distractor_subjects,
-                templates=config.synthetic_templates))
+                templates=config.synthetic_templates,
+                questions_per_context=config.synthetic_questions))
         paths.append(path)
     return paths[0], paths[1]
 

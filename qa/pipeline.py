@@ -188,6 +188,13 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
         result.timings["eval_step_s"] = predictions.rounds
     if monitor is not None:
         result.timings["time_to_target"] = monitor.summary()
+        if monitor.probe_median():
+            # Samples per probe GFLOP: training speed relative to the machine's speed measured
+            # in the same window (steadier than samples/s when a neighbour shares the cores).
+            result.timings["train_samples_per_probe_gflop"] = (
+                train_timing.samples_per_s / (monitor.probe_median() / 1e9))
+            result.timings["probe_during_training"] = {
+                "median_flops": monitor.probe_median(), "points": len(monitor.probe_flops)}
     result.timings["compile"] = compile_timing.to_dict()
     result.timings["compile_s"] = compile_timing.cold_s
     result.timings["features"] = {"train": len(train_features), "validation": len(eval_features),
@@ -237,7 +244,23 @@ def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_s
             cls_token_id=tokenizer.cls_token_id)
         return normalise_metrics(compute_squad(answers, references, version_2=version_2))
 
-    return ConvergenceMonitor(evaluate, target.metric, target.value, target.every, n)
+    def probe() -> float:
+        from qa.efficiency import measure_peak_flops
+
+        # Median, not best: it should feel the load the training steps felt.
+        return measure_peak_flops(device=_probe_device(config), dtype=_probe_dtype(config),
+                                  seconds=0.1, min_rounds=3)["median_flops"]
+
+    return ConvergenceMonitor(evaluate, target.metric, target.value, target.every, n,
+                              probe=probe)
+
+
+def _probe_device(config: RunConfig) -> str:
+    return "cuda" if _auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
+
+
+def _probe_dtype(config: RunConfig) -> str:
+    return "bfloat16" if config.hardware.bf16 else "float32"
 
 
 def normalise_metrics(scores: dict[str, float]) -> dict[str, float]:
@@ -284,11 +307,9 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
     lengths = np.asarray(features.with_format("numpy", columns=["attention_mask"])
                          ["attention_mask"]).sum(axis=1)
     seq = lengths.tolist() if config.train.dynamic_padding else config.data.max_length
-    device = "cuda" if _auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
     # The peak in the dtype the matmuls ran in: a bf16 run against an fp32 peak would overstate
     # MFU by the bf16/fp32 ratio of the device (about 15x on an H100).
-    probe = measure_peak_flops(device=device,
-                               dtype="bfloat16" if config.hardware.bf16 else "float32")
+    probe = measure_peak_flops(device=_probe_device(config), dtype=_probe_dtype(config))
     summary = efficiency_summary(model.config, seq, timing.samples_per_s, probe)
     summary["fast_paths"] = {"dynamic_padding": config.train.dynamic_padding,
                              "group_by_length": config.train.group_by_length,

@@ -240,7 +240,8 @@ def test_load_synthetic(tmp_path: Path, dataset: str, unanswerable: bool) -> Non
     config = DataConfig(dataset=dataset, synthetic_train_contexts=6,
                         synthetic_validation_contexts=3)
     splits, fingerprint = load(config, tmp_path)
-    assert len(splits["train"]) == 6 * 4 and len(splits["validation"]) == 3 * 4
+    questions = config.synthetic_questions
+    assert len(splits["train"]) == 6 * questions and len(splits["validation"]) == 3 * questions
     assert not set(splits["train"]["id"]) & set(splits["validation"]["id"])
     answers = list(splits["train"]["answers"]) + list(splits["validation"]["answers"])
     empty = [a for a in answers if not a["text"]]

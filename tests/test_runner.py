@@ -39,11 +39,24 @@ def test_a_raising_stage_is_recorded_with_stage_and_cause(tmp_path, monkeypatch)
         raise MemoryError("cannot allocate 12 GiB")
 
     monkeypatch.setattr(TorchBackend, "predict", out_of_memory)
-    result = run_entry(apply_overrides(RunConfig(), TINY), cache_dir=tmp_path, progress=False)
+    # no periodic evaluation: the final prediction is the first call to predict
+    config = apply_overrides(RunConfig(), TINY + ["target.every=0"])
+    result = run_entry(config, cache_dir=tmp_path, progress=False)
     assert result.status == "failed"
     assert result.failure["stage"] == "predict"
     assert "out of memory" in result.failure["cause"]
     assert "train" in result.timings["stage_s"]  # the stages before it ran and were timed
+
+
+def test_a_failing_periodic_evaluation_is_a_failure_of_training(tmp_path, monkeypatch) -> None:
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("cannot allocate 12 GiB")
+
+    monkeypatch.setattr(TorchBackend, "predict", out_of_memory)
+    config = apply_overrides(RunConfig(), TINY + ["target.every=0.5"])
+    result = run_entry(config, cache_dir=tmp_path, progress=False)
+    assert result.status == "failed"
+    assert result.failure["stage"] == "train"  # the time-to-target evaluation runs inside it
 
 
 def test_seeds_are_merged_into_mean_and_std() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qa.synthetic import RELATIONS, generate_squad
+from qa.synthetic import RELATIONS, TEMPLATES, generate_squad
 
 N_CONTEXTS = 60
 
@@ -24,6 +24,7 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 STATEMENTS = [(r.name, _template_regex(t)) for r in RELATIONS for t in r.statements]
 QUESTIONS = [(r.name, _template_regex(t)) for r in RELATIONS for t in r.questions]
+CORE_STATEMENTS = [(r.name, _template_regex(t)) for r in TEMPLATES["core"] for t in r.statements]
 
 
 def parse_facts(context: str) -> list[tuple[str, str, str]]:
@@ -133,23 +134,60 @@ def test_each_asked_relation_is_stated_once_by_default(v1: dict[str, Any]) -> No
             assert [s for r, s, _ in facts if r == relation] == [subject], qa["id"]
 
 
-def test_every_answer_has_a_same_type_distractor(v1: dict[str, Any]) -> None:
+@pytest.mark.parametrize("templates", ["core", "distinct"])
+def test_every_answer_has_a_same_type_distractor(templates: str) -> None:
     """Another entity of the answer's type (a city for a city, a year for a year) is present."""
-    relations = {r.name: r for r in RELATIONS}
-    for paragraph in paragraphs(v1):
-        facts = parse_facts(paragraph["context"])
+    from qa.synthetic import TEMPLATES
+
+    relations = {r.name: r for r in TEMPLATES[templates]}
+    data = generate_squad(N_CONTEXTS, seed=7, templates=templates, questions_per_context=4)
+    statements = [(r.name, _template_regex(t)) for r in relations.values() for t in r.statements]
+    questions = [(r.name, _template_regex(t)) for r in relations.values() for t in r.questions]
+
+    def parse(question: str) -> str:
+        (name,) = {n for n, rx in questions if rx.fullmatch(question)}
+        return name
+
+    for paragraph in paragraphs(data):
+        facts = []
+        for sentence in re.split(r"(?<=\.) ", paragraph["context"]):
+            (fact,) = {(n, m["s"], m["a"]) for n, rx in statements if (m := rx.fullmatch(sentence))}
+            facts.append(fact)
         for qa in paragraph["qas"]:
-            kind = relations[parse_question(qa["question"])[0]].answer
+            kind = relations[parse(qa["question"])].answer
             same_type = [e for r, s, a in facts for e, k in ((s, relations[r].subject),
                                                              (a, relations[r].answer)) if k == kind]
             others = [e for e in same_type if e != qa["answers"][0]["text"]]
             assert others, (qa["id"], kind, same_type)
 
 
-def test_each_answer_type_has_two_relations() -> None:
+@pytest.mark.parametrize("templates", ["core", "distinct", "overlapping"])
+def test_each_answer_type_has_two_relations_in_the_harder_sets(templates: str) -> None:
     """So that no answer type alone gives the answer away."""
-    kinds = Counter(r.answer for r in RELATIONS)
+    from qa.synthetic import TEMPLATES
+
+    kinds = Counter(r.answer for r in TEMPLATES[templates])
     assert min(kinds.values()) >= 2, kinds
+
+
+def test_forms_answers_have_five_forms_and_persons_and_cities_need_their_slot(
+        v1: dict[str, Any]) -> None:
+    """The default set: one relation per answer form; a founder's name or a birthplace is not
+    given away by its form, because persons and cities are also subjects of other facts."""
+    assert sorted(r.answer for r in RELATIONS) == ["city", "colour", "number", "person", "year"]
+    relations = {r.name: r for r in RELATIONS}
+    slot_needed = asked = 0
+    for paragraph in paragraphs(v1):
+        facts = parse_facts(paragraph["context"])
+        for qa in paragraph["qas"]:
+            kind = relations[parse_question(qa["question"])[0]].answer
+            if kind not in ("person", "city"):
+                continue
+            asked += 1
+            entities = {e for r, s, a in facts for e, k in ((s, relations[r].subject),
+                                                            (a, relations[r].answer)) if k == kind}
+            slot_needed += len(entities) > 1
+    assert asked and slot_needed / asked > 0.9
 
 
 def _stems(template: str) -> set[str]:
@@ -163,6 +201,67 @@ def test_questions_share_a_key_word_with_their_statement_only() -> None:
         others = set().union(*(w for name, w in stems.items() if name != relation.name))
         for question in relation.questions:
             assert (_stems(question) & stems[relation.name]) - others, (relation.name, question)
+
+
+def _words(template: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", template.replace("{s}", "").replace("{a}", "").lower()))
+
+
+@pytest.mark.parametrize("templates", ["forms", "core", "distinct"])
+def test_distinct_templates_share_each_key_word_with_one_relation_only(templates: str) -> None:
+    """Generators v8+: a question's words that occur in any statement are its own relation's
+    key word(s) or function words that occur in the statements of three or more relations."""
+    from qa.synthetic import TEMPLATES
+
+    relations = TEMPLATES[templates]
+    statement_words = {r.name: set().union(*map(_words, r.statements)) for r in relations}
+    counts = Counter(w for words in statement_words.values() for w in words)
+    function_words = {"a", "has", "in", "is", "of", "the", "was"}
+    assert {w for w, n in counts.items() if n >= 3} <= function_words
+    for relation in relations:
+        others = set().union(*(w for n, w in statement_words.items() if n != relation.name))
+        other_questions = set().union(*(_words(q) for r in relations if r is not relation
+                                        for q in r.questions))
+        for question in relation.questions:
+            words = _words(question) - function_words
+            assert not words & others, (relation.name, question, words & others)
+            keys = words & statement_words[relation.name]
+            assert keys and not keys & other_questions, (relation.name, question)
+
+
+def test_overlapping_templates_remain_available_and_parse() -> None:
+    from qa.synthetic import OVERLAPPING_RELATIONS, TEMPLATES
+
+    assert TEMPLATES["overlapping"] is OVERLAPPING_RELATIONS
+    data = generate_squad(10, seed=3, templates="overlapping")
+    statements = [(r.name, _template_regex(t)) for r in OVERLAPPING_RELATIONS
+                  for t in r.statements]
+    for paragraph in paragraphs(data):
+        for sentence in re.split(r"(?<=\.) ", paragraph["context"]):
+            assert any(rx.fullmatch(sentence) for _, rx in statements), sentence
+    with pytest.raises(ValueError, match="templates must be one of"):
+        generate_squad(2, seed=1, templates="easy")
+
+
+def test_core_is_four_answer_types_of_two_relations_each() -> None:
+    from qa.synthetic import TEMPLATES
+
+    kinds = Counter(r.answer for r in TEMPLATES["core"])
+    assert kinds == {"city": 2, "year": 2, "person": 2, "number": 2}
+    assert len(TEMPLATES["distinct"]) == len(TEMPLATES["overlapping"]) == 17
+
+
+def test_values_are_whole_words() -> None:
+    """Years of one century and numbers as 'N thousand': no digit-piece span boundaries."""
+    data = generate_squad(40, seed=9, templates="core", questions_per_context=4)
+    for paragraph in paragraphs(data):
+        for sentence in re.split(r"(?<=\.) ", paragraph["context"]):
+            (relation, _, answer), = {(n, m["s"], m["a"]) for n, rx in CORE_STATEMENTS
+                                      if (m := rx.fullmatch(sentence))}
+            if relation in ("wedding", "established"):
+                assert re.fullmatch(r"19\d\d", answer), answer
+            if relation in ("area", "population"):
+                assert re.fullmatch(r"\d{1,2} thousand", answer), answer
 
 
 def test_distractor_subjects_state_the_asked_relation_for_others() -> None:

@@ -1,0 +1,105 @@
+"""The detection table: does the smoke run's accuracy gate catch real pipeline bugs?
+
+Runs the smoke profile (``qa-bench run``, each in its own process) on the unchanged tree and
+once per injected bug, and prints for each: the exit code, EM/F1 and their verdicts against the
+committed baseline. A gate that cannot fail is no gate; one that fires on an unchanged tree is
+a false alarm. Bugs come from ordinary config overrides or from the test-only fault hook
+(``$QA_BENCH_INJECT_FAULT``, see ``qa/faults.py``).
+
+    python benchmarks/detection.py --out reports/detection
+
+Runs already in ``--out`` are reused. Exit 1 when a bug goes undetected or the clean run fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: (name, description, --set overrides, injected fault)
+CASES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
+    ("clean", "unchanged tree (must pass)", (), None),
+    ("lr0", "train.learning_rate=0 (the model never trains)", ("train.learning_rate=0",), None),
+    ("label_shift", "training labels shifted by one token", (), "label_shift"),
+    ("max_answer_1", "postprocess.max_answer_length=1", ("postprocess.max_answer_length=1",),
+     None),
+    ("lowercase_mismatch", "tokenizer lower-cases differently from its vocabulary", (),
+     "lowercase_mismatch"),
+    ("sample_mapping", "validation features attributed by index, not overflow mapping", (),
+     "sample_mapping"),
+)
+
+
+def run_case(exe: Path, folder: Path, sets: tuple[str, ...], fault: str | None,
+             baselines: Path) -> dict[str, Any]:
+    """One smoke run; its exit code and verdicts (reused when already there)."""
+    record = folder / "detection.json"
+    if record.exists():
+        return json.loads(record.read_text())
+    args = [str(exe), "run", "--profile", "smoke", "--no-progress", "--out", str(folder),
+            "--baselines", str(baselines)]
+    for item in sets:
+        args += ["--set", item]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env.pop("QA_BENCH_INJECT_FAULT", None)
+    if fault:
+        env["QA_BENCH_INJECT_FAULT"] = fault
+    began = time.perf_counter()
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
+    verdicts = json.loads((folder / "verdicts.json").read_text())["verdicts"] \
+        if (folder / "verdicts.json").exists() else []
+    data = {"exit": proc.returncode, "seconds": round(time.perf_counter() - began, 1),
+            "verdicts": {v["metric"]: {k: v.get(k) for k in ("value", "baseline", "status")}
+                         for v in verdicts},
+            "stderr": proc.stderr.strip()[-300:]}
+    folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(data, indent=2))
+    return data
+
+
+def _cell(verdict: dict[str, Any]) -> str:
+    value = verdict.get("value")
+    return f"{value:.2f} ({verdict.get('status')})" if value is not None else "—"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--baselines", type=Path, default=ROOT / "baselines")
+    parser.add_argument("--only", help="comma-separated case names")
+    args = parser.parse_args(argv)
+    exe = Path(sys.executable).parent / "qa-bench"
+    wanted = set(args.only.split(",")) if args.only else None
+    lines = ["| case | bug | exit | EM (verdict) | F1 (verdict) | caught |",
+             "|---|---|---|---|---|---|"]
+    ok = True
+    for name, what, sets, fault in CASES:
+        if wanted and name not in wanted:
+            continue
+        print(f"{name}: {what}", flush=True)
+        data = run_case(exe, args.out / name, sets, fault, args.baselines)
+        em, f1 = data["verdicts"].get("exact_match", {}), data["verdicts"].get("f1", {})
+        accuracy_failed = "fail" in (em.get("status"), f1.get("status"))
+        expected = name != "clean"
+        good = (data["exit"] == 1 and accuracy_failed) if expected else data["exit"] == 0
+        ok &= good
+        caught = ("yes" if good else "NO") if expected else ("no false alarm" if good
+                                                            else "FALSE ALARM")
+        lines.append(f"| {name} | {what} | {data['exit']} | {_cell(em)} | {_cell(f1)} | {caught} |")
+    text = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "detection.md").write_text(text)
+    print(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
