@@ -8,6 +8,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from test_baselines import KEY, make_result
+
 from qa.baselines import (
     Baseline,
     baseline_from_results,
@@ -18,7 +20,6 @@ from qa.baselines import (
 )
 from qa.metricspec import timing_values
 from qa.verdicts import Verdict
-from test_baselines import KEY, make_result
 
 OTHER = {**KEY, "model": "other-model"}
 FAILED = {**KEY, "model": "failed-model"}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from test_baselines import HW, KEY, make_baseline, make_result
 
 from qa.baselines import Baseline
 from qa.hardware import describe
 from qa.results import entry_id
-from qa.verdicts import Verdict, compare
+from qa.verdicts import IMPRECISION, Verdict, compare, judge
 
 ENTRY = entry_id(KEY)
 BASE = {"exact_match": {"value": 80.0, "tolerance": 0.5}, "f1": {"value": 88.0, "tolerance": 0.5},
@@ -54,11 +55,32 @@ def test_a_metric_neither_measured_nor_gated_skips_only_itself() -> None:
 
 
 def test_gated_but_not_measured_fails_with_the_baseline_shown() -> None:
-    result = make_result(timings=timings(train_samples_per_s=100.0))
+    """...and the metrics after it are still judged."""
+    result = make_result(timings=timings(compile_s=10.0))
     verdicts = {v.metric: v for v in compare(result, make_baseline(**BASE))}
-    assert verdicts["compile_s"] == Verdict(
-        ENTRY, "compile_s", None, 10.0, None, 0.25, "ratio", "fail", False,
+    assert verdicts["train_samples_per_s"] == Verdict(
+        ENTRY, "train_samples_per_s", None, 100.0, None, 0.05, "ratio", "fail", True,
         "gated by the baseline but not measured")
+    assert verdicts["compile_s"].status == "pass"
+
+
+def test_an_accuracy_only_baseline_reports_measured_timings_as_missing() -> None:
+    """No timing section at all is not "other hardware": there is nothing to compare with."""
+    accuracy = {k: v for k, v in BASE.items() if k in ("exact_match", "f1")}
+    result = make_result(timings=timings(compile_s=9.0))
+    verdicts = {v.metric: v for v in compare(result, make_baseline(**accuracy))}
+    assert verdicts["compile_s"] == Verdict(ENTRY, "compile_s", 9.0, None, None, None, "ratio",
+                                            "missing", False, "not in the baseline")
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_the_tolerance_edge_with_its_float_slack_passes(higher_is_better: bool) -> None:
+    """A gain of exactly the tolerance plus IMPRECISION (the slack for float arithmetic) is
+    inside the band, whichever way: neither a failure nor an improvement."""
+    edge = 0.5 + IMPRECISION
+    for value in (edge, -edge):
+        assert judge(value, 0.0, 0.5, "points", higher_is_better) == (value, "pass")
+    assert judge(-2 * edge, 0.0, 0.5, "points", True)[1] == "fail"
 
 
 def test_a_failed_run_fails_every_gated_metric_with_its_baseline() -> None:
