@@ -20,6 +20,7 @@ import argparse
 import ast
 import difflib
 import functools
+import json
 import os
 import re
 import subprocess
@@ -37,6 +38,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENTS = ROOT / "docs" / "mutation-equivalents.toml"
+# The same table measured on the tree before the killing tests (``--summary-json`` there).
+BEFORE = ROOT / "docs" / "mutation-before.json"
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 # Not tested yet (an interrupted run): neither killed nor a survivor.
 PENDING = {"not checked", "check was interrupted by user"}
@@ -132,27 +135,50 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
     return {entry["mutant"]: entry["reason"] for entry in entries}
 
 
-def render(mutants: list[Mutant], equivalents: dict[str, str], header: list[str]) -> str:
-    """docs/mutation.md."""
+def summary(mutants: list[Mutant], equivalents: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Per module: mutants, killed, survived, no tests, not run, equivalent, unexplained."""
     by_module: dict[str, list[Mutant]] = defaultdict(list)
     for m in mutants:
         by_module[m.module].append(m)
-    lines = ["# Mutation testing", "", *header, "",
-             "| module | mutants | killed | survived | no tests | not run | raw score "
-             "| equivalent | score after equivalents | unexplained |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    table = {}
     for module, ms in sorted(by_module.items()):
         counts = Counter("killed" if m.status in KILLED else
                          "not run" if m.status in PENDING else m.status for m in ms)
         alive = [m for m in ms if m.status not in KILLED | PENDING]
         equivalent = sum(m.key in equivalents for m in alive)
-        unexplained = len(alive) - equivalent
-        tested = len(ms) - counts["not run"]
-        raw = counts["killed"] / tested if tested else 1.0
-        after = counts["killed"] / (tested - equivalent) if tested > equivalent else 1.0
-        lines.append(f"| `{module}` | {len(ms)} | {counts['killed']} | {counts['survived']} | "
-                     f"{counts['no tests']} | {counts['not run']} | {100 * raw:.1f} % | "
-                     f"{equivalent} | {100 * after:.1f} % | {unexplained} |")
+        table[module] = {"mutants": len(ms), "killed": counts["killed"],
+                         "survived": counts["survived"], "no tests": counts["no tests"],
+                         "not run": counts["not run"], "equivalent": equivalent,
+                         "unexplained": len(alive) - equivalent}
+    return table
+
+
+def table_lines(table: dict[str, dict[str, int]]) -> list[str]:
+    """The per-module table (scores over the mutants tested: *not run* ones are left out)."""
+    lines = ["| module | mutants | killed | survived | no tests | not run | raw score "
+             "| equivalent | score after equivalents | unexplained |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for module, c in table.items():
+        tested = c["mutants"] - c["not run"]
+        raw = f"{100 * c['killed'] / tested:.1f} %" if tested else "—"
+        rest = tested - c["equivalent"]
+        after = f"{100 * c['killed'] / rest:.1f} %" if rest > 0 else "—"
+        lines.append(f"| `{module}` | {c['mutants']} | {c['killed']} | {c['survived']} | "
+                     f"{c['no tests']} | {c['not run']} | {raw} | {c['equivalent']} | {after} | "
+                     f"{c['unexplained']} |")
+    return lines
+
+
+def render(mutants: list[Mutant], equivalents: dict[str, str], header: list[str]) -> str:
+    """docs/mutation.md."""
+    by_module: dict[str, list[Mutant]] = defaultdict(list)
+    for m in mutants:
+        by_module[m.module].append(m)
+    lines = ["# Mutation testing", "", *header, "", *table_lines(summary(mutants, equivalents))]
+    if BEFORE.exists():
+        before = json.loads(BEFORE.read_text(encoding="utf-8"))
+        lines += ["", f"### Before: {before['what']}", "", before["how"], "",
+                  *table_lines(before["modules"])]
     for module, ms in sorted(by_module.items()):
         alive = sorted((m for m in ms if m.status not in KILLED | PENDING),
                        key=lambda m: m.key)
@@ -176,18 +202,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="mutants tested at once (1 on a shared 2-core machine)")
     parser.add_argument("--skip-run", action="store_true", help="report mutmut's last results")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "mutation.md")
+    parser.add_argument("--summary-json", type=Path,
+                        help="also write the per-module counts as JSON "
+                             "(how docs/mutation-before.json was made)")
+    parser.add_argument("mutants", nargs="*",
+                        help="mutmut name patterns to (re)test, e.g. 'qa.verdicts*' (default: all)")
     args = parser.parse_args(argv)
     header = []
     if not args.skip_run:
         load = os.getloadavg()[0]
         start, cpu = time.perf_counter(), os.times()
-        subprocess.run([_mutmut(), "run", "--max-children", str(args.max_children)], cwd=ROOT,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([_mutmut(), "run", "--max-children", str(args.max_children),
+                        *args.mutants], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         wall, used = time.perf_counter() - start, os.times()
         cpu_s = (used.children_user - cpu.children_user) + (used.children_system
                                                              - cpu.children_system)
+        command = " ".join(["mutmut", "run", "--max-children", str(args.max_children),
+                            *args.mutants])
         header.append(f"Last run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-                      f"`mutmut run --max-children {args.max_children}`: {wall / 60:.1f} min wall, "
+                      f"`{command}`: {wall / 60:.1f} min wall, "
                       f"{cpu_s / 60:.1f} min CPU, {os.cpu_count()} cores, load average "
                       f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.")
     mutants = with_keys(statuses())
@@ -197,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                   "mutants; after equivalents = killed / (tested - equivalent); *not run*: not "
                   "tested yet (an interrupted run). *Unexplained* survivors fail the tox env.")
     args.out.write_text(render(mutants, equivalents, header), encoding="utf-8")
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary(mutants, equivalents), indent=1) + "\n",
+                                     encoding="utf-8")
     unexplained = [m for m in mutants
                    if m.status not in KILLED | PENDING and m.key not in equivalents]
     print(f"{args.out}: {len(mutants)} mutants, {len(unexplained)} unexplained survivor(s)")
