@@ -66,9 +66,13 @@ def test_gated_but_not_measured_fails_with_the_baseline_shown() -> None:
 
 def test_an_accuracy_only_baseline_reports_measured_timings_as_missing() -> None:
     """No timing section at all is not "other hardware": there is nothing to compare with."""
-    accuracy = {k: v for k, v in BASE.items() if k in ("exact_match", "f1")}
+    baseline = Baseline.from_dict({
+        "key": dict(KEY), "metrics": {"f1": {"value": 88.0, "tolerance": 0.5, "unit": "points",
+                                             "higher_is_better": True}},
+        "provenance": {"measured_by": "test", "date": "2024-01-01"}})
+    assert baseline.timings == ()
     result = make_result(timings=timings(compile_s=9.0))
-    verdicts = {v.metric: v for v in compare(result, make_baseline(**accuracy))}
+    verdicts = {v.metric: v for v in compare(result, baseline)}
     assert verdicts["compile_s"] == Verdict(ENTRY, "compile_s", 9.0, None, None, None, "ratio",
                                             "missing", False, "not in the baseline")
 
