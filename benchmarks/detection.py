@@ -6,7 +6,7 @@ committed baseline. A gate that cannot fail is no gate; one that fires on an unc
 a false alarm. Bugs come from ordinary config overrides or from the test-only fault hook
 (``$QA_BENCH_INJECT_FAULT``, see ``qa/faults.py``).
 
-    python benchmarks/detection.py --out reports/detection
+    python benchmarks/detection.py --out reports/detection [--only lr0,label_shift] [--set ...]
 
 Runs already in ``--out`` are reused. Exit 1 when a bug goes undetected or the clean run fails.
 """
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--baselines", type=Path, default=ROOT / "baselines")
     parser.add_argument("--only", help="comma-separated case names")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="config override for every case (e.g. hardware.threads=1)")
     args = parser.parse_args(argv)
     exe = Path(sys.executable).parent / "qa-bench"
     wanted = set(args.only.split(",")) if args.only else None
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if wanted and name not in wanted:
             continue
         print(f"{name}: {what}", flush=True)
-        data = run_case(exe, args.out / name, sets, fault, args.baselines)
+        data = run_case(exe, args.out / name, (*args.set, *sets), fault, args.baselines)
         em, f1 = data["verdicts"].get("exact_match", {}), data["verdicts"].get("f1", {})
         accuracy_failed = "fail" in (em.get("status"), f1.get("status"))
         expected = name != "clean"

@@ -17,8 +17,8 @@ import pytest
 import torch
 from datasets import Dataset
 
-from qa.backends.torch_backend import TorchBackend
-from qa.batching import BatchPlan, FeatureTensors, global_order
+from qa.backends.torch import TorchBackend
+from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order
 from qa.config import RunConfig, apply_overrides
 from qa.models import build_tiny_model
 

@@ -71,11 +71,20 @@ class BaselineMetric:
     max: float | None = None
 
     def effective_tolerance(self) -> float:
-        """The tolerance widened by the σ-gate where seed statistics exist."""
+        """The tolerance widened by the measured spread where several runs were pooled.
+
+        ``max(tolerance, 3σ)``, and for points metrics never less than the distance from the
+        mean to the worst run pooled (``value - min``, or ``max - value`` where lower is
+        better): a run as good as the worst one the baseline was measured from passes.
+        """
         if self.std is None or (self.n or 0) <= 1:
             return self.tolerance
         sigma = self.std if self.unit == "points" else self.std / abs(self.value)
-        return max(self.tolerance, SIGMA_GATE * sigma)
+        widest = max(self.tolerance, SIGMA_GATE * sigma)
+        worst = self.min if self.higher_is_better else self.max
+        if self.unit == "points" and worst is not None:
+            widest = max(widest, abs(self.value - worst))
+        return widest
 
 
 def _metrics_dict(metrics: dict[str, BaselineMetric]) -> dict[str, Any]:
@@ -336,6 +345,9 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
     if not ok:
         raise QABenchError("cannot build a baseline: no successful result")
     _refuse_faults(ok)
+    if len({bool((r.hardware or {}).get("emulated")) for r in ok}) > 1:
+        raise QABenchError("cannot build one baseline from emulated and real hardware results: "
+                           "emulated numbers never stand for hardware")
     entries = {entry_id(r.key) for r in ok}
     if len(entries) > 1:
         raise QABenchError(f"cannot build one baseline from several entries: {sorted(entries)}")

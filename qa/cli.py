@@ -1,4 +1,4 @@
-"""``qa-bench``: run | config | report | baseline | compare | evaluate.
+"""``qa-bench``: run | config | report | merge | baseline | compare | evaluate.
 
 Exit codes: 0 every gate holds, 1 a gate failed or an entry did not finish (or compare found a
 regression), 2 bad usage or input (one line on stderr, never a traceback), 130 interrupted.
@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from qa.errors import QABenchError
-from qa.options import add_run_options, read_run_options
+from qa.options import add_history_option, add_run_options, read_run_options
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,9 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="list every config field (for --set and profiles) with its "
                    "default and help")
 
-    rep = sub.add_parser("report", help="re-render a run folder's report")
+    rep = sub.add_parser("report", help="re-judge a run folder against the baselines and "
+                         "re-render its report (exit 1 on a failed gate or a missing entry)")
     rep.add_argument("run_dir")
-    rep.add_argument("--baselines", help="re-judge against this baselines folder")
+    rep.add_argument("--baselines", default="baselines",
+                     help="baselines folder to re-judge against (default: baselines; when "
+                          "it does not exist the verdicts stored in the folder are shown)")
+
+    merge = sub.add_parser("merge", help="merge shard run folders into one report, one verdict "
+                           "table and one exit code")
+    merge.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="shard run folders")
+    merge.add_argument("--out", required=True, help="the merged run folder to write")
+    merge.add_argument("--baselines", default="baselines", help="baselines folder")
+    merge.add_argument("--force", action="store_true",
+                       help="merge runs of different profiles, matrices, commits or versions")
+    add_history_option(merge.add_argument)
 
     base = sub.add_parser("baseline", help="write baselines from finished runs (accuracy pooled "
                           "over all of them, timings per hardware fingerprint)")
@@ -74,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return EXIT_USAGE
         return {"run": cmd_run, "config": cmd_config, "report": cmd_report,
-                "baseline": cmd_baseline, "compare": cmd_compare,
+                "merge": cmd_merge, "baseline": cmd_baseline, "compare": cmd_compare,
                 "evaluate": cmd_evaluate}[args.command](args)
     except QABenchError as exc:
         print(f"qa-bench: error: {exc}", file=sys.stderr)
@@ -86,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``qa-bench run``."""
-    from qa.runner import prepare_run, run_entries
+    from qa.runner import prepare_run, run_entries, start_run
 
     plan = prepare_run(read_run_options(lambda name: getattr(args, name)), Path.cwd())
+    if plan.listing is not None:
+        print(plan.listing)
+        return EXIT_OK
+    start_run(plan)
+    if not plan.entries:
+        print(f"shard {args.qa_shard}: no entries (more shards than entries)")
     summary = run_entries(plan.entries, plan.options)
     _print_summary(summary)
     return EXIT_FAIL if summary.failed else EXIT_OK
@@ -134,15 +152,48 @@ def _print_summary(summary) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``qa-bench report DIR``: re-render from the files in the run folder."""
-    from qa.report import render_run_dir
+    """``qa-bench report DIR``: re-judge against the baselines, re-render, name missing entries."""
+    from qa.merge import judge_run_dir
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise QABenchError(f"{run_dir}: no such run folder")
-    render_run_dir(run_dir, baselines_root=args.baselines, step_summary=False)
-    print(f"report: {run_dir / 'report.md'}")
-    return EXIT_OK
+    root: Path | None = Path(args.baselines)
+    if not root.is_dir():
+        if args.baselines != "baselines":
+            raise QABenchError(f"--baselines {root}: no such folder")
+        root = None  # outside a checkout: show the verdicts stored in the folder
+    judged = judge_run_dir(run_dir, root)
+    return _print_judged(judged)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """``qa-bench merge RUN_DIR... --out DIR``: one report and one exit code for all shards."""
+    from qa.merge import merge_runs
+    from qa.runner import check_writable
+
+    check_writable(Path(args.out))
+    judged = merge_runs(args.run_dirs, args.out, baselines_root=args.baselines,
+                        history=args.qa_history, force=args.force)
+    print(f"merged {len(judged.results)} results from {len(args.run_dirs)} run folders; "
+          f"{judged.appended} appended to the history")
+    return _print_judged(judged)
+
+
+def _print_judged(judged) -> int:
+    from qa.report import summary_counts
+
+    counts = summary_counts(judged.verdicts)
+    bad = sum(r.status != "ok" for r in judged.results)
+    print(f"{len(judged.results)} entries ({bad} did not finish) · gates: {counts['pass']} pass, "
+          f"{counts['fail']} fail, {counts['improved']} improved, {counts['missing']} missing "
+          f"baseline · {len(judged.missing)} entries missing")
+    for entry in judged.missing:
+        print(f"missing: {entry} (expected, never delivered a result)")
+    for note in judged.notes:
+        print(f"note: {note}")
+    print(f"report: {judged.report_path}")
+    return EXIT_FAIL if judged.failed else EXIT_OK
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

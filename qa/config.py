@@ -162,7 +162,8 @@ class HardwareConfig:
         default=None, metadata={"help": "IPU pod size (pod4, pod8, pod16, pod32, pod64)"}
     )
     ipu_config: str | None = field(
-        default=None, metadata={"help": "IPU config JSON (name shipped in qa/ipu_configs or path)"}
+        default=None,
+        metadata={"help": "IPU config JSON (name shipped in qa/backends/ipu/configs or path)"},
     )
     replicas: int = field(
         default=1, metadata={"help": "data-parallel processes under torchrun (torch backend)"}
@@ -171,6 +172,11 @@ class HardwareConfig:
         default=None, metadata={"help": "torch intra-op threads (default: torch's choice)"}
     )
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CUDA)"})
+    fp32: bool = field(
+        default=False,
+        metadata={"help": "IPU: fp32 weights and compute (optimum-graphcore's fp32 option); "
+                          "off: fp16, optimum-graphcore's default on a pod"},
+    )
 
 
 @dataclass(frozen=True)

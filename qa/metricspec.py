@@ -38,7 +38,9 @@ class MetricSpec:
     fmt: str = ""  # format() spec of the cell; "" for the report's default number format
     spread_key: str | None = None  # timings entry with median/iqr of the underlying step times
     rounds_from: str | None = None  # dotted path of the measured durations behind the metric
-    roles: frozenset[str] = frozenset()  # "summary" (CLI line), "trend", "scaling"
+    # "summary" (CLI line), "trend" (trend table and plot), "changepoint" (step detection),
+    # "scaling" (the replica scaling table)
+    roles: frozenset[str] = frozenset()
 
     @property
     def gated(self) -> bool:
@@ -97,9 +99,10 @@ def _reported(name: str, sources: tuple[str, ...], header: str, fmt: str = "") -
 SPECS: tuple[MetricSpec, ...] = (
     # SQuAD v2 results say "exact" where v1.1 says "exact_match": both gate as exact_match.
     MetricSpec("exact_match", "points", True, ACCURACY_TOLERANCE,
-               ("metrics.exact_match", "metrics.exact"), "EM", roles=frozenset({"summary"})),
+               ("metrics.exact_match", "metrics.exact"), "EM",
+               roles=frozenset({"summary", "changepoint"})),
     MetricSpec("f1", "points", True, ACCURACY_TOLERANCE, ("metrics.f1",), "F1",
-               roles=frozenset({"summary", "trend"})),
+               roles=frozenset({"summary", "trend", "changepoint"})),
     # The timings table, in column order.
     _reported("step_median_s", ("timings.train_step_s.median",), "step median (s)"),
     _reported("step_iqr_s", ("timings.train_step_s.iqr",), "step IQR (s)"),
@@ -109,7 +112,7 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("train_samples_per_s", "ratio", True, 0.05, ("timings.train_samples_per_s",),
                "train samples/s", table="timings", spread_key="train_token_s",
                rounds_from="timings.train_step_times",
-               roles=frozenset({"summary", "trend", "scaling"})),
+               roles=frozenset({"summary", "trend", "scaling", "changepoint"})),
     _reported("train_tokens_per_s", ("timings.train_tokens_per_s",), "train tokens/s"),
     MetricSpec("eval_samples_per_s", "ratio", True, 0.05, ("timings.eval_samples_per_s",),
                "eval samples/s", table="timings", spread_key="eval_step_s",

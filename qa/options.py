@@ -11,6 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+#: Where results are appended and the trend is read from (also an option of ``qa-bench merge``).
+HISTORY: tuple[str, dict[str, Any]] = (
+    "--history", {"metavar": "PATH",
+                  "help": "JSON-lines history to append to and plot from (default: "
+                          "history.jsonl beside the run folder); e.g. a CI cache path"})
+
 #: (flag, argparse/pytest keyword arguments). Adding an option is one line here (and reading it
 #: where the run is prepared).
 RUN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -47,6 +53,13 @@ RUN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--entry-timeout", {"type": float, "metavar": "SECONDS",
                          "help": "seconds one entry may take"}),
     ("--no-progress", {"action": "store_true", "help": "no progress bars"}),
+    ("--shard", {"metavar": "K/N",
+                 "help": "run only shard K of N of the matrix (balanced by estimated cost, the "
+                         "same partition on every host)"}),
+    ("--list", {"action": "store_true",
+                "help": "print the entries (of --shard K/N, else all) with their estimated cost "
+                        "and the shard balance, then exit without running"}),
+    HISTORY,
 )
 
 
@@ -56,6 +69,11 @@ def dest(flag: str) -> str:
     The ``qa_`` prefix keeps the names apart from other pytest plugins' options.
     """
     return "qa_" + flag.lstrip("-").replace("-", "_")
+
+
+def add_history_option(addoption: Callable[..., Any]) -> None:
+    """Declare ``--history`` alone (``qa-bench merge``)."""
+    addoption(HISTORY[0], dest=dest(HISTORY[0]), **HISTORY[1])
 
 
 def add_run_options(addoption: Callable[..., Any]) -> None:

@@ -35,20 +35,9 @@ STAGES = ("data", "model", "features", "compile", "train", "predict", "postproce
 
 def result_key(config: RunConfig) -> dict[str, str]:
     """The matrix key of an entry: backend, pod (or device), model, dataset."""
-    hw = config.hardware
-    if hw.backend == "ipu":
-        pod = hw.pod or "pod4"
-    else:
-        device = hw.device if hw.device != "auto" else _auto_device()
-        pod = device if hw.replicas <= 1 else f"{device}x{hw.replicas}"
-    return {"backend": hw.backend, "pod": pod, "model": config.model.name,
-            "dataset": config.data.dataset}
-
-
-def _auto_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    backend = config.hardware.backend
+    return {"backend": backend, "pod": backends.get(backend).result_pod(config),
+            "model": config.model.name, "dataset": config.data.dataset}
 
 
 def _now() -> str:
@@ -91,7 +80,8 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
         # and exits 2 after saving what was already measured.
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, the matrix goes on
-        _record_failure(result, stages.current, exc)
+        _record_failure(result, stages.current, exc,
+                        backends.get(config.hardware.backend).failure_status(exc))
     stages.enter("done")
     result.timings["wall_s"] = time.perf_counter() - wall
     result.timings["stage_s"] = {k: round(v, 3) for k, v in stages.seconds.items()}
@@ -102,11 +92,11 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
     return result
 
 
-def _record_failure(result: RunResult, stage: str, exc: BaseException) -> None:
-    from qa.backends.torch_backend import Diverged
-
-    if isinstance(exc, Diverged):
-        result.status = "diverged"
+def _record_failure(result: RunResult, stage: str, exc: BaseException,
+                    backend_status: str | None = None) -> None:
+    """Record ``exc`` as the entry's failure; ``backend_status``: the backend's failure kind."""
+    if backend_status is not None:
+        result.status = backend_status
     elif isinstance(exc, EntryTimeout):
         result.status = "timeout"
     elif isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
@@ -124,7 +114,7 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
          stages: _Stages) -> None:
     from qa.metrics import compute_squad
     from qa.postprocessing import postprocess_qa_predictions
-    from qa.preprocessing import prepare_train_features, prepare_validation_features
+    from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
     dcfg = config.data
     version_2 = dcfg.version_2 or dcfg.dataset in ("squad_v2", "synthetic_v2")
@@ -143,15 +133,16 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     stages.enter("features")
     from qa.features import tokenize_split
 
+    fast_path = {"train": FastPathStats(), "validation": FastPathStats()}
     train_features = tokenize_split(train_split, tokenizer, prepare_train_features, dcfg,
-                                    fingerprint, cache_dir, "train")
+                                    fingerprint, cache_dir, "train", fast_path["train"])
     eval_features = tokenize_split(eval_split, tokenizer, prepare_validation_features, dcfg,
-                                   fingerprint, cache_dir, "validation")
+                                   fingerprint, cache_dir, "validation", fast_path["validation"])
     train_features = faults.train_features(train_features)
     eval_features = faults.validation_features(eval_features, eval_split)
 
     backend_cls = backends.get(config.hardware.backend)
-    ok, reason = backend_cls.available()
+    ok, reason = backend_cls.available(config)
     if not ok:
         raise QABenchError(f"backend {config.hardware.backend!r} unavailable: {reason}")
     backend = backend_cls(padding_side=tokenizer.padding_side)
@@ -205,7 +196,9 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     result.timings["compile_s"] = compile_timing.cold_s
     result.timings["features"] = {"train": len(train_features), "validation": len(eval_features),
                                   "train_examples": len(train_split),
-                                  "validation_examples": len(eval_split)}
+                                  "validation_examples": len(eval_split),
+                                  # Batches encoded pair by pair: correct features, lost speed.
+                                  "fast_path": {k: v.to_dict() for k, v in fast_path.items()}}
     result.efficiency = _efficiency(model, train_features, config, train_timing)
     result.efficiency["parameters"] = models.parameter_count(model)
     from qa.metricspec import timing_values
@@ -248,19 +241,17 @@ def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_s
             cls_token_id=tokenizer.cls_token_id)
         return normalise_metrics(compute_squad(answers, references, version_2=version_2))
 
+    device = backends.get(config.hardware.backend).probe_device(config)
+
     def probe() -> float:
         from qa.efficiency import measure_peak_flops
 
         # Median, not best: it should feel the load the training steps felt.
-        return measure_peak_flops(device=_probe_device(config), dtype=_probe_dtype(config),
+        return measure_peak_flops(device=device, dtype=_probe_dtype(config),
                                   seconds=0.1, min_rounds=3)["median_flops"]
 
     return ConvergenceMonitor(evaluate, target.metric, target.value, target.every, n,
-                              probe=probe)
-
-
-def _probe_device(config: RunConfig) -> str:
-    return "cuda" if _auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
+                              probe=probe if device is not None else None)
 
 
 def _probe_dtype(config: RunConfig) -> str:
@@ -313,7 +304,9 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
     seq = lengths.tolist() if config.train.dynamic_padding else config.data.max_length
     # The peak in the dtype the matmuls ran in: a bf16 run against an fp32 peak would overstate
     # MFU by the bf16/fp32 ratio of the device (about 15x on an H100).
-    probe = measure_peak_flops(device=_probe_device(config), dtype=_probe_dtype(config))
+    device = backends.get(config.hardware.backend).probe_device(config)
+    probe = (measure_peak_flops(device=device, dtype=_probe_dtype(config))
+             if device is not None else None)
     summary = efficiency_summary(model.config, seq, timing.samples_per_s, probe)
     summary["fast_paths"] = {"dynamic_padding": config.train.dynamic_padding,
                              "group_by_length": config.train.group_by_length,

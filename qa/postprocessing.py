@@ -76,7 +76,9 @@ def postprocess_qa_predictions(
     if start_logits.shape != end_logits.shape or len(start_logits) != n_feat:
         raise QABenchError(f"logits of shapes {start_logits.shape} and {end_logits.shape} do not "
                            f"match {n_feat} features")
-    offsets = _offset_grid(_column(features, "offset_mapping", as_list=False), n_feat)
+    offsets = _offset_grid(_column(features, "offset_mapping", as_list=False))
+    if len(offsets) != n_feat:
+        raise QABenchError(f"offset_mapping has {len(offsets)} rows for {n_feat} features")
     seq_len = start_logits.shape[1]
     # Positions past a feature's offsets are skipped by the seed (index >= len(offset_mapping)).
     in_context = np.zeros((n_feat, seq_len), dtype=bool)
@@ -136,7 +138,7 @@ def _column(table: Any, name: str, as_list: bool = True) -> Any:
     return list(table[name]) if as_list else table[name]
 
 
-def _offset_grid(column: Any, n_feat: int) -> np.ndarray:
+def _offset_grid(column: Any) -> np.ndarray:
     """``[n_features, width, 2]`` character offsets with -1 off the context.
 
     Accepts an Arrow list column, a ``[n, w, 2]`` array, a list of ``[w, 2]`` arrays (what
@@ -151,11 +153,9 @@ def _offset_grid(column: Any, n_feat: int) -> np.ndarray:
         pairs, lengths = _python_pairs(list(column))
     if pairs.ndim == 3:
         return pairs
-    if len(lengths) != n_feat:
-        raise QABenchError(f"offset_mapping has {len(lengths)} rows for {n_feat} features")
     # Ragged rows: place each feature's pairs at the start of its row.
-    grid = np.full((n_feat, int(lengths.max(initial=0)), 2), -1, dtype=np.int64)
-    rows = np.repeat(np.arange(n_feat), lengths)
+    grid = np.full((len(lengths), int(lengths.max(initial=0)), 2), -1, dtype=np.int64)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
     grid[rows, np.arange(len(pairs)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = pairs
     return grid
 

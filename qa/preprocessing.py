@@ -13,7 +13,9 @@ Why it is fast: the tokenizer encodes each member of a pair on its own before cu
 decorating and padding the pair. So each distinct context (SQuAD has ~5 questions per paragraph)
 and each question is encoded once, and numpy assembles the windows by the tokenizer's stride rule
 and special-token template. A few examples per batch are checked against the tokenizer's own pair
-encoding; on any difference the batch is encoded pair by pair instead.
+encoding; on any difference the batch is encoded pair by pair instead. That fallback keeps the
+output right but loses the speed, so it is counted (``FastPathStats``, passed as ``stats=``), logged
+at debug level, and reported in each RunResult (``timings.features.fast_path``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
@@ -35,6 +37,44 @@ logger = logging.getLogger(__name__)
 NOT_CONTEXT = -1
 # Cells (windows x context tokens) per labelling chunk, bounding its temporary arrays.
 _CHUNK_CELLS = 1 << 22
+
+
+@dataclass
+class FastPathStats:
+    """How many batches were assembled from pieces, and how many fell back to pair by pair.
+
+    ``reasons`` counts the fallbacks by cause: ``"template"`` (the tokenizer's pair layout could
+    not be read), ``"special tokens"`` (the layout has another number of special tokens than the
+    tokenizer adds) or ``"disagreement"`` (the spot check found a window that differs).
+    """
+
+    batches: int = 0
+    fallbacks: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def record(self, fallback: str | None) -> None:
+        """Count one encoded batch; ``fallback`` is the reason it was encoded pair by pair."""
+        self.batches += 1
+        if fallback is not None:
+            self.fallbacks += 1
+            self.reasons[fallback] = self.reasons.get(fallback, 0) + 1
+
+    def merge(self, other: FastPathStats) -> None:
+        """Add the counts of ``other``."""
+        self.batches += other.batches
+        self.fallbacks += other.fallbacks
+        for reason, count in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, as recorded in a RunResult."""
+        return {"batches": self.batches, "fallbacks": self.fallbacks,
+                "reasons": dict(sorted(self.reasons.items()))}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> FastPathStats:
+        """Inverse of ``to_dict``."""
+        return cls(int(raw["batches"]), int(raw["fallbacks"]), dict(raw.get("reasons", {})))
 
 
 @dataclass
@@ -52,7 +92,8 @@ class _Windows:
 
 
 def prepare_train_features(examples: Mapping[str, Any], tokenizer: Any, max_length: int = 384,
-                           doc_stride: int = 128) -> dict[str, list]:
+                           doc_stride: int = 128, *,
+                           stats: FastPathStats | None = None) -> dict[str, list]:
     """Tokenize a batch into overflowing windows labelled with the answer's token positions.
 
     Args:
@@ -61,6 +102,7 @@ def prepare_train_features(examples: Mapping[str, Any], tokenizer: Any, max_leng
         tokenizer: a fast (Rust-backed) transformers tokenizer.
         max_length: tokens per window.
         doc_stride: tokens shared by consecutive windows of one context.
+        stats: where to count fast-path batches and fallbacks (see ``FastPathStats``).
 
     Returns:
         ``input_ids``, ``token_type_ids`` / ``attention_mask`` (when the tokenizer's model takes
@@ -70,7 +112,7 @@ def prepare_train_features(examples: Mapping[str, Any], tokenizer: Any, max_leng
     Raises:
         QABenchError: not a fast tokenizer, no padding or CLS token, or ``doc_stride`` too large.
     """
-    windows, out = _windows(examples, tokenizer, max_length, doc_stride)
+    windows, out = _windows(examples, tokenizer, max_length, doc_stride, stats)
     is_cls = windows.ids == tokenizer.cls_token_id
     if not is_cls.any(axis=1).all():
         raise QABenchError("the tokenizer puts no CLS token in its windows; "
@@ -85,7 +127,8 @@ def prepare_train_features(examples: Mapping[str, Any], tokenizer: Any, max_leng
 
 
 def prepare_validation_features(examples: Mapping[str, Any], tokenizer: Any,
-                                max_length: int = 384, doc_stride: int = 128) -> dict[str, list]:
+                                max_length: int = 384, doc_stride: int = 128, *,
+                                stats: FastPathStats | None = None) -> dict[str, list]:
     """Tokenize a batch into overflowing windows that remember their example and context offsets.
 
     Args:
@@ -93,6 +136,7 @@ def prepare_validation_features(examples: Mapping[str, Any], tokenizer: Any,
         tokenizer: a fast (Rust-backed) transformers tokenizer.
         max_length: tokens per window.
         doc_stride: tokens shared by consecutive windows of one context.
+        stats: where to count fast-path batches and fallbacks (see ``FastPathStats``).
 
     Returns:
         ``input_ids``, ``token_type_ids`` / ``attention_mask`` (when the tokenizer's model takes
@@ -102,15 +146,15 @@ def prepare_validation_features(examples: Mapping[str, Any], tokenizer: Any,
     Raises:
         QABenchError: not a fast tokenizer, no padding token, or ``doc_stride`` too large.
     """
-    windows, out = _windows(examples, tokenizer, max_length, doc_stride)
+    windows, out = _windows(examples, tokenizer, max_length, doc_stride, stats)
     out["offset_mapping"] = list(_offset_rows(windows))
     ids = list(examples["id"])
     out["example_id"] = [ids[i] for i in windows.sample.tolist()]
     return out
 
 
-def _windows(examples: Mapping[str, Any], tokenizer: Any, max_length: int,
-             doc_stride: int) -> tuple[_Windows, dict[str, list]]:
+def _windows(examples: Mapping[str, Any], tokenizer: Any, max_length: int, doc_stride: int,
+             stats: FastPathStats | None = None) -> tuple[_Windows, dict[str, list]]:
     """All windows of a batch, plus the model-input columns the seed's tokenizer call returns."""
     if not getattr(tokenizer, "is_fast", False):
         raise QABenchError("preprocessing needs a fast tokenizer (offsets and sequence ids)")
@@ -147,14 +191,20 @@ def _windows(examples: Mapping[str, Any], tokenizer: Any, max_length: int,
              {"length": max_length, "direction": tokenizer.padding_side,
               "pad_id": tokenizer.pad_token_id, "pad_token": tokenizer.pad_token,
               "pad_type_id": tokenizer.pad_token_type_id})
-        windows = None
+        windows, fallback = None, "template"
         if template is not None:
             windows = _assemble(q_enc, c_enc, context_index, template, tokenizer, max_length,
                                 doc_stride, special)
-        if windows is None or not _agrees(backend, windows, questions, contexts, pad_on_right):
-            logger.debug("windows assembled from pieces disagree with the tokenizer's; "
-                         "encoding this batch pair by pair")
+            fallback = "special tokens"
+        if windows is not None:
+            fallback = None if _agrees(backend, windows, questions, contexts,
+                                       pad_on_right) else "disagreement"
+        if fallback is not None:
+            logger.debug("fast path rejected (%s): encoding this batch of %d pair by pair",
+                         fallback, len(questions))
             windows = _encoded(backend, questions, contexts, pad_on_right)
+    if stats is not None:
+        stats.record(fallback)
     return windows, _columns(windows, tokenizer)
 
 

@@ -37,10 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
                                               config.invocation_params.dir):
         return
     try:
-        config.stash[SESSION] = pytest_support.make_session(
-            read_run_options(config.getoption), config.rootpath)
+        session = pytest_support.make_session(read_run_options(config.getoption),
+                                              config.rootpath)
     except QABenchError as exc:
         pytest.exit(f"qa-bench: error: {exc}", returncode=2)
+    if session.plan.listing is not None:  # --list: the entries, nothing run
+        print(session.plan.listing)
+        pytest.exit("qa-bench: --list: nothing run", returncode=0)
+    config.stash[SESSION] = session
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -15,14 +15,10 @@ from typing import Any
 from qa import baselines, profiles
 from qa.metricspec import METRICS, accuracy_specs
 from qa.results import RunResult
-from qa.runner import RunOptions, prepare_run, run_entry_all_seeds
+from qa.runner import RunOptions, RunPlan, prepare_run, run_entry_all_seeds, start_run
 
-# pytest marks an entry may carry (``profiles.Entry.marks``) and the suite's own.
-MARKERS = {
-    "ipu": "needs Graphcore IPU hardware and the Poplar SDK",
-    "cuda": "needs a CUDA GPU",
-    "slow": "takes more than a few seconds",
-}
+# The suite's own marker; the marks an entry may carry are its backend's (``Backend.MARKS``).
+SUITE_MARKERS = {"slow": "takes more than a few seconds"}
 
 
 @dataclass
@@ -34,9 +30,12 @@ class Session:
     results: dict[str, RunResult] = field(default_factory=dict)
     verdicts: dict[str, list[baselines.Verdict]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    plan: RunPlan | None = None  # the prepared run (its manifest is written before the first)
 
     def result(self, entry: profiles.Entry) -> RunResult:
         """The entry's RunResult, running it (all seeds) the first time it is asked for."""
+        if not self.results and self.plan is not None:
+            start_run(self.plan)
         if entry.id not in self.results:
             result = run_entry_all_seeds(entry, self.options, self.notes)
             self.results[entry.id] = result
@@ -57,12 +56,17 @@ def make_session(values: dict[str, Any], rootdir: Path) -> Session:
     any working folder.
     """
     plan = prepare_run(values, rootdir, out_prefix="pytest-")
-    return Session(plan.entries, plan.options)
+    return Session(plan.entries, plan.options, plan=plan)
 
 
 def marker_lines() -> list[str]:
-    """``name: description`` of every marker the plugin registers."""
-    return [f"{name}: {text}" for name, text in MARKERS.items()]
+    """``name: description`` of every marker the plugin registers: each backend's own marks
+    (ipu, cuda, ...) and the suite's."""
+    from qa import backends
+
+    marks = {mark: text for name in backends.names()
+             for mark, text in backends.get(name).MARKS.items()}
+    return [f"{mark}: {text}" for mark, text in {**marks, **SUITE_MARKERS}.items()]
 
 
 def collects_benchmarks(args: Iterable[str], rootdir: Path, base: Path | None = None) -> bool:
@@ -83,12 +87,7 @@ def skip_reason(entry: profiles.Entry) -> str | None:
     """Why an entry cannot run on this machine (its hardware is absent), or None."""
     from qa import backends
 
-    if "cuda" in entry.marks:
-        import torch
-
-        if not torch.cuda.is_available():
-            return "no CUDA device on this machine"
-    ok, reason = backends.get(entry.config.hardware.backend).available()
+    ok, reason = backends.get(entry.config.hardware.backend).available(entry.config)
     return None if ok else reason
 
 

@@ -1,4 +1,4 @@
-"""Reports: markdown (tabulate, GitHub tables) and a trend plot (matplotlib, Agg canvas).
+"""Reports: markdown (tabulate, GitHub tables) and a trend plot (``qa.trend``, matplotlib).
 
 ``write_report`` writes ``<run_dir>/report.md``, ``verdicts.json`` and ``trend.png``, and appends
 the markdown to ``$GITHUB_STEP_SUMMARY`` inside a GitHub Actions job. ``render_run_dir`` rebuilds
@@ -17,11 +17,13 @@ from typing import Any
 from tabulate import tabulate
 
 from qa.baselines import Verdict, gate, load_baseline
+from qa.errors import QABenchError
 from qa.hardware import describe
 from qa.metricspec import METRICS, MetricSpec, accuracy_specs, specs
 from qa.readers import read_json
 from qa.references import Reference, load_references
 from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
+from qa.trend import detect_changes, plot_trend
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +223,11 @@ def _seeds_section(results: Sequence[RunResult]) -> list[str]:
                     _table(headers, rows, keep=len(headers)))
 
 
-def _trend_section(history: Sequence[RunResult] | None, plot_path: str | None) -> list[str]:
+def _trend_section(history: Sequence[RunResult] | None, plot_path: str | None,
+                   entries: Sequence[str] | None = None) -> list[str]:
     trended = specs(role="trend")
+    changes = [f"- {'⚠️' if c.worse else 'ℹ️'} `{c.entry}`: {c.describe()}"
+               for c in detect_changes(history or (), entries=entries)]
     rows = []
     by_entry: dict[str, list[RunResult]] = {}
     for r in history or ():
@@ -236,6 +241,9 @@ def _trend_section(history: Sequence[RunResult] | None, plot_path: str | None) -
     if rows:
         body.append(_table(["Entry", "runs", *(f"{spec.header} first → last" for spec in trended)],
                            rows))
+    if rows:
+        body += ["", "Change points (a level shift that persisted ≥ 3 runs, "
+                 "see qa/changepoint.py):", "", *(changes or ["- none detected"])]
     return _section("Trend", *body) if body else []
 
 
@@ -291,7 +299,8 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
                     references: Sequence[Reference] | None = None,
                     history: Sequence[RunResult] | None = None, plot_path: str | None = None,
                     title: str = "qa-bench report", incomplete: bool = False,
-                    notes: Iterable[str] | None = None) -> str:
+                    notes: Iterable[str] | None = None,
+                    missing: Sequence[str] | None = None) -> str:
     """The whole report as GitHub-flavoured markdown.
 
     Args:
@@ -303,11 +312,17 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
         title: the report's heading.
         incomplete: the run stopped early; says so in the header.
         notes: extra reproducibility notes, one bullet each.
+        missing: entries the run was asked for that never delivered a result (they fail it).
     """
     failed_runs = sum(r.status != "ok" for r in results)
     counts = summary_counts(verdicts)
     lines = [f"# {title}", ""]
-    if incomplete:
+    missing = list(missing or ())
+    if missing:
+        lines += [f"> **INCOMPLETE** — {len(missing)} expected "
+                  f"entr{'y' if len(missing) == 1 else 'ies'} never delivered a result "
+                  "(listed under Missing entries); the run fails until they run.", ""]
+    elif incomplete:
         lines += ["> **INCOMPLETE** — the run stopped before every entry finished; "
                   "missing entries are not regressions.", ""]
     lines += [f"{len(results)} entries ({len(results) - failed_runs} ok, {failed_runs} failed) · "
@@ -316,51 +331,20 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
               + (f", {counts['other_hardware']} — other hardware (timings not judged)"
                  if counts["other_hardware"] else "")
               + (f", {counts['busy']} — busy machine (timings not judged)"
-                 if counts["busy"] else ""), ""]
+                 if counts["busy"] else "")
+              + (f" · {len(missing)} ❌ missing (never ran)" if missing else ""), ""]
+    if missing:
+        lines += _section("Missing entries", "Expected by the run's manifest, delivered by no "
+                          "result:", "", *(f"- `{m}`" for m in missing))
     for part in (_verdict_section(verdicts), _timings_section(results),
                  _convergence_section(results),
                  _fast_paths_section(results), _references_section(results, references),
                  _scaling_section(results), _seeds_section(results),
-                 _trend_section(history, plot_path), _notes_section(results, notes),
+                 _trend_section(history, plot_path, [r.entry_id for r in results]),
+                 _notes_section(results, notes),
                  _failures_section(results), _environment_section(results)):
         lines += part
     return "\n".join(lines).rstrip() + "\n"
-
-
-def plot_trend(history: Sequence[RunResult], path: str | os.PathLike) -> Path | None:
-    """Plot the trend metrics (``role="trend"``) per entry over the history; None if empty.
-
-    Uses matplotlib's Agg canvas directly, so no GUI backend or global pyplot state is touched.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    by_entry: dict[str, list[RunResult]] = {}
-    for r in history:
-        by_entry.setdefault(r.entry_id, []).append(r)
-    if not by_entry:
-        return None
-    trended = specs(role="trend")
-    fig = Figure(figsize=(9, 3.25 * len(trended)), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(trended), 1, sharex=True, squeeze=False)[:, 0]
-    nan = float("nan")
-    for entry, runs in sorted(by_entry.items()):
-        x = range(1, len(runs) + 1)  # a failed run leaves a gap (NaN), not a fake zero
-        for ax, spec in zip(axes, trended, strict=True):
-            values = [(spec.extract(r) if r.status == "ok" else None) for r in runs]
-            ax.plot(x, [nan if v is None else v for v in values], marker="o", label=entry)
-    for ax, spec in zip(axes, trended, strict=True):
-        ax.set_ylabel(spec.header)
-        ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("run (oldest → newest)")
-    axes[0].legend(fontsize="small", loc="best")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
-    return path
 
 
 def verdicts_to_json(verdicts: Iterable[Verdict]) -> list[dict[str, Any]]:
@@ -377,11 +361,13 @@ def write_report(run_dir: str | os.PathLike, results: Sequence[RunResult],
                  verdicts: Sequence[Verdict], references: Sequence[Reference] | None = None,
                  history: Sequence[RunResult] | None = None, title: str = "qa-bench report",
                  incomplete: bool = False, notes: Iterable[str] | None = None,
-                 step_summary: bool = True) -> Path:
+                 step_summary: bool = True, missing: Sequence[str] | None = None,
+                 baselines_root: str | os.PathLike | None = None) -> Path:
     """Write ``report.md``, ``verdicts.json`` and (with a history) ``trend.png`` atomically.
 
     When ``$GITHUB_STEP_SUMMARY`` is set (and ``step_summary``), the markdown is also appended
-    there, without the image (a job summary cannot show a file from the run folder).
+    there, without the image (a job summary cannot show a file from the run folder). With
+    ``baselines_root`` the trend plot shades each entry's baseline band.
 
     Returns:
         The path of ``report.md``.
@@ -390,21 +376,42 @@ def write_report(run_dir: str | os.PathLike, results: Sequence[RunResult],
     notes = list(notes or ())
     write_json_atomic(run_dir / VERDICTS_FILE, {
         "schema_version": 1, "title": title, "incomplete": incomplete, "notes": notes,
-        "verdicts": verdicts_to_json(verdicts)})
-    plot = plot_trend(history, run_dir / PLOT_FILE) if history else None
+        "missing": list(missing or ()), "verdicts": verdicts_to_json(verdicts)})
+    ids = [r.entry_id for r in results]
+    bands = {r.entry_id: _baseline_or_none(baselines_root, r) for r in results} \
+        if baselines_root is not None else None
+    plot = plot_trend(history, run_dir / PLOT_FILE, bands, ids) if history else None
     text = render_markdown(results, verdicts, references, history,
-                           PLOT_FILE if plot else None, title, incomplete, notes)
+                           PLOT_FILE if plot else None, title, incomplete, notes, missing)
     path = write_text_atomic(run_dir / REPORT_FILE, text)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary and summary:
         plain = render_markdown(results, verdicts, references, history, None, title,
-                                incomplete, notes)
+                                incomplete, notes, missing)
         try:
             with open(summary, "a", encoding="utf-8") as handle:
                 handle.write(plain + "\n")
         except OSError as exc:  # the report itself is written; a summary is a bonus
             log.warning("cannot append to $GITHUB_STEP_SUMMARY (%s): %s", summary, exc)
     return path
+
+
+def _baseline_or_none(root: str | os.PathLike, result: RunResult) -> Any:
+    """The entry's baseline for the plot's band; a broken file is the verdicts' business."""
+    try:
+        return load_baseline(root, result.key)
+    except QABenchError:
+        return None
+
+
+def read_verdicts_file(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The folder's ``verdicts.json`` ({} when absent, e.g. a run killed before its report).
+
+    Raises:
+        QABenchError: the file exists but is not valid JSON.
+    """
+    path = Path(run_dir) / VERDICTS_FILE
+    return read_json(path, "verdicts") if path.exists() else {}
 
 
 def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike | None = None,
@@ -422,10 +429,7 @@ def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike |
     """
     run_dir = Path(run_dir)
     results = load_run_dir(run_dir)
-    meta: dict[str, Any] = {}
-    verdicts_file = run_dir / VERDICTS_FILE
-    if verdicts_file.exists():
-        meta = read_json(verdicts_file, "verdicts")
+    meta = read_verdicts_file(run_dir)
     if baselines_root is not None:
         verdicts = [v for r in results for v in gate(r, load_baseline(baselines_root, r.key))]
     else:
@@ -436,7 +440,8 @@ def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike |
     path = write_report(run_dir, results, verdicts, references, history or None,
                         title=meta.get("title", "qa-bench report"),
                         incomplete=meta.get("incomplete", False) if incomplete is None
-                        else incomplete, notes=meta.get("notes"), step_summary=step_summary)
+                        else incomplete, notes=meta.get("notes"), step_summary=step_summary,
+                        missing=meta.get("missing"), baselines_root=baselines_root)
     return path.read_text(encoding="utf-8")
 
 

@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qa import baselines, profiles, report
+from qa import baselines, profiles, report, sharding
 from qa.config import RunConfig, apply_overrides, squad_dir_from_env
 from qa.errors import QABenchError
+from qa.manifest import build_manifest, write_manifest
 from qa.metricspec import accuracy_specs, is_number
 from qa.pipeline import EntryTimeout
 from qa.profiles import Entry
@@ -41,6 +42,12 @@ class RunOptions:
     entry_timeout: float | None = None
     progress: bool = True
     cache_dir: Path | None = None
+    history: Path | None = None  # the JSON-lines history (default: beside the run folder)
+
+    @property
+    def history_path(self) -> Path:
+        """Where results are appended and the trend is read from."""
+        return Path(self.history) if self.history else Path(self.out_dir).parent / "history.jsonl"
 
 
 @dataclass
@@ -62,11 +69,13 @@ class RunSummary:
 
 @dataclass
 class RunPlan:
-    """A prepared run: the profile, its entries and how to run them."""
+    """A prepared run: the profile, its entries (this shard's) and how to run them."""
 
     profile: profiles.Profile
     entries: list[Entry]
     options: RunOptions
+    manifest: dict[str, Any]  # what this run folder was asked to run (``qa.manifest``)
+    listing: str | None = None  # ``--list``: the entries and the shard balance, nothing to run
 
 
 def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> RunPlan:
@@ -99,6 +108,11 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
         if not Path(folder).is_dir():
             raise QABenchError(f"--squad-dir {folder}: no such folder")
     seeds = seed_list(values.get("seeds"), profile.seeds, sets)
+    shard_index, shard_count = (sharding.parse_shard(values["shard"]) if values.get("shard")
+                                else (None, 1))
+    shards = sharding.plan_shards(entries, shard_count, seeds=len(seeds))
+    if shard_index is not None:
+        entries = [a.entry for a in shards.shard(shard_index)]
     repeat = 1 if values.get("repeat") is None else values["repeat"]
     if repeat < 1:
         raise QABenchError("--repeat must be at least 1")
@@ -107,14 +121,23 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     check_baselines(entries, root)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(values.get("out") or home / "reports" / f"{out_prefix}{profile.name}-{stamp}")
-    _check_writable(out)
+    check_writable(out)
     progress = not values.get("no_progress")
     _quiet_libraries(progress)
     options = RunOptions(out_dir=out, baselines_root=root, references=root / "reference.toml",
                          seeds=seeds, repeat=repeat,
                          update_baselines=bool(values.get("update_baselines")),
-                         entry_timeout=values.get("entry_timeout"), progress=progress)
-    return RunPlan(profile, entries, options)
+                         entry_timeout=values.get("entry_timeout"), progress=progress,
+                         history=Path(values["history"]) if values.get("history") else None)
+    listing = sharding.format_listing(shards, shard_index) if values.get("list") else None
+    return RunPlan(profile, entries, options,
+                   build_manifest(profile.name, shards, shard_index, seeds), listing)
+
+
+def start_run(plan: RunPlan) -> None:
+    """Write the run folder's manifest before the first entry runs (``qa-bench merge`` and the
+    report name the entries that never delivered a result)."""
+    write_manifest(plan.options.out_dir, plan.manifest)
 
 
 def replica_counts(value: str | None) -> list[int | None]:
@@ -131,7 +154,7 @@ def replica_counts(value: str | None) -> list[int | None]:
     return counts
 
 
-def _check_writable(out: Path) -> None:
+def check_writable(out: Path) -> None:
     """Fail before any work when the output folder cannot be written (leaves no empty folder)."""
     created = not out.exists()
     try:
@@ -180,14 +203,12 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 def run_one(config: RunConfig, options: RunOptions) -> RunResult:
     """One entry for one seed, bounded by the entry timeout."""
-    from qa.distributed import run_entry_maybe_distributed
-    from qa.pipeline import result_key, run_entry
+    from qa import backends
+    from qa.pipeline import result_key
 
     try:
         with time_limit(options.entry_timeout):
-            if config.hardware.replicas > 1 and config.hardware.backend == "torch":
-                return run_entry_maybe_distributed(config, options)
-            return run_entry(config, options.cache_dir, options.progress)
+            return backends.get(config.hardware.backend).launch(config, options)
     except EntryTimeout as exc:
         result = RunResult(key=result_key(config), config=config.to_dict(), status="timeout",
                            failure={"stage": "entry", "cause": str(exc)})
@@ -263,7 +284,7 @@ def run_entry_all_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> 
     log.info("entry %s", entry.id)
     per_seed = _run_entry_seeds(entry, options, notes)
     result = aggregate_seeds(per_seed)
-    save_result(result, options.out_dir)
+    save_result(result, options.out_dir, options.history_path)
     if options.update_baselines and result.status == "ok":
         paths = baselines.update_baseline(options.baselines_root, per_seed)
         notes.extend(f"baseline written: {p}" for p in paths)
@@ -338,12 +359,24 @@ def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
 
 def write_run_report(results: list[RunResult], verdicts: list[Any], options: RunOptions,
                      notes: list[str], incomplete: bool) -> Path:
-    """The run folder's report.md with the published references and the history's trend."""
+    """The run folder's report.md with the published references and the history's trend.
+
+    Entries the folder's manifest assigned to it but no result delivered are named as missing.
+    """
+    from qa.manifest import assigned, missing, read_manifest
     Path(options.out_dir).mkdir(parents=True, exist_ok=True)
     from qa.results import read_history
 
+    emulated = [r.entry_id for r in results if (r.hardware or {}).get("emulated")]
+    if emulated:
+        notes = [*notes, f"emulated hardware: {', '.join(emulated)} ran on an emulation on the "
+                         "CPU: not hardware numbers; filed under their own key, so they never "
+                         "gate real hardware or become its baseline"]
     references = baselines.load_references(options.references) \
         if Path(options.references).exists() else []
-    history = read_history(Path(options.out_dir).parent / "history.jsonl")
+    history = read_history(options.history_path)
+    manifest = read_manifest(options.out_dir)
+    absent = missing(assigned(manifest), results) if manifest else []
     return report.write_report(options.out_dir, results, verdicts, references=references,
-                               history=history, incomplete=incomplete, notes=notes)
+                               history=history, incomplete=incomplete, notes=notes,
+                               missing=absent, baselines_root=options.baselines_root)

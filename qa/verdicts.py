@@ -15,6 +15,10 @@ Rules:
   ``BUSY_SHARE`` of the machine's CPU used by others or stolen by the hypervisor) gets
   ``"busy"`` for its timings — shown with the share, never a failure nor an improvement;
   accuracy is judged as usual.
+- Emulated and real hardware never judge each other: a baseline measured on emulated hardware
+  (``emulated`` in its provenance's fingerprints) against a run on real hardware, or the
+  reverse, gives ``"other_hardware"`` for every metric, accuracy included. (Result keys already
+  file emulated entries apart, e.g. ``pod16-emulated``; this holds even for a copied file.)
 - Multi-run gate: where the baseline metric carries ``std`` with ``n > 1`` the effective
   tolerance is ``max(tolerance, SIGMA_GATE * std)`` (``BaselineMetric.effective_tolerance``).
 """
@@ -87,10 +91,26 @@ def judge(value: float, reference: float, tolerance: float, unit: str,
     return delta, "pass"
 
 
+def is_emulated(hardware: dict[str, Any] | None) -> bool:
+    """Whether a hardware fingerprint describes an emulation (``"emulated": true``)."""
+    return bool((hardware or {}).get("emulated"))
+
+
+def baseline_emulated(baseline: Baseline) -> bool:
+    """Whether ``baseline`` was measured on emulated hardware (any fingerprint says so)."""
+    prints = [*(baseline.provenance.get("hardware") or []), *(t.hardware for t in baseline.timings)]
+    return any(is_emulated(h) for h in prints if isinstance(h, dict))
+
+
 def _gated(result: RunResult, baseline: Baseline | None) -> tuple[dict[str, BaselineMetric], str]:
     """The baseline metrics that judge this run, and why its timings are not judged (or '')."""
     if baseline is None:
         return {}, ""
+    if baseline_emulated(baseline) != is_emulated(result.hardware):
+        which = "emulated" if baseline_emulated(baseline) else "real"
+        return {}, (f"other hardware — the baseline was measured on {which} hardware, this run "
+                    f"on {'emulated' if is_emulated(result.hardware) else 'real'} hardware: "
+                    "never judged against each other")
     gated = dict(baseline.metrics)
     section = baseline.timing_for(result.hardware)
     if section is not None:
@@ -115,6 +135,8 @@ def gate(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
     entry = entry_id(result.key)
     gated, other_hardware = _gated(result, baseline)
     shared = busy(result.timings.get("contention"))
+    emulation_apart = baseline is not None and (
+        baseline_emulated(baseline) != is_emulated(result.hardware))
     if result.status != "ok":
         return [Verdict(entry, name, None, m.value, None, m.effective_tolerance(), m.unit, "fail",
                         m.higher_is_better, f"run {result.status}: not measured")
@@ -126,9 +148,10 @@ def gate(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
         if expected is None:
             if value is None:
                 continue
-            if spec.hardware_bound and other_hardware:
-                reference = next((t.metrics[name] for t in baseline.timings
-                                  if name in t.metrics), None) if baseline else None
+            if other_hardware and (spec.hardware_bound or emulation_apart):
+                reference = (baseline.metrics.get(name) or next(
+                    (t.metrics[name] for t in baseline.timings if name in t.metrics), None)
+                ) if baseline else None
                 verdicts.append(Verdict(entry, name, value,
                                         reference.value if reference else None, None, None,
                                         spec.unit, "other_hardware", spec.higher_is_better,

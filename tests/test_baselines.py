@@ -11,6 +11,7 @@ import pytest
 from qa.baselines import (
     METRICS,
     Baseline,
+    BaselineMetric,
     baseline_from_results,
     baseline_path,
     gate,
@@ -149,6 +150,24 @@ def test_failed_run_fails_every_gated_metric() -> None:
 def test_v2_exact_counts_as_exact_match() -> None:
     result = make_result(metrics={"exact": 70.0, "f1": 73.0}, seeds=[])
     assert METRICS["exact_match"].extract(result) == 70.0
+
+
+def test_gate_passes_the_worst_run_pooled_and_no_more() -> None:
+    # Twenty runs: nineteen at 99-100 and one late learner at 95; σ ≈ 1.1 puts mean - 3σ above
+    # 95, so without the range the baseline's own worst run would fail it.
+    runs = [99.0, 100.0, 99.0, 100.0, 99.5] * 3 + [99.0, 98.0, 100.0, 99.0, 95.0]
+    data = baseline_from_results([make_result(em=v, f1=v) for v in runs])
+    metric = Baseline.from_dict(data).metrics["exact_match"]
+    mean = sum(runs) / len(runs)
+    assert metric.effective_tolerance() == pytest.approx(mean - 95.0)
+    assert judge(95.0, metric.value, metric.effective_tolerance(), "points", True)[1] == "pass"
+    assert judge(94.9, metric.value, metric.effective_tolerance(), "points", True)[1] == "fail"
+    # lower is better: the distance to the worst (highest) run
+    lower = BaselineMetric(10.0, 0.1, "points", False, std=0.1, n=5, min=9.9, max=12.0)
+    assert lower.effective_tolerance() == pytest.approx(2.0)
+    # ratios keep the σ-gate only (their spread is the timing tolerance itself)
+    ratio = BaselineMetric(100.0, 0.05, "ratio", True, std=1.0, n=5, min=50.0, max=101.0)
+    assert ratio.effective_tolerance() == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize(("std", "n", "value", "status", "width"), [
@@ -412,3 +431,35 @@ def test_baseline_command_takes_timings_from_quiet_runs(tmp_path: Path) -> None:
     baseline = load_baseline(tmp_path / "b", KEY)
     assert baseline.metrics["exact_match"].value == 92.0
     assert baseline.timings[0].metrics["train_samples_per_s"].value == 100.0
+
+
+IPU_HW = {"kind": "ipu", "pod": "pod16", "ipus": 16, "replication": 4, "emulated": False}
+IPU_KEY = {"backend": "ipu", "pod": "pod16", "model": "tiny-bert", "dataset": "synthetic"}
+
+
+def _ipu_result(emulated: bool, em: float = 80.0) -> RunResult:
+    return make_result(em=em, key=dict(IPU_KEY), hardware={**IPU_HW, "emulated": emulated})
+
+
+def test_an_emulated_baseline_never_judges_real_hardware_nor_the_reverse(tmp_path: Path) -> None:
+    # A real pod16 run 30 points worse than the emulated baseline (filed, say, by a copied
+    # file under the real key): nothing is judged, accuracy included.
+    update_baseline(tmp_path, [_ipu_result(emulated=True)])
+    emulated_baseline = load_baseline(tmp_path, IPU_KEY)
+    verdicts = gate(_ipu_result(emulated=False, em=50.0), emulated_baseline)
+    assert verdicts and {v.status for v in verdicts} == {"other_hardware"}
+    em = by_metric(verdicts)["exact_match"]
+    assert em.baseline == 80.0 and not em.failed and "emulated hardware" in em.message
+    # The reverse: an emulated run against a real baseline.
+    real = tmp_path / "real"
+    update_baseline(real, [_ipu_result(emulated=False)])
+    verdicts = gate(_ipu_result(emulated=True, em=50.0), load_baseline(real, IPU_KEY))
+    assert {v.status for v in verdicts} == {"other_hardware"}
+    # Same kind on both sides: judged as usual (and the 30-point drop fails).
+    verdicts = by_metric(gate(_ipu_result(emulated=True, em=50.0), emulated_baseline))
+    assert verdicts["exact_match"].status == "fail"
+
+
+def test_emulated_and_real_results_never_pool_into_one_baseline() -> None:
+    with pytest.raises(QABenchError, match="emulated and real"):
+        baseline_from_results([_ipu_result(emulated=True), _ipu_result(emulated=False)])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
-from qa.batching import BatchPlan, FeatureTensors, global_order, shard
+from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order, shard
 
 
 def _features(lengths: list[int], max_length: int = 12, side: str = "right") -> Dataset:

@@ -15,7 +15,7 @@ from qa import data
 from qa.config import DataConfig
 from qa.features import tokenize_split, tokenizer_digest
 from qa.models import train_wordpiece
-from qa.preprocessing import prepare_train_features, prepare_validation_features
+from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
 CONFIG = DataConfig(
     synthetic_train_contexts=24, synthetic_validation_contexts=8, max_length=128, doc_stride=32
@@ -69,13 +69,18 @@ def test_second_call_is_served_from_the_cache(
     spy = Counted(function)
     assert spy.__name__ == function.__name__
 
+    counts = [FastPathStats(), FastPathStats()]
+
     def call() -> Any:
-        return tokenize_split(dataset[split], tokenizer, spy, CONFIG, fingerprint, tmp_path, split)
+        return tokenize_split(dataset[split], tokenizer, spy, CONFIG, fingerprint, tmp_path, split,
+                              counts[spy.calls > 0])
 
     first, first_s = _timed(call)
     calls = spy.calls
     assert calls > 0
     second, second_s = _timed(call)
+    # A cached split still reports how its batches were encoded: all on the fast path.
+    assert counts[1] == counts[0] == FastPathStats(calls, 0, {})
     print(
         f"\n{split} features ({len(first)} rows): first call {first_s * 1e3:.1f} ms "
         f"(tokenise + write), second {second_s * 1e3:.1f} ms (cache)"

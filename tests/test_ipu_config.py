@@ -19,17 +19,8 @@ from transformers import (
 )
 
 from qa.backends import get
-from qa.backends.ipu_backend import (
-    IPUBackend,
-    check_model_supported,
-    model_input_columns,
-    padded_indices,
-    trainer_kwargs,
-    training_args_kwargs,
-)
-from qa.config import RunConfig
-from qa.errors import QABenchError
-from qa.ipu_config import (
+from qa.backends.ipu import IPUBackend
+from qa.backends.ipu.config import (
     POD_SIZES,
     IPUSettings,
     api_for_version,
@@ -43,6 +34,15 @@ from qa.ipu_config import (
     settings_from_dict,
     shipped_names,
 )
+from qa.backends.ipu.keywords import (
+    check_model_supported,
+    model_input_columns,
+    padded_indices,
+    trainer_kwargs,
+    training_args_kwargs,
+)
+from qa.config import RunConfig
+from qa.errors import QABenchError
 
 OLD, NEW = api_for_version("0.3.1"), api_for_version("0.7.1")
 SEED_TRAIN = {
@@ -60,6 +60,7 @@ LAYERS = {
     "roberta-base": RobertaConfig(),
     "distilbert-base-uncased": DistilBertConfig(),
     "deberta-base": DebertaConfig(),
+    "tiny-bert": BertConfig(num_hidden_layers=2),  # the emulated CI model
 }
 VALIDATION_COLUMNS = [
     "input_ids",
@@ -394,7 +395,7 @@ def test_backend_is_unavailable_without_poptorch() -> None:
 
 def test_importing_the_backend_imports_neither_poptorch_nor_optimum() -> None:
     code = (
-        "import sys, qa.backends.ipu_backend, qa.ipu_config\n"
+        "import sys, qa.backends.ipu.backend, qa.backends.ipu.config\n"
         "bad = [m for m in sys.modules if m.startswith(('poptorch', 'optimum', 'transformers'))]\n"
         "assert not bad, bad"
     )

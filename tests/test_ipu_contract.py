@@ -21,7 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from qa.backends.ipu_backend import (
+from qa.backends.ipu.config import (
+    api_for_version,
+    ipu_config_kwargs,
+    load_ipu_config,
+    shipped_names,
+)
+from qa.backends.ipu.keywords import (
     QA_MODEL_TYPES_SINCE,
     check_model_supported,
     required_methods,
@@ -30,7 +36,6 @@ from qa.backends.ipu_backend import (
 )
 from qa.config import RunConfig
 from qa.errors import QABenchError
-from qa.ipu_config import api_for_version, ipu_config_kwargs, load_ipu_config, shipped_names
 from qa.models import cache_root
 
 # 0.3.1 and 0.7.1 are the two API generations; the others sit on either side of each change

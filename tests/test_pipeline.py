@@ -48,6 +48,16 @@ def test_tiny_model_learns_the_task(trained) -> None:
     assert timings["features"]["validation"] > timings["features"]["validation_examples"]
 
 
+def test_synthetic_features_never_leave_the_fast_path(trained) -> None:
+    """Every batch of the embedded default's data is assembled from pieces: a rejected fast path
+    (correct features, several times slower) is a failure here, not a silent slowdown."""
+    result, _, _ = trained
+    for split in ("train", "validation"):
+        counts = result.timings["features"]["fast_path"][split]
+        assert counts["batches"] > 0, split
+        assert (counts["fallbacks"], counts["reasons"]) == (0, {}), split
+
+
 def test_time_to_target_is_recorded_and_does_not_touch_training(trained) -> None:
     result, _, cache = trained
     ttt = result.timings["time_to_target"]

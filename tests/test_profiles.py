@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from qa.backends.ipu import IPUBackend
 from qa.errors import QABenchError
-from qa.profiles import IPU_PODS, expand, load_profile, select
+from qa.profiles import expand, load_profile, select
 
 PROFILES = Path(__file__).resolve().parents[1] / "qa" / "profiles"
 NIGHTLY_MODELS = {"bert-base-uncased", "bert-large-uncased", "roberta-base",
@@ -124,7 +125,7 @@ def test_select_unknown_names(kwargs: dict, fragment: str) -> None:
 def test_select_pod_valid_for_other_backend_only() -> None:
     with pytest.raises(QABenchError, match="unknown pod 'cpu'"):
         select(load_profile("smoke"), backend="ipu", pods=["cpu"])
-    assert "pod16" in IPU_PODS
+    assert "pod16" in IPUBackend.PODS
 
 
 def test_unknown_profile_name() -> None:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from qa.backends.torch_backend import TorchBackend
+from qa.backends.torch import TorchBackend
 from qa.config import RunConfig, apply_overrides
 from qa.errors import QABenchError
 from qa.pipeline import STAGES, run_entry

@@ -20,7 +20,9 @@ Differences from the notebook that do not change results: the tokenizer, ``pad_o
 ``squad_v2`` are arguments instead of notebook globals; the caller's batch is not mutated; the
 postprocessing prints no progress bar. Two keyword-only switches of ``postprocess_qa_predictions``
 (``null_score`` and ``null_score_diff_threshold``) select the corrected v2 rule that
-``qa.postprocessing`` implements, so that it can be compared against this loop too.
+``qa.postprocessing`` implements, and one of ``prepare_train_features`` (``stop_at_context_end``)
+the corrected labelling walk of ``qa.preprocessing``, so that both can be compared against these
+loops for equality; by default the loops are the seed's.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def _tokenize(examples: Mapping[str, Any], tokenizer: Any, max_length: int,
 
 
 def prepare_train_features(examples: Mapping[str, Any], tokenizer: Any, max_length: int = 384,
-                           doc_stride: int = 128) -> Any:
+                           doc_stride: int = 128, *, stop_at_context_end: bool = False) -> Any:
     """Tokenize a batch of examples into overflowing windows labelled with answer token indices.
 
     Args:
@@ -61,6 +63,8 @@ def prepare_train_features(examples: Mapping[str, Any], tokenizer: Any, max_leng
         tokenizer: a fast tokenizer.
         max_length: tokens per feature.
         doc_stride: tokens of overlap between consecutive windows of one context.
+        stop_at_context_end: False is the seed's start walk (see the quirk above); True stops
+            it at the window's last context token, as ``qa.preprocessing`` does.
 
     Returns:
         The tokenizer's ``BatchEncoding`` plus ``start_positions`` and ``end_positions``.
@@ -100,7 +104,8 @@ def prepare_train_features(examples: Mapping[str, Any], tokenizer: Any, max_leng
             tokenized_examples["end_positions"].append(cls_index)
         else:
             # The quirk: this walk may leave the context (see the module docstring).
-            while token_start_index < len(offsets) and offsets[token_start_index][0] <= start_char:
+            last = token_end_index if stop_at_context_end else len(offsets) - 1
+            while token_start_index <= last and offsets[token_start_index][0] <= start_char:
                 token_start_index += 1
             tokenized_examples["start_positions"].append(token_start_index - 1)
             while offsets[token_end_index][1] >= end_char:

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import importlib
 
-from qa.backends.base import Backend, CompileTiming, Predictions, TrainTiming
+from qa.backends.base import (
+    Backend,
+    BackendFailure,
+    CompileTiming,
+    Diverged,
+    Predictions,
+    TrainTiming,
+)
 from qa.errors import QABenchError, unknown
 
 # name -> "module:Class"; modules are imported lazily so that e.g. the IPU backend's
 # optimum-graphcore import only happens when that backend is asked for.
 _REGISTRY: dict[str, str] = {
-    "torch": "qa.backends.torch_backend:TorchBackend",
-    "ipu": "qa.backends.ipu_backend:IPUBackend",
+    "torch": "qa.backends.torch:TorchBackend",
+    "ipu": "qa.backends.ipu:IPUBackend",
 }
 
-__all__ = ["Backend", "CompileTiming", "Predictions", "TrainTiming", "get", "names", "register"]
+__all__ = ["Backend", "BackendFailure", "CompileTiming", "Diverged", "Predictions", "TrainTiming",
+           "get", "names", "register"]
 
 
 def register(name: str, target: str) -> None:

@@ -1,4 +1,14 @@
-"""The backend interface: every backend compiles, trains and predicts the same way."""
+"""The backend contract: everything the rest of qa-bench asks of a backend, declared once.
+
+The pipeline constructs a backend with the tokenizer's padding side, asks whether it can run
+and what hardware it runs on, then compiles, trains and predicts. Profiles ask which pods (or
+devices) it accepts, how a pod becomes config overrides, which pytest marks its entries carry;
+result keys ask for the pod part; the runner asks how an entry is launched (in this process or
+under a launcher such as torchrun); a failure is classified by its kind. A backend is a folder
+``qa/backends/<name>/`` whose class implements this, plus one line in the registry
+(``qa/backends/__init__.py``). ``tests/test_backend_contract.py`` binds every call the callers
+make against every registered backend.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +23,7 @@ if TYPE_CHECKING:
 
     from qa.config import RunConfig
     from qa.convergence import ConvergenceMonitor
+    from qa.results import RunResult
 
 
 @dataclass
@@ -55,21 +66,90 @@ class Predictions:
     rounds: dict[str, Any] = field(default_factory=dict)  # timed passes: median, iqr, rounds
 
 
+class BackendFailure(RuntimeError):
+    """A failure with its own RunResult status (other exceptions record ``failed``)."""
+
+    status = "failed"
+
+
+class Diverged(BackendFailure):
+    """The training loss became NaN or infinite."""
+
+    status = "diverged"
+
+
 class Backend(ABC):
-    """A training backend. Subclasses set ``NAME`` and are registered in ``qa.backends``."""
+    """A training backend. Subclasses set ``NAME`` and ``PODS`` and are registered by name.
+
+    Args:
+        padding_side: the tokenizer's padding side ("right" or "left"), for backends that cut
+            or shift padded batches.
+    """
 
     NAME: str = ""
+    #: What a profile's ``pods`` list names for this backend (shown in errors): pod or device.
+    POD_KIND: str = "pod"
+    #: The pod (or device) names the backend accepts; the first is the default.
+    PODS: tuple[str, ...] = ()
+    #: pytest marks its entries may carry, with their descriptions (registered by the plugin).
+    MARKS: dict[str, str] = {}
 
+    def __init__(self, padding_side: str = "right") -> None:
+        self.padding_side = padding_side
+
+    # -- before anything runs ---------------------------------------------------------------
     @classmethod
     @abstractmethod
-    def available(cls) -> tuple[bool, str]:
-        """Whether this backend can run here, and if not, why (shown as the skip reason)."""
+    def available(cls, config: RunConfig | None = None) -> tuple[bool, str]:
+        """Whether this backend (and ``config``'s device, if given) can run here, else why."""
 
     @classmethod
     @abstractmethod
     def fingerprint(cls, config: RunConfig) -> dict[str, Any]:
         """The hardware this entry runs on (``qa.hardware``): timing baselines match on it."""
 
+    @classmethod
+    def pod_overrides(cls, pod: str) -> list[str]:
+        """``--set`` overrides that place an entry on ``pod`` (a name from ``PODS``)."""
+        return [f"hardware.pod={pod}"]
+
+    @classmethod
+    def result_pod(cls, config: RunConfig) -> str:
+        """The pod part of the entry's result key (and of its baseline's path)."""
+        return config.hardware.pod or cls.PODS[0]
+
+    @classmethod
+    def entry_marks(cls, pod: str) -> tuple[str, ...]:
+        """pytest marks of an entry on ``pod`` (names from ``MARKS``)."""
+        return ()
+
+    @classmethod
+    def probe_device(cls, config: RunConfig) -> str | None:
+        """The torch device whose matmul speed stands for this run's hardware, or None.
+
+        The pipeline's FLOP/s probe (MFU's peak, the probe during training) runs there. None
+        (the default) when no torch device on the host is the hardware the steps ran on: then
+        no probe runs and MFU stays unset rather than being measured against the wrong chip.
+        """
+        return None
+
+    # -- running an entry -------------------------------------------------------------------
+    @classmethod
+    def launch(cls, config: RunConfig, options: Any) -> RunResult:
+        """Run one entry and return its result: in this process unless a backend says otherwise.
+
+        ``options`` is the runner's ``RunOptions`` (cache folder, progress).
+        """
+        from qa.pipeline import run_entry
+
+        return run_entry(config, options.cache_dir, options.progress)
+
+    @classmethod
+    def failure_status(cls, exc: BaseException) -> str | None:
+        """The RunResult status for ``exc`` when it is one of the backend's failure kinds."""
+        return exc.status if isinstance(exc, BackendFailure) else None
+
+    # -- the pipeline's stages --------------------------------------------------------------
     @abstractmethod
     def compile(self, model: Any, features: Dataset, config: RunConfig) -> CompileTiming:
         """Compile the model for the run (Poplar on IPU, torch.compile on torch)."""

@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qa import backends
 from qa.config import RunConfig, apply_overrides
 from qa.errors import QABenchError, did_you_mean, unknown
 from qa.readers import read_toml
 from qa.results import entry_id
 
-IPU_PODS = ("pod4", "pod8", "pod16", "pod32", "pod64")
-TORCH_DEVICES = ("cpu", "cuda", "auto")
 PROFILE_KEYS = {"description", "backend", "models", "pods", "datasets", "seeds", "defaults",
                 "model", "dataset"}
 
@@ -64,9 +63,9 @@ def profile_names() -> list[str]:
 class Entry:
     """One matrix entry: its id, its config, and the hardware it needs (a pytest marker).
 
-    The id is ``results.entry_id`` of the profile's key (``torch/cpu/tiny-roformer__synthetic``),
-    the spelling of result ids and baseline paths; a result says where an ``auto`` device or a
-    replica count actually ran (``torch/cuda/...``, ``torch/cpux2/...``).
+    The id is ``results.entry_id`` of the entry's result key, pod as the backend names it
+    (``torch/cpu/tiny-roformer__synthetic``, ``torch/cpux2/...`` for two replicas): the id of
+    its results and the path of its baseline.
     """
 
     id: str
@@ -137,16 +136,15 @@ def select(profile: Profile, backend: str | None = None, models: list[str] | Non
     Models may be any hub id or path beyond the profile's list (a user's own checkpoint);
     pods must be valid for the backend.
     """
-    from qa import backends
-
     if backend is not None:
         if backend not in backends.names():
             raise unknown("backend", backend, backends.names())
         profile.backend = backend
-    valid_pods = IPU_PODS if profile.backend == "ipu" else TORCH_DEVICES
+    backend_cls = backends.get(profile.backend)
+    valid_pods = backend_cls.PODS
     for pod in pods or []:
         if pod not in valid_pods:
-            raise unknown("pod" if profile.backend == "ipu" else "device", pod, valid_pods)
+            raise unknown(backend_cls.POD_KIND, pod, valid_pods)
     if models:
         from qa.models import TINY_MODELS
 
@@ -173,6 +171,7 @@ def _looks_like_model_id(name: str) -> bool:
 def expand(profile: Profile, squad_dir: str | None = None,
            overrides: list[str] | None = None) -> list[Entry]:
     """All entries of a profile (models × pods × datasets) as RunConfigs."""
+    backend_cls = backends.get(profile.backend)
     entries = []
     for model in profile.models:
         for pod in profile.pods:
@@ -182,16 +181,11 @@ def expand(profile: Profile, squad_dir: str | None = None,
                 sets += _flatten(profile.dataset_overrides.get(dataset, {}))
                 sets += [f"model.name={model}", f"data.dataset={dataset}",
                          f"hardware.backend={profile.backend}"]
-                if profile.backend == "ipu":
-                    sets.append(f"hardware.pod={pod}")
-                else:
-                    sets.append(f"hardware.device={pod}")
+                sets += backend_cls.pod_overrides(pod)
                 if squad_dir:
                     sets.append(f"data.squad_dir={squad_dir}")
                 config = apply_overrides(RunConfig(), sets + list(overrides or []))
-                marks = ("ipu",) if profile.backend == "ipu" else (
-                    ("cuda",) if pod == "cuda" else ())
-                key = {"backend": profile.backend, "pod": pod, "model": model,
-                       "dataset": dataset}
-                entries.append(Entry(entry_id(key), config, marks))
+                key = {"backend": profile.backend, "pod": backend_cls.result_pod(config),
+                       "model": model, "dataset": dataset}
+                entries.append(Entry(entry_id(key), config, backend_cls.entry_marks(pod)))
     return entries

@@ -9,7 +9,6 @@ overhead benchmark). DDP, autocast and AdamW come from torch itself.
 from __future__ import annotations
 
 import math
-import os
 import time
 from contextlib import nullcontext
 from typing import Any
@@ -17,43 +16,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from qa.backends.base import Backend, CompileTiming, Predictions, TrainTiming
-from qa.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
+from qa.backends.base import Backend, CompileTiming, Diverged, Predictions, TrainTiming
+from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
+from qa.backends.torch.devices import (
+    DEVICES,
+    auto_device,
+    dist_info,
+    init_distributed,
+    resolve_device,
+)
 from qa.convergence import ConvergenceMonitor
 from qa.errors import QABenchError
 
-
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' → CUDA when present, else CPU; under torchrun each rank takes its local GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise QABenchError("hardware.device is 'cuda' but no CUDA device is available")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if name != "cpu":
-        raise QABenchError(f"unknown device {name!r} (choose from: auto, cpu, cuda)")
-    return torch.device("cpu")
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world size) of this process; (0, 1) outside torchrun."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def init_distributed(device: torch.device) -> None:
-    """Join the torchrun process group (gloo on CPU, nccl on CUDA) when launched by torchrun."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
+__all__ = ["Diverged", "TorchBackend"]  # Diverged: the contract's failure kind, raised here
 
 
 def seed_everything(seed: int) -> None:
@@ -94,13 +69,47 @@ class TorchBackend(Backend):
     """Fine-tuning and prediction with PyTorch on CPU or CUDA."""
 
     NAME = "torch"
-
-    def __init__(self, padding_side: str = "right") -> None:
-        self.padding_side = padding_side
+    POD_KIND = "device"
+    PODS = DEVICES
+    MARKS = {"cuda": "needs a CUDA GPU"}
 
     @classmethod
-    def available(cls) -> tuple[bool, str]:
+    def available(cls, config: Any = None) -> tuple[bool, str]:
+        """Always, except a CUDA entry on a machine without a CUDA device."""
+        if config is not None and config.hardware.device == "cuda" and \
+                not torch.cuda.is_available():
+            return False, "no CUDA device on this machine"
         return True, ""
+
+    @classmethod
+    def probe_device(cls, config: Any) -> str | None:
+        """The device the steps run on: CUDA when the entry uses it, else the CPU."""
+        return "cuda" if auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
+
+    @classmethod
+    def pod_overrides(cls, pod: str) -> list[str]:
+        """A torch entry's "pod" is its device."""
+        return [f"hardware.device={pod}"]
+
+    @classmethod
+    def result_pod(cls, config: Any) -> str:
+        """The device (``auto`` resolved), ``x<replicas>`` for a torchrun entry."""
+        hw = config.hardware
+        device = hw.device if hw.device != "auto" else auto_device()
+        return device if hw.replicas <= 1 else f"{device}x{hw.replicas}"
+
+    @classmethod
+    def entry_marks(cls, pod: str) -> tuple[str, ...]:
+        return ("cuda",) if pod == "cuda" else ()
+
+    @classmethod
+    def launch(cls, config: Any, options: Any) -> Any:
+        """In this process, or under torchrun when ``hardware.replicas`` > 1."""
+        if config.hardware.replicas > 1:
+            from qa.backends.torch.launcher import run_under_torchrun
+
+            return run_under_torchrun(config, options)
+        return super().launch(config, options)
 
     @classmethod
     def fingerprint(cls, config: Any) -> dict[str, Any]:
@@ -116,7 +125,7 @@ class TorchBackend(Backend):
             fp.update(gpu=torch.cuda.get_device_name(0),
                       gpus=max(hw.replicas, 1), cuda=torch.version.cuda)
         else:
-            # Under torchrun each replica gets its share of the threads (see qa.distributed).
+            # Under torchrun each replica gets its share of the threads (see launcher.py).
             threads = hw.threads or torch.get_num_threads()
             fp.update(cpu_info(), threads=threads)
         return fp

@@ -1,7 +1,7 @@
 """IPU config files, read without poptorch: pod size -> replication, global batch, layer split.
 
 A config is optimum-graphcore's ``ipu_config.json`` layout (the files on the hub under
-``Graphcore/<model>-ipu``), shipped here in ``qa/ipu_configs/<name>.json`` or given as a path.
+``Graphcore/<model>-ipu``), shipped in ``qa/backends/ipu/configs/<name>.json`` or given as a path.
 Only the settings qa-bench uses are accepted; any other key is an error with a suggestion, so a
 typo never silently falls back to optimum's default.
 
@@ -28,7 +28,7 @@ from typing import Any, Literal
 from qa.errors import QABenchError, did_you_mean, unknown
 from qa.readers import read_json
 
-CONFIG_DIR = Path(__file__).parent / "ipu_configs"
+CONFIG_DIR = Path(__file__).parent / "configs"
 
 #: Pod names and how many IPUs each has.
 POD_SIZES: dict[str, int] = {"pod4": 4, "pod8": 8, "pod16": 16, "pod32": 32, "pod64": 64}
@@ -134,7 +134,7 @@ _SETTING_KEYS = {f.name for f in fields(IPUSettings)} - {"name", "source"}
 
 
 def shipped_names() -> list[str]:
-    """Names of the configs shipped in ``qa/ipu_configs``."""
+    """Names of the configs shipped in ``qa/backends/ipu/configs``."""
     return sorted(path.stem for path in CONFIG_DIR.glob("*.json"))
 
 

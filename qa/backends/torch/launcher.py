@@ -23,11 +23,11 @@ from qa.results import RunResult, load_result, write_json_atomic
 def torchrun_command(replicas: int, config_path: Path, out_path: Path) -> list[str]:
     """The torchrun command line for one entry."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={replicas}", "-m", "qa.distributed", str(config_path),
+            f"--nproc_per_node={replicas}", "-m", "qa.backends.torch.launcher", str(config_path),
             str(out_path)]
 
 
-def run_entry_maybe_distributed(config: RunConfig, options: Any) -> RunResult:
+def run_under_torchrun(config: RunConfig, options: Any) -> RunResult:
     """Run ``config`` under torchrun with ``config.hardware.replicas`` processes."""
     from qa.pipeline import result_key
 

@@ -1,0 +1,106 @@
+"""The run manifest: what a run folder was asked to deliver, written before anything runs.
+
+``<run>/manifest.json`` names the profile, the commit and qa-bench version, the seeds, the whole
+shard plan (every entry of the matrix with its estimated cost and shard) and which shard this
+folder is. It is what lets ``qa-bench report`` name the entries a killed run never delivered, and
+``qa-bench merge`` name the entries no shard delivered, and refuse to mix runs of different
+profiles, matrices, commits or versions.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qa.errors import QABenchError
+from qa.readers import read_json
+from qa.results import RunResult, git_commit, write_json_atomic
+
+if TYPE_CHECKING:
+    from qa.sharding import ShardPlan
+
+MANIFEST_FILE = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+def qa_bench_version() -> str:
+    """This package's version."""
+    from qa import __version__
+
+    return __version__
+
+
+def build_manifest(profile: str, plan: ShardPlan, shard: int | None,
+                   seeds: list[int]) -> dict[str, Any]:
+    """The manifest of a run of ``plan``'s shard ``shard`` (None: the whole matrix)."""
+    from qa.pipeline import result_key
+    from qa.results import entry_id
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "profile": profile,
+        "commit": git_commit(),
+        "qa_bench_version": qa_bench_version(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seeds": list(seeds),
+        "shard": None if shard is None else {"index": shard, "count": plan.count},
+        "entries": [{"id": a.entry.id, "result": entry_id(result_key(a.entry.config)),
+                     "cost_s": round(a.cost, 1), "shard": a.shard}
+                    for a in plan.assignments],
+    }
+
+
+def write_manifest(run_dir: str | os.PathLike, manifest: dict[str, Any]) -> Path:
+    """Write ``manifest.json`` atomically."""
+    return write_json_atomic(Path(run_dir) / MANIFEST_FILE, manifest)
+
+
+def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The folder's manifest, or None for a folder written before manifests existed.
+
+    Raises:
+        QABenchError: the file exists but is not a valid manifest.
+    """
+    path = Path(run_dir) / MANIFEST_FILE
+    if not path.exists():
+        return None
+    raw = read_json(path, "manifest")
+    if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list) or any(
+            not isinstance(e, dict) or not {"id", "result", "shard"} <= set(e)
+            for e in raw["entries"]):
+        raise QABenchError(f"{path}: not a qa-bench run manifest (needs 'entries' with "
+                           "id, result and shard)")
+    if raw.get("schema_version") != SCHEMA_VERSION:
+        raise QABenchError(f"{path}: schema_version {raw.get('schema_version')!r} is not "
+                           f"{SCHEMA_VERSION}")
+    return raw
+
+
+def assigned(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries this folder was asked to run: its shard's, or all of them."""
+    shard = manifest.get("shard")
+    if not shard:
+        return list(manifest["entries"])
+    return [e for e in manifest["entries"] if e["shard"] == shard["index"]]
+
+
+def missing(expected: list[dict[str, Any]], results: list[RunResult]) -> list[str]:
+    """Result ids of expected entries that no result delivered (failed ones were delivered)."""
+    delivered = {r.entry_id for r in results}
+    return [e["result"] for e in expected if e["result"] not in delivered]
+
+
+def identity(manifest: dict[str, Any] | None, results: list[RunResult]) -> dict[str, Any]:
+    """What two run folders must share to be merged: profile, matrix, commit, version.
+
+    Folders without a manifest fall back to their results' environment (no profile, no matrix).
+    """
+    if manifest is not None:
+        return {"profile": manifest.get("profile"), "commit": manifest.get("commit"),
+                "qa-bench version": manifest.get("qa_bench_version"),
+                "matrix": tuple(sorted(e["id"] for e in manifest["entries"]))}
+    env = next((r.environment for r in results if r.environment), {})
+    return {"profile": None, "commit": env.get("git_commit"),
+            "qa-bench version": (env.get("versions") or {}).get("qa-bench"), "matrix": None}
