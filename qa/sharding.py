@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from qa.backends.ipu.config import POD_SIZES
 from qa.errors import QABenchError
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ DATASET_FEATURES = {"squad": (88_641, 10_784), "squad_v2": (131_754, 12_134)}
 # CPU and CUDA are rough orders of magnitude (only ratios inside one matrix matter).
 IPU_RATE = 387 * 6 * 110e6 * 384 / 16
 DEVICE_RATE = {"ipu": IPU_RATE, "cpu": 2e10, "cuda": 4e13, "auto": 2e10}
-POD_IPUS = {"pod4": 4, "pod8": 8, "pod16": 16, "pod32": 32, "pod64": 64}
 COMPILE_S_PER_M_PARAMS = 0.3  # graph compile: ~35 s for BERT-base on an IPU
 
 
@@ -141,7 +141,8 @@ def estimate_cost(config: RunConfig, seeds: int = 1) -> float:
     tokens = config.data.max_length
     flops = 6 * params * tokens * samples + 2 * params * tokens * eval_features
     if hw.backend == "ipu":
-        devices, rate = POD_IPUS.get(hw.pod or "pod4", 4), DEVICE_RATE["ipu"]
+        # The IPU backend owns the pod table (pod name → IPUs).
+        devices, rate = POD_SIZES.get(hw.pod or "pod4", 4), DEVICE_RATE["ipu"]
     else:
         devices, rate = max(hw.replicas, 1), DEVICE_RATE.get(hw.device, DEVICE_RATE["cpu"])
     compile_s = COMPILE_S_PER_M_PARAMS * params / 1e6 if hw.backend == "ipu" else 0.0
