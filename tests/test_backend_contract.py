@@ -21,7 +21,7 @@ from qa.backends.base import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The modules that call into backends.
-CALLERS = ("qa/pipeline.py", "qa/runner.py", "qa/profiles.py", "qa/pytest_support.py")
+CALLERS = ("qa/pipeline.py", "qa/runner.py", "qa/profiles/__init__.py", "qa/pytest_support.py")
 #: Local names the callers bind a backend class or instance to.
 BACKEND_NAMES = {"backend", "backend_cls"}
 
