@@ -34,9 +34,9 @@ def _machine_jiffies() -> tuple[int, int] | None:
         return None
     if not first or first[0] != "cpu":
         return None
-    # user nice system idle iowait irq softirq steal guest guest_nice
-    ticks = [int(v) for v in first[1:9]] + [0] * max(0, 8 - len(first[1:9]))
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks[:8]
+    # user nice system idle iowait irq softirq steal (older kernels stop before steal)
+    ticks = [int(v) for v in first[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks + [0] * (8 - len(ticks))
     return user + nice + system + irq + softirq, steal
 
 
@@ -59,14 +59,14 @@ class CpuShare:
     others_s: float = 0.0
     steal_s: float = 0.0
     available: bool = True
-    _start: tuple[float, float, tuple[int, int] | None] | None = None
+    _start: tuple[float, float, tuple[int, int] | None] = (0.0, 0.0, None)
 
     def __enter__(self) -> CpuShare:
         self._start = (time.perf_counter(), _own_cpu_s(), _machine_jiffies())
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        began, own_began, jiffies_began = self._start or (time.perf_counter(), 0.0, None)
+        began, own_began, jiffies_began = self._start
         jiffies = _machine_jiffies()
         wall = time.perf_counter() - began
         own = _own_cpu_s() - own_began
