@@ -166,7 +166,20 @@ class HardwareConfig:
         metadata={"help": "IPU config JSON (name shipped in qa/backends/ipu/configs or path)"},
     )
     replicas: int = field(
-        default=1, metadata={"help": "data-parallel processes under torchrun (torch backend)"}
+        default=1, metadata={"help": "data-parallel processes per node under torchrun (torch)"}
+    )
+    nodes: int = field(
+        default=1,
+        metadata={"help": "hosts that train one entry together under torchrun (torch); world "
+                          "size = nodes × replicas"},
+    )
+    node_rank: int = field(
+        default=0, metadata={"help": "this host's rank among the nodes (0 .. nodes − 1)"}
+    )
+    rdzv_endpoint: str | None = field(
+        default=None,
+        metadata={"help": "HOST:PORT of torchrun's c10d rendezvous when nodes > 1 (the same on "
+                          "every node)"},
     )
     threads: int | None = field(
         default=None, metadata={"help": "torch intra-op threads (default: torch's choice)"}
@@ -177,6 +190,21 @@ class HardwareConfig:
         metadata={"help": "IPU: fp32 weights and compute (optimum-graphcore's fp32 option); "
                           "off: fp16, optimum-graphcore's default on a pod"},
     )
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1 or self.nodes < 1:
+            raise QABenchError("hardware.replicas and hardware.nodes must be at least 1")
+        if not 0 <= self.node_rank < self.nodes:
+            raise QABenchError(f"hardware.node_rank must be in 0 .. {self.nodes - 1} for "
+                               f"{self.nodes} node(s), got {self.node_rank}")
+        if self.nodes > 1 and not self.rdzv_endpoint:
+            raise QABenchError("hardware.nodes > 1 needs hardware.rdzv_endpoint (HOST:PORT, the "
+                               "same on every node)")
+
+    @property
+    def world_size(self) -> int:
+        """Processes that train one entry together: nodes × replicas."""
+        return self.nodes * self.replicas
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,12 @@ RUN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--replicas", {"metavar": "N[,M]",
                     "help": "torch: data-parallel processes under torchrun; a list (1,2) runs "
                             "each count and reports the scaling efficiency"}),
+    ("--nnodes", {"type": int, "metavar": "N",
+                  "help": "torch: hosts that train each entry together under torchrun (start "
+                          "the same command on every host, each with its --node-rank)"}),
+    ("--node-rank", {"type": int, "metavar": "K", "help": "torch: this host's rank, 0 .. N-1"}),
+    ("--rdzv-endpoint", {"metavar": "HOST:PORT",
+                         "help": "torch: torchrun's c10d rendezvous, the same on every host"}),
     ("--set", {"action": "append", "default": [], "metavar": "SECTION.KEY=VALUE",
                "help": "override a config field, e.g. train.learning_rate=0 (see qa-bench "
                        "config)"}),

@@ -191,25 +191,29 @@ def _scaling_section(results: Sequence[RunResult]) -> list[str]:
     for r in results:
         throughput = spec.extract(r)
         if r.status == "ok" and throughput:
-            replicas = int(r.config.get("hardware", {}).get("replicas") or 1)
+            hardware = r.config.get("hardware", {})
+            shape = (int(hardware.get("nodes") or 1), int(hardware.get("replicas") or 1))
             group = (r.key.get("backend", ""), r.key.get("model", ""), r.key.get("dataset", ""))
-            groups.setdefault(group, {})[replicas] = float(throughput)
+            groups.setdefault(group, {})[shape] = float(throughput)
     rows = []
-    for (backend, model, dataset), by_replicas in sorted(groups.items()):
-        if len(by_replicas) < 2:
+    for (backend, model, dataset), by_shape in sorted(groups.items()):
+        if len(by_shape) < 2:
             continue
-        base = min(by_replicas)
-        per_base = by_replicas[base] / base
-        for replicas, throughput in sorted(by_replicas.items()):
-            rows.append([f"{backend}/{model}__{dataset}", replicas, throughput,
-                         throughput / replicas, f"{throughput / replicas / per_base:.0%}",
-                         f"vs {base} replica{'s' if base > 1 else ''}"])
+        base = min(by_shape, key=lambda s: (s[0] * s[1], s))
+        per_base = by_shape[base] / (base[0] * base[1])
+        for (nodes, replicas), throughput in sorted(by_shape.items(),
+                                                    key=lambda i: (i[0][0] * i[0][1], i[0])):
+            world = nodes * replicas
+            rows.append([f"{backend}/{model}__{dataset}", nodes, replicas, world, throughput,
+                         throughput / world, f"{throughput / world / per_base:.0%}",
+                         f"vs {base[0] * base[1]} process{'es' if base[0] * base[1] > 1 else ''}"])
     if not rows:
         return []
-    headers = ["Model", "replicas", spec.header, f"{spec.header} per replica", "efficiency",
-               "relative"]
-    return _section("Scaling efficiency", "Efficiency = samples/s per replica relative to the "
-                    "smallest replica count.", "", _table(headers, rows, keep=len(headers)))
+    headers = ["Model", "nodes", "replicas per node", "world size", spec.header,
+               f"{spec.header} per process", "efficiency", "relative"]
+    return _section("Scaling efficiency", "Efficiency = samples/s per process relative to the "
+                    "smallest world size (processes = nodes × replicas per node).", "",
+                    _table(headers, rows, keep=len(headers)))
 
 
 def _seeds_section(results: Sequence[RunResult]) -> list[str]:

@@ -95,6 +95,11 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
         QABenchError: any bad option or input, as one line.
     """
     sets = list(values.get("set") or [])
+    # torchrun's multi-node options are config fields, so a profile can hold them too.
+    for option, field_name in (("nnodes", "nodes"), ("node_rank", "node_rank"),
+                               ("rdzv_endpoint", "rdzv_endpoint")):
+        if values.get(option) is not None:
+            sets.append(f"hardware.{field_name}={values[option]}")
     profile = profiles.load_profile(values["profile"])
     profile = profiles.select(profile, values.get("backend"), split_names(values.get("models")),
                               split_names(values.get("pods")),

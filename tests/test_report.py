@@ -27,10 +27,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def make_result(f1: float = 88.0, sps: float = 100.0, status: str = "ok", replicas: int = 1,
-                **overrides: Any) -> RunResult:
+                nodes: int = 1, **overrides: Any) -> RunResult:
     """A small, valid RunResult; keyword overrides replace whole fields."""
     config = RunConfig().to_dict()
     config["hardware"]["replicas"] = replicas
+    config["hardware"]["nodes"] = nodes
     config["train"]["dynamic_padding"] = True
     fields: dict[str, Any] = {
         "key": dict(KEY),
@@ -112,8 +113,20 @@ def test_scaling_efficiency_relative_to_one_replica() -> None:
     results = [make_result(sps=100.0, replicas=1), make_result(sps=180.0, replicas=2)]
     text = render_markdown(results, [])
     section = text.split("## Scaling efficiency")[1].split("##")[0]
-    assert "90%" in section and "100%" in section and "vs 1 replica" in section
+    assert "90%" in section and "100%" in section and "vs 1 process" in section
     assert "Scaling efficiency" not in render_markdown([make_result()], [])
+
+
+def test_scaling_efficiency_counts_processes_across_nodes() -> None:
+    """Two hosts × 2 replicas is a world of 4: efficiency per process against the one-process
+    run, and a 2 × 1 run sits between them."""
+    results = [make_result(sps=100.0), make_result(sps=300.0, replicas=2, nodes=2),
+               make_result(sps=160.0, replicas=1, nodes=2)]
+    section = render_markdown(results, []).split("## Scaling efficiency")[1].split("##")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| torch/")]
+    assert [[c.strip() for c in r.split("|")[2:5]] for r in rows] == [
+        ["1", "1", "1"], ["2", "1", "2"], ["2", "2", "4"]]
+    assert "80%" in rows[1] and "75%" in rows[2]
 
 
 def test_seeds_and_notes_hooks() -> None:

@@ -93,9 +93,12 @@ class TorchBackend(Backend):
 
     @classmethod
     def result_pod(cls, config: Any) -> str:
-        """The device (``auto`` resolved), ``x<replicas>`` for a torchrun entry."""
+        """The device (``auto`` resolved), ``x<replicas>`` for a torchrun entry, ``x<replicas>n<nodes>``
+        across hosts."""
         hw = config.hardware
         device = hw.device if hw.device != "auto" else auto_device()
+        if hw.nodes > 1:
+            return f"{device}x{hw.replicas}n{hw.nodes}"
         return device if hw.replicas <= 1 else f"{device}x{hw.replicas}"
 
     @classmethod
@@ -104,8 +107,8 @@ class TorchBackend(Backend):
 
     @classmethod
     def launch(cls, config: Any, options: Any) -> Any:
-        """In this process, or under torchrun when ``hardware.replicas`` > 1."""
-        if config.hardware.replicas > 1:
+        """In this process, or under torchrun when ``hardware.replicas`` or ``hardware.nodes`` > 1."""
+        if config.hardware.world_size > 1:
             from qa.backends.torch.launcher import run_under_torchrun
 
             return run_under_torchrun(config, options)
@@ -121,6 +124,8 @@ class TorchBackend(Backend):
             hw.device == "auto" and torch.cuda.is_available()) else "cpu"
         fp: dict[str, Any] = {"kind": device, "torch_build": torch_build(),
                               "torch": torch.__version__, "replicas": hw.replicas}
+        if hw.nodes > 1:
+            fp["nodes"] = hw.nodes
         if device == "cuda" and torch.cuda.is_available():
             fp.update(gpu=torch.cuda.get_device_name(0),
                       gpus=max(hw.replicas, 1), cuda=torch.version.cuda)

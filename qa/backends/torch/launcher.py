@@ -2,8 +2,13 @@
 
 The parent process (CLI or pytest) launches ``torchrun --standalone --nproc_per_node N`` on this
 module with the entry's config; every rank runs the whole pipeline (each trains on its shard of
-every global batch and predicts its shard of the features), and rank 0 writes the RunResult.
+every global batch and predicts its shard of the features), and rank 0 computes the RunResult.
 Throughput is therefore the global figure and EM/F1 are computed once, on rank 0.
+
+Across hosts (``hardware.nodes`` > 1) every host starts the same command with its own
+``--node-rank``; their torchrun launchers meet at a c10d rendezvous (``hardware.rdzv_endpoint``),
+which hands out the global ranks. Rank 0 may be on any host, so it broadcasts its RunResult and
+every host's local rank 0 writes it: each host's run folder holds the same result and verdict.
 """
 
 from __future__ import annotations
@@ -20,15 +25,27 @@ from qa.config import RunConfig
 from qa.results import RunResult, load_result, write_json_atomic
 
 
-def torchrun_command(replicas: int, config_path: Path, out_path: Path) -> list[str]:
-    """The torchrun command line for one entry."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={replicas}", "-m", "qa.backends.torch.launcher", str(config_path),
-            str(out_path)]
+def torchrun_command(config: RunConfig, config_path: Path, out_path: Path) -> list[str]:
+    """The torchrun command line for one entry (one host's part of it when nodes > 1)."""
+    from qa.config import config_hash
+
+    hw = config.hardware
+    if hw.nodes > 1:
+        # Every host derives the same rendezvous id from the entry, so two entries (or seeds)
+        # started at once on the same endpoint never join each other's group.
+        rdzv_id = f"qa-bench-{config_hash(config)}-{config.train.seed}"
+        where = [f"--nnodes={hw.nodes}", f"--node_rank={hw.node_rank}", "--rdzv_backend=c10d",
+                 f"--rdzv_endpoint={hw.rdzv_endpoint}", f"--rdzv_id={rdzv_id}"]
+    else:
+        where = ["--standalone"]
+    return [sys.executable, "-m", "torch.distributed.run", *where,
+            f"--nproc_per_node={hw.replicas}", "-m", "qa.backends.torch.launcher",
+            str(config_path), str(out_path)]
 
 
 def run_under_torchrun(config: RunConfig, options: Any) -> RunResult:
-    """Run ``config`` under torchrun with ``config.hardware.replicas`` processes."""
+    """Run ``config`` under torchrun: ``hardware.replicas`` processes on each of ``hardware.nodes``
+    hosts."""
     from qa.pipeline import result_key
 
     with tempfile.TemporaryDirectory(prefix="qa-bench-ddp-") as tmp:
@@ -40,14 +57,14 @@ def run_under_torchrun(config: RunConfig, options: Any) -> RunResult:
         # torchrun defaults OMP_NUM_THREADS to 1 per process; make the split explicit.
         if config.hardware.threads:
             env["OMP_NUM_THREADS"] = str(config.hardware.threads)
-        proc = subprocess.run(torchrun_command(config.hardware.replicas, config_path, out_path),
+        proc = subprocess.run(torchrun_command(config, config_path, out_path),
                               env=env, stdout=sys.stderr, check=False)
         if out_path.exists():
             return load_result(out_path)
         return RunResult(key=result_key(config), config=config.to_dict(), status="failed",
                          failure={"stage": "torchrun",
                                   "cause": f"torchrun exited with code {proc.returncode} "
-                                           "before rank 0 wrote a result"})
+                                           "before a result was written"})
 
 
 def _worker(config_path: str, out_path: str) -> int:
@@ -59,13 +76,19 @@ def _worker(config_path: str, out_path: str) -> int:
     result = run_entry(config, cache, raw["progress"])
     import torch.distributed as dist
 
-    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-    if rank == 0:
-        write_json_atomic(out_path, result.to_dict())
+    data = result.to_dict()
+    if dist.is_available() and dist.is_initialized():
+        # Rank 0's result (the one with EM/F1) to every host; the group is gloo or nccl, and
+        # broadcast_object_list handles both.
+        box = [data if dist.get_rank() == 0 else None]
+        dist.broadcast_object_list(box, src=0)
+        data = box[0]
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        write_json_atomic(out_path, data)
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-    return 0 if result.status == "ok" else 1
+    return 0 if data.get("status") == "ok" else 1
 
 
 if __name__ == "__main__":
