@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--baselines", default="baselines", help="baselines folder")
     merge.add_argument("--force", action="store_true",
                        help="merge runs of different profiles, matrices, commits or versions")
+    merge.add_argument("--profile", metavar="NAME|TOML",
+                       help="the profile whose whole matrix the folders must cover: an entry "
+                            "no folder planned or delivered is missing (e.g. every shard job "
+                            "of one pod died); default: the union of the folders' plans")
     add_history_option(merge.add_argument)
 
     base = sub.add_parser("baseline", help="write baselines from finished runs (accuracy pooled "
@@ -174,7 +178,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
     check_writable(Path(args.out))
     judged = merge_runs(args.run_dirs, args.out, baselines_root=args.baselines,
-                        history=args.qa_history, force=args.force)
+                        history=args.qa_history, force=args.force, profile=args.profile)
     print(f"merged {len(judged.results)} results from {len(args.run_dirs)} run folders; "
           f"{judged.appended} appended to the history")
     return _print_judged(judged)

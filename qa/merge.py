@@ -117,14 +117,39 @@ def _expected(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def _profile_matrix(name: str, manifests: list[dict[str, Any]], force: bool,
+                    notes: list[str]) -> list[dict[str, Any]]:
+    """The whole matrix of profile ``name`` as manifest entries (``merge --profile``).
+
+    Per-pod shard jobs each plan only their pod's entries, so when every job of one pod dies,
+    no delivered manifest names that pod's entries; the profile does.
+    """
+    from qa import profiles
+    from qa.pipeline import result_key
+    from qa.results import entry_id
+
+    profile = profiles.load_profile(name)
+    for manifest in manifests:
+        if manifest.get("profile") != profile.name:
+            message = (f"--profile {profile.name}, but a folder ran profile "
+                       f"{manifest.get('profile')}")
+            if not force:
+                raise QABenchError(f"{message}; pass --force to merge anyway")
+            notes.append(f"merged despite {message} (--force)")
+    return [{"id": e.id, "result": entry_id(result_key(e.config)), "shard": None}
+            for e in profiles.expand(profile)]
+
+
 def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
                baselines_root: str | os.PathLike = "baselines",
                history: str | os.PathLike | None = None, force: bool = False,
-               references: str | os.PathLike | None = "baselines/reference.toml") -> Judged:
+               references: str | os.PathLike | None = "baselines/reference.toml",
+               profile: str | None = None) -> Judged:
     """Merge shard run folders into ``out_dir``: results, manifest, verdicts, report, history.
 
     The history (default ``history.jsonl`` beside ``out_dir``) gets each merged result once: a
-    result already there (same entry, start and finish time) is not appended again.
+    result already there (same entry, start and finish time) is not appended again. Expected
+    entries are the union of the folders' plans, plus the whole matrix of ``profile`` if given.
 
     Raises:
         QABenchError: a folder is not a run folder, or the runs differ (profile, commit,
@@ -141,7 +166,9 @@ def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
     if len(manifests) < len(loaded):
         notes.append("some folders have no manifest.json (older qa-bench): their expected "
                      "entries are unknown, only delivered ones are judged")
-    expected = _expected(manifests)
+    expected = _expected(manifests + ([{"entries": _profile_matrix(profile, manifests, force,
+                                                                    notes)}]
+                                      if profile else []))
     absent = missing(expected, results)
     shards = {m["shard"]["index"] for m in manifests if m.get("shard")}
     count = next((m["shard"]["count"] for m in manifests if m.get("shard")), None)

@@ -181,3 +181,35 @@ def test_merge_runs_library_keeps_one_result_per_entry(tmp_path: Path, plan) -> 
         "torch/cpu/" + f"{a.entry.config.model.name}__{a.entry.config.data.dataset}"
         for a in plan.assignments)
     assert not judged.missing and not judged.failed
+
+
+def test_merge_profile_names_a_pod_whose_every_shard_job_died(tmp_path: Path, capsys) -> None:
+    """Per-pod jobs plan only their pod: without --profile a pod with no surviving folder is
+    invisible; with it, that pod's entries are missing (exit 1)."""
+    path = tmp_path / "profiles" / "four.toml"  # the shard folders ran profile "four"
+    path.parent.mkdir()
+    path.write_text(PROFILE.replace('pods = ["cpu"]', 'pods = ["cpu", "cuda"]'))
+    profile = profiles.load_profile(str(path))
+    cpu_only = sharding.plan_shards(profiles.expand(profiles.select(profile, None, None, ["cpu"],
+                                                                    None)), 2)
+    folders = [str(_shard_dir(tmp_path, cpu_only, k)) for k in (1, 2)]
+    none = str(tmp_path / "none")
+    assert main(["merge", *folders, "--out", str(tmp_path / "m1"), "--baselines", none]) == 0
+    assert "0 entries missing" in capsys.readouterr().out
+    rc = main(["merge", *folders, "--out", str(tmp_path / "m2"), "--baselines", none,
+               "--profile", str(path)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert out.count("missing: torch/cuda/") == 4 and "missing: torch/cpu/" not in out
+    assert read_manifest_entries(tmp_path / "m2") == 8  # the merged manifest names all of them
+    other = tmp_path / "other.toml"
+    other.write_text(PROFILE.replace("four tiny", "other"))
+    rc = main(["merge", *folders, "--out", str(tmp_path / "m3"), "--baselines", none,
+               "--profile", str(other)])
+    assert rc == 2 and "pass --force" in capsys.readouterr().err
+
+
+def read_manifest_entries(folder: Path) -> int:
+    from qa.manifest import read_manifest
+
+    return len(read_manifest(folder)["entries"])
