@@ -236,7 +236,25 @@ def main(argv: list[str] | None = None) -> int:
     unexplained = [m for m in mutants
                    if m.status not in KILLED | PENDING and m.key not in equivalents]
     print(f"{args.out}: {len(mutants)} mutants, {len(unexplained)} unexplained survivor(s)")
-    return 1 if unexplained else 0
+    unmeasured = unmeasured_modules(mutants)
+    if unmeasured and not args.mutants:
+        # A whole run that leaves a configured module untested measured nothing there: an
+        # interrupted run, or a module whose mutants mutmut never generated.
+        print(f"not measured (no mutant tested): {', '.join(unmeasured)}")
+    return 1 if unexplained or (unmeasured and not args.mutants) else 0
+
+
+def configured_modules() -> list[str]:
+    """The modules ``[tool.mutmut] only_mutate`` names, as dotted module names."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    paths = config["tool"]["mutmut"].get("only_mutate", [])
+    return [p.removesuffix(".py").replace("/", ".") for p in paths]
+
+
+def unmeasured_modules(mutants: list[Mutant]) -> list[str]:
+    """Configured modules with no tested mutant (none generated, or every one still pending)."""
+    tested = {m.module for m in mutants if m.status not in PENDING}
+    return [module for module in configured_modules() if module not in tested]
 
 
 if __name__ == "__main__":

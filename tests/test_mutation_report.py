@@ -1,0 +1,36 @@
+"""tools/mutation_report.py: a run that measured nothing in a module must not pass."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("mutation_report",
+                                                  ROOT / "tools" / "mutation_report.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_configured_modules_are_those_of_pyproject() -> None:
+    tool = _tool()
+    modules = tool.configured_modules()
+    assert "qa.verdicts" in modules and "qa.preprocessing" in modules
+    assert all((ROOT / (m.replace(".", "/") + ".py")).exists() for m in modules)
+
+
+def test_a_module_with_only_pending_or_no_mutants_is_unmeasured() -> None:
+    tool = _tool()
+    modules = tool.configured_modules()
+    tested = [tool.Mutant(f"{m}.x_f__mutmut_1", "killed") for m in modules[1:]]
+    pending = tool.Mutant(f"{modules[0]}.x_f__mutmut_1", "not checked")
+    assert tool.unmeasured_modules(tested + [pending]) == [modules[0]]
+    assert tool.unmeasured_modules(tested) == [modules[0]]  # no mutant generated at all
+    survived = tool.Mutant(f"{modules[0]}.x_f__mutmut_2", "survived")
+    assert tool.unmeasured_modules(tested + [pending, survived]) == []
