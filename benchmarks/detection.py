@@ -35,6 +35,8 @@ CASES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
      "lowercase_mismatch"),
     ("sample_mapping", "validation features attributed by index, not overflow mapping", (),
      "sample_mapping"),
+    ("end_offsets", "answer text ends where its last token starts (offset pair misread)", (),
+     "end_offsets"),
 )
 
 

@@ -15,6 +15,9 @@ Faults (``QA_BENCH_INJECT_FAULT=name``):
 - ``sample_mapping``: validation features are attributed to examples by feature index instead
   of the tokenizer's overflow-to-sample mapping (every example after the first overflowing
   context is scored against another example's features).
+- ``end_offsets``: an answer's text ends where its last token *starts* (the end character taken
+  from the start of the offset pair): every answer loses its last token. Evaluation only, so a
+  model trained from scratch cannot learn around it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from qa.errors import QABenchError
 
 ENV = "QA_BENCH_INJECT_FAULT"
-FAULTS = ("label_shift", "lowercase_mismatch", "sample_mapping")
+FAULTS = ("label_shift", "lowercase_mismatch", "sample_mapping", "end_offsets")
 
 
 def active() -> str | None:
@@ -66,7 +69,14 @@ def train_features(features: Any) -> Any:
 
 
 def validation_features(features: Any, examples: Any) -> Any:
-    """``sample_mapping``: feature i belongs to example i (the classic overflow bug)."""
+    """``sample_mapping``: feature i belongs to example i (the classic overflow bug);
+    ``end_offsets``: every context token's character span ends where it starts."""
+    if active() == "end_offsets":
+        def starts_only(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            return {"offset_mapping": [[pair if pair is None else [pair[0], pair[0]]
+                                        for pair in row] for row in batch["offset_mapping"]]}
+
+        return features.map(starts_only, batched=True, desc="inject end_offsets")
     if active() != "sample_mapping":
         return features
     ids = list(examples["id"])

@@ -55,3 +55,28 @@ def test_sample_mapping_attributes_features_by_index(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(faults.ENV, "sample_mapping")
     broken = faults.validation_features(features, examples)
     assert broken["example_id"][:3] == ["a", "b", "b"]
+
+
+def test_end_offsets_cut_every_answer_before_its_last_token(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path) -> None:
+    import numpy as np
+
+    from qa.postprocessing import postprocess_qa_predictions
+
+    context = "Klaus was born in Berlin in 1970."
+    tok = train_wordpiece([context, "Where was Klaus born?"] * 5, 200, cache_dir=tmp_path)
+    examples = Dataset.from_dict({"id": ["a"], "question": ["Where was Klaus born?"],
+                                  "context": [context]})
+    features = examples.map(prepare_validation_features, batched=True,
+                            remove_columns=examples.column_names,
+                            fn_kwargs={"tokenizer": tok, "max_length": 64, "doc_stride": 16})
+    words = [context[p[0]:p[1]] if p else None for p in features["offset_mapping"][0]]
+    start = np.full((1, len(words)), -9.0)
+    end = np.full((1, len(words)), -9.0)
+    start[0, words.index("Berlin")], end[0, words.index("1970")] = 9.0, 9.0
+    clean = postprocess_qa_predictions(examples, features, start, end)
+    monkeypatch.setenv(faults.ENV, "end_offsets")
+    broken = postprocess_qa_predictions(examples, faults.validation_features(features, examples),
+                                        start, end)
+    assert clean["a"] == "Berlin in 1970"
+    assert broken["a"] == "Berlin in "
