@@ -8,7 +8,10 @@ a false alarm. Bugs come from ordinary config overrides or from the test-only fa
 
     python benchmarks/detection.py --out reports/detection [--only lr0,label_shift] [--set ...]
 
-Runs already in ``--out`` are reused. Exit 1 when a bug goes undetected or the clean run fails.
+Runs already in ``--out`` are reused; with ``--rejudge`` they are judged again against
+``--baselines`` (``qa-bench report``, the same rules and exit code as the run) instead, e.g. after
+the baseline was rewritten from a new sweep. Exit 1 when a bug goes undetected or the clean run
+fails.
 """
 
 from __future__ import annotations
@@ -40,12 +43,30 @@ CASES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
 )
 
 
+def _verdicts(folder: Path) -> dict[str, Any]:
+    verdicts = json.loads((folder / "verdicts.json").read_text())["verdicts"] \
+        if (folder / "verdicts.json").exists() else []
+    return {v["metric"]: {k: v.get(k) for k in ("value", "baseline", "status")}
+            for v in verdicts}
+
+
+def rejudge(exe: Path, folder: Path, baselines: Path) -> dict[str, Any]:
+    """A finished case judged again against ``baselines``: ``qa-bench report``'s exit code."""
+    record = folder / "detection.json"
+    data = json.loads(record.read_text())
+    proc = subprocess.run([str(exe), "report", str(folder), "--baselines", str(baselines)],
+                          capture_output=True, text=True, cwd=ROOT)
+    data.update(exit=proc.returncode, verdicts=_verdicts(folder), rejudged=str(baselines))
+    record.write_text(json.dumps(data, indent=2))
+    return data
+
+
 def run_case(exe: Path, folder: Path, sets: tuple[str, ...], fault: str | None,
-             baselines: Path) -> dict[str, Any]:
-    """One smoke run; its exit code and verdicts (reused when already there)."""
+             baselines: Path, again: bool = False) -> dict[str, Any]:
+    """One smoke run; its exit code and verdicts (reused, or re-judged, when already there)."""
     record = folder / "detection.json"
     if record.exists():
-        return json.loads(record.read_text())
+        return rejudge(exe, folder, baselines) if again else json.loads(record.read_text())
     args = [str(exe), "run", "--profile", "smoke", "--no-progress", "--out", str(folder),
             "--baselines", str(baselines)]
     for item in sets:
@@ -56,12 +77,8 @@ def run_case(exe: Path, folder: Path, sets: tuple[str, ...], fault: str | None,
         env["QA_BENCH_INJECT_FAULT"] = fault
     began = time.perf_counter()
     proc = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
-    verdicts = json.loads((folder / "verdicts.json").read_text())["verdicts"] \
-        if (folder / "verdicts.json").exists() else []
     data = {"exit": proc.returncode, "seconds": round(time.perf_counter() - began, 1),
-            "verdicts": {v["metric"]: {k: v.get(k) for k in ("value", "baseline", "status")}
-                         for v in verdicts},
-            "stderr": proc.stderr.strip()[-300:]}
+            "verdicts": _verdicts(folder), "stderr": proc.stderr.strip()[-300:]}
     folder.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(data, indent=2))
     return data
@@ -79,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated case names")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="config override for every case (e.g. hardware.threads=1)")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="judge finished cases again against --baselines instead of reusing "
+                             "their verdicts")
     args = parser.parse_args(argv)
     exe = Path(sys.executable).parent / "qa-bench"
     wanted = set(args.only.split(",")) if args.only else None
@@ -89,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         if wanted and name not in wanted:
             continue
         print(f"{name}: {what}", flush=True)
-        data = run_case(exe, args.out / name, (*args.set, *sets), fault, args.baselines)
+        data = run_case(exe, args.out / name, (*args.set, *sets), fault, args.baselines,
+                        args.rejudge)
         em, f1 = data["verdicts"].get("exact_match", {}), data["verdicts"].get("f1", {})
         accuracy_failed = "fail" in (em.get("status"), f1.get("status"))
         expected = name != "clean"
