@@ -35,9 +35,6 @@ def qa_bench_version() -> str:
 def build_manifest(profile: str, plan: ShardPlan, shard: int | None,
                    seeds: list[int]) -> dict[str, Any]:
     """The manifest of a run of ``plan``'s shard ``shard`` (None: the whole matrix)."""
-    from qa.pipeline import result_key
-    from qa.results import entry_id
-
     return {
         "schema_version": SCHEMA_VERSION,
         "profile": profile,
@@ -46,10 +43,17 @@ def build_manifest(profile: str, plan: ShardPlan, shard: int | None,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seeds": list(seeds),
         "shard": None if shard is None else {"index": shard, "count": plan.count},
-        "entries": [{"id": a.entry.id, "result": entry_id(result_key(a.entry.config)),
-                     "cost_s": round(a.cost, 1), "shard": a.shard}
+        "entries": [{**entry_record(a.entry, a.shard), "cost_s": round(a.cost, 1)}
                     for a in plan.assignments],
     }
+
+
+def entry_record(entry: Any, shard: int | None = None) -> dict[str, Any]:
+    """A manifest's record of one matrix entry: its id, its result id, its shard."""
+    from qa.pipeline import result_key
+    from qa.results import entry_id
+
+    return {"id": entry.id, "result": entry_id(result_key(entry.config)), "shard": shard}
 
 
 def write_manifest(run_dir: str | os.PathLike, manifest: dict[str, Any]) -> Path:

@@ -125,8 +125,7 @@ def _profile_matrix(name: str, manifests: list[dict[str, Any]], force: bool,
     no delivered manifest names that pod's entries; the profile does.
     """
     from qa import profiles
-    from qa.pipeline import result_key
-    from qa.results import entry_id
+    from qa.manifest import entry_record
 
     profile = profiles.load_profile(name)
     for manifest in manifests:
@@ -136,8 +135,7 @@ def _profile_matrix(name: str, manifests: list[dict[str, Any]], force: bool,
             if not force:
                 raise QABenchError(f"{message}; pass --force to merge anyway")
             notes.append(f"merged despite {message} (--force)")
-    return [{"id": e.id, "result": entry_id(result_key(e.config)), "shard": None}
-            for e in profiles.expand(profile)]
+    return [entry_record(e) for e in profiles.expand(profile)]
 
 
 def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,

@@ -90,7 +90,7 @@ def test_two_nodes_on_this_machine_train_one_entry(tmp_path: Path) -> None:
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for k in (0, 1)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
-    for proc, out in zip(procs, outputs):
+    for proc, out in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, out[-3000:]
     results = []
     for k in (0, 1):

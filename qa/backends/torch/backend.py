@@ -93,8 +93,8 @@ class TorchBackend(Backend):
 
     @classmethod
     def result_pod(cls, config: Any) -> str:
-        """The device (``auto`` resolved), ``x<replicas>`` for a torchrun entry, ``x<replicas>n<nodes>``
-        across hosts."""
+        """The device (``auto`` resolved), ``x<replicas>`` for a torchrun entry,
+        ``x<replicas>n<nodes>`` across hosts."""
         hw = config.hardware
         device = hw.device if hw.device != "auto" else auto_device()
         if hw.nodes > 1:
@@ -107,7 +107,7 @@ class TorchBackend(Backend):
 
     @classmethod
     def launch(cls, config: Any, options: Any) -> Any:
-        """In this process, or under torchrun when ``hardware.replicas`` or ``hardware.nodes`` > 1."""
+        """In this process, or under torchrun when ``hardware.replicas`` or ``.nodes`` > 1."""
         if config.hardware.world_size > 1:
             from qa.backends.torch.launcher import run_under_torchrun
 

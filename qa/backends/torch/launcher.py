@@ -77,7 +77,8 @@ def _worker(config_path: str, out_path: str) -> int:
     import torch.distributed as dist
 
     data = result.to_dict()
-    if dist.is_available() and dist.is_initialized():
+    distributed = dist.is_available() and dist.is_initialized()
+    if distributed:
         # Rank 0's result (the one with EM/F1) to every host; the group is gloo or nccl, and
         # broadcast_object_list handles both.
         box = [data if dist.get_rank() == 0 else None]
@@ -85,7 +86,7 @@ def _worker(config_path: str, out_path: str) -> int:
         data = box[0]
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:
         write_json_atomic(out_path, data)
-    if dist.is_available() and dist.is_initialized():
+    if distributed:
         dist.barrier()
         dist.destroy_process_group()
     return 0 if data.get("status") == "ok" else 1
