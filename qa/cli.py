@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--timings-from", nargs="+", metavar="RUN_DIR",
                       help="take the timing sections from these runs only (e.g. separate runs "
                            "on a quiet machine; RUN_DIRs then give accuracy only)")
+    base.add_argument("--accuracy-tolerance", type=_points, metavar="POINTS",
+                      help="the accuracy metrics' tolerance floor in points (the gate is mean "
+                           "- max(floor, 3 sigma, mean - worst run)); default: the one already "
+                           "in the baseline file, else the metric's default (1.0)")
 
     cmp_ = sub.add_parser("compare", help="compare two runs (e.g. SDK before/after)")
     cmp_.add_argument("a", help="run folder or RunResult JSON (before)")
@@ -200,6 +204,17 @@ def _print_judged(judged) -> int:
     return EXIT_FAIL if judged.failed else EXIT_OK
 
 
+def _points(text: str) -> float:
+    """``--accuracy-tolerance``: a finite number of points >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of points >= 0, got {text!r}")
+    return value
+
+
 def cmd_baseline(args: argparse.Namespace) -> int:
     """``qa-bench baseline RUN_DIR...``: one baseline per entry from every run given."""
     from qa.baselines import update_baseline
@@ -208,7 +223,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     results = [r for folder in args.run_dirs for r in load_run_dir(folder)]
     timed = ([r for folder in args.timings_from for r in load_run_dir(folder)]
              if args.timings_from else None)
-    written = update_baseline(Path(args.baselines), results, timing_results=timed)
+    written = update_baseline(Path(args.baselines), results,
+                              accuracy_tolerance=args.accuracy_tolerance, timing_results=timed)
     if not written:
         raise QABenchError("no successful result in the runs given: no baseline written")
     for path in written:

@@ -433,6 +433,30 @@ def test_baseline_command_takes_timings_from_quiet_runs(tmp_path: Path) -> None:
     assert baseline.timings[0].metrics["train_samples_per_s"].value == 100.0
 
 
+def test_baseline_command_sets_the_accuracy_tolerance_floor(tmp_path: Path, capsys) -> None:
+    # A tight sweep (std 0.5) gates at mean - 3 sigma unless a wider floor is asked for; the
+    # floor is written into the file and kept by the next update that does not give one.
+    from qa.cli import main
+
+    folder = tmp_path / "sweep" / "results"
+    folder.mkdir(parents=True)
+    for i, em in enumerate((99.0, 99.5, 100.0)):
+        (folder / f"r{i}.json").write_text(json.dumps(make_result(em=em).to_dict()))
+    out = str(tmp_path / "b")
+    assert main(["baseline", str(folder.parent), "--baselines", out]) == 0
+    assert load_baseline(out, KEY).metrics["exact_match"].effective_tolerance() == 1.5
+    assert main(["baseline", str(folder.parent), "--baselines", out,
+                 "--accuracy-tolerance", "4"]) == 0
+    em = load_baseline(out, KEY).metrics["exact_match"]
+    assert (em.tolerance, em.effective_tolerance()) == (4.0, 4.0)
+    assert main(["baseline", str(folder.parent), "--baselines", out]) == 0
+    assert load_baseline(out, KEY).metrics["exact_match"].tolerance == 4.0
+    for bad in ("-1", "nan", "inf", "four"):
+        assert main(["baseline", str(folder.parent), "--baselines", out,
+                     "--accuracy-tolerance", bad]) == 2
+        assert "must be a number of points >= 0" in capsys.readouterr().err
+
+
 IPU_HW = {"kind": "ipu", "pod": "pod16", "ipus": 16, "replication": 4, "emulated": False}
 IPU_KEY = {"backend": "ipu", "pod": "pod16", "model": "tiny-bert", "dataset": "synthetic"}
 
