@@ -4,11 +4,13 @@ which truncation starts, and the label of an answer on a window's edge tokens.""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
-from squad_strategies import bert_tokenizer, token_count, token_offsets
+from squad_strategies import bert_tokenizer, roberta_tokenizer, token_count, token_offsets
 
 from benchmarks.reference import seed
+from qa.errors import QABenchError
 from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
 CONTEXT = "the old river city was built by the king of the north sea town"  # 15 tokens
@@ -70,3 +72,94 @@ def test_questions_are_cut_from_one_token_over_the_budget(over: int,
                                          stop_at_context_end=True)
     for key in ours:
         assert ours[key] == theirs[key], key
+
+
+def special_tokens(tokenizer: Any) -> int:
+    return tokenizer.backend_tokenizer.num_special_tokens_to_add(True)
+
+
+def assert_seed_features(ours: dict, batch: dict, tokenizer: Any, max_length: int,
+                         doc_stride: int) -> None:
+    """Our train features are the (corrected) seed's for ``batch``."""
+    theirs = seed.prepare_train_features(batch, tokenizer, max_length, doc_stride,
+                                         stop_at_context_end=True)
+    assert list(ours) == list(theirs)
+    for key in ours:
+        assert ours[key] == theirs[key], key
+
+
+def test_a_one_token_budget_keeps_the_questions_first_token(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The smallest stride-compatible budget, one token: a longer question keeps its first token
+    (not nothing); one stride more leaves no room at all, a user error naming the settings."""
+    tokenizer = bert_tokenizer()
+    max_length = 32
+    doc_stride = max_length - special_tokens(tokenizer) - 2  # budget: 1 token
+    batch = {"id": ["a"], "question": [QUESTION], "context": [CONTEXT * 3],
+             "answers": [{"text": ["river"], "answer_start": [CONTEXT.index("river")]}]}
+    stats = FastPathStats()
+    with caplog.at_level(logging.WARNING, logger="qa.preprocessing"):
+        ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"1 question(s) left too little room for the context at max_length=32, "
+        f"doc_stride={doc_stride}: truncated to 1 tokens"]
+    first_token = QUESTION[: token_offsets(tokenizer, QUESTION)[0][1]]  # "w" of "who"
+    assert_seed_features(ours, {**batch, "question": [first_token]}, tokenizer, max_length,
+                         doc_stride)
+    assert (stats.batches, stats.fallbacks) == (1, 0)
+    with pytest.raises(QABenchError, match=rf"doc_stride={doc_stride + 1} leaves no room for a "
+                                           rf"question in max_length=32 \(3 special tokens\)"):
+        prepare_train_features(batch, tokenizer, max_length, doc_stride + 1)
+
+
+def test_a_question_whose_first_token_cannot_be_kept_is_dropped() -> None:
+    """Byte-level BPE splits '\U0001d518' into four byte tokens sharing one character span: with
+    a budget of three tokens no prefix of the question re-encodes within it, so the question is
+    cut to nothing (and the windows are the seed's for an empty question)."""
+    tokenizer = roberta_tokenizer()
+    question = "\U0001d518 snow"
+    assert token_count(tokenizer, question[:1]) == 4
+    max_length = 32
+    doc_stride = max_length - special_tokens(tokenizer) - 4  # budget: 3 tokens
+    answer = {"text": ["river"], "answer_start": [CONTEXT.index("river")]}
+    # A second question, within the budget, gives the fast path its template.
+    short = "sea?"
+    assert token_count(tokenizer, short) <= 3
+    batch = {"id": ["a", "b"], "question": [question, short], "context": [CONTEXT * 3] * 2,
+             "answers": [answer] * 2}
+    stats = FastPathStats()
+    ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
+    assert_seed_features(ours, {**batch, "question": ["", short]}, tokenizer, max_length,
+                         doc_stride)
+    assert (stats.batches, stats.fallbacks) == (1, 0)
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_long_question_beside_a_context_that_just_fits(padding_side: str, extra: int,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The stride only matters when the pair overflows: a question that leaves the context no
+    more room than ``doc_stride`` is kept whole (one window, the seed's, no warning) while the
+    pair fills ``max_length`` exactly; one context token more and it is cut."""
+    tokenizer = bert_tokenizer(padding_side)
+    max_length, doc_stride = 32, 8
+    context_words = ["the", "old", "river", "city", "was", "built", "by", "the", "king"]
+    room = 7  # context tokens beside the question; <= doc_stride
+    question = " ".join(["north"] * (max_length - special_tokens(tokenizer) - room))
+    context = " ".join(context_words[: room + extra])
+    batch = {"id": ["a"], "question": [question], "context": [context],
+             "answers": [{"text": ["city"], "answer_start": [context.index("city")]}]}
+    stats = FastPathStats()
+    with caplog.at_level(logging.WARNING, logger="qa.preprocessing"):
+        ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
+    assert len(caplog.records) == extra
+    assert (stats.batches, stats.fallbacks) == (1, 0)
+    if extra:
+        return
+    assert len(ours["input_ids"]) == 1 and 0 not in ours["attention_mask"][0]
+    assert_seed_features(ours, batch, tokenizer, max_length, doc_stride)
+
+
+def test_counts_recorded_without_reasons_still_load() -> None:
+    """RunResults written before fallbacks had reasons hold only the two counts."""
+    assert FastPathStats.from_dict({"batches": 4, "fallbacks": 1}) == FastPathStats(4, 1, {})
