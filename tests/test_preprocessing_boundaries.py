@@ -112,24 +112,27 @@ def test_a_one_token_budget_keeps_the_questions_first_token(
         prepare_train_features(batch, tokenizer, max_length, doc_stride + 1)
 
 
-def test_a_question_whose_first_token_cannot_be_kept_is_dropped() -> None:
-    """Byte-level BPE splits '\U0001d518' into four byte tokens sharing one character span: with
-    a budget of three tokens no prefix of the question re-encodes within it, so the question is
-    cut to nothing (and the windows are the seed's for an empty question)."""
+@pytest.mark.parametrize(("question", "budget", "kept"), [
+    ("\U0001d518 snow", 3, ""),  # no prefix fits: the question is dropped
+    ("the \U0001f680 sea king", 2, "the"),  # 'the' + the rocket's first piece: one token back
+])
+def test_a_cut_inside_a_split_character_retreats_token_by_token(question: str, budget: int,
+                                                                 kept: str) -> None:
+    """Byte-level BPE splits a rare character into byte tokens that share its character span,
+    so a cut after one of them keeps the whole character and re-encodes to more tokens than
+    kept: the cut retreats one token at a time until it fits the budget, down to nothing."""
     tokenizer = roberta_tokenizer()
-    question = "\U0001d518 snow"
-    assert token_count(tokenizer, question[:1]) == 4
+    split = next(c for c in question if ord(c) > 0xFFFF)
+    assert token_count(tokenizer, split) > 2
     max_length = 32
-    doc_stride = max_length - special_tokens(tokenizer) - 4  # budget: 3 tokens
+    doc_stride = max_length - special_tokens(tokenizer) - budget - 1
     answer = {"text": ["river"], "answer_start": [CONTEXT.index("river")]}
-    # A second question, within the budget, gives the fast path its template.
-    short = "sea?"
-    assert token_count(tokenizer, short) <= 3
-    batch = {"id": ["a", "b"], "question": [question, short], "context": [CONTEXT * 3] * 2,
+    # A second question, within the budget, gives the fast path its template in any case.
+    batch = {"id": ["a", "b"], "question": [question, "the"], "context": [CONTEXT * 3] * 2,
              "answers": [answer] * 2}
     stats = FastPathStats()
     ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
-    assert_seed_features(ours, {**batch, "question": ["", short]}, tokenizer, max_length,
+    assert_seed_features(ours, {**batch, "question": [kept, "the"]}, tokenizer, max_length,
                          doc_stride)
     assert (stats.batches, stats.fallbacks) == (1, 0)
 
