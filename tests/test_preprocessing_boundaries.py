@@ -10,6 +10,7 @@ import pytest
 from squad_strategies import bert_tokenizer, roberta_tokenizer, token_count, token_offsets
 
 from benchmarks.reference import seed
+from qa import preprocessing
 from qa.errors import QABenchError
 from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
@@ -166,3 +167,22 @@ def test_a_long_question_beside_a_context_that_just_fits(padding_side: str, extr
 def test_counts_recorded_without_reasons_still_load() -> None:
     """RunResults written before fallbacks had reasons hold only the two counts."""
     assert FastPathStats.from_dict({"batches": 4, "fallbacks": 1}) == FastPathStats(4, 1, {})
+
+
+@pytest.mark.parametrize("cells", [1, 40])
+def test_labels_do_not_depend_on_the_labelling_chunk(cells: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Labelling runs over chunks of windows only to bound memory: one window per chunk, or a
+    few (``cells`` // the widest context), labels every window as one chunk does."""
+    tokenizer = bert_tokenizer()
+    examples = examples_on_every_token()
+    whole = prepare_train_features(examples, tokenizer, 16, 3)
+    assert len(whole["input_ids"]) > 3 * len(examples["id"])  # many windows, many chunks
+    monkeypatch.setattr(preprocessing, "_CHUNK_CELLS", cells)
+    assert prepare_train_features(examples, tokenizer, 16, 3) == whole
+    assert_seed_features(whole, examples, tokenizer, 16, 3)
+
+
+def test_an_object_without_is_fast_is_not_a_fast_tokenizer() -> None:
+    with pytest.raises(QABenchError, match="needs a fast tokenizer"):
+        prepare_validation_features({"id": ["a"], "question": ["q"], "context": ["c"]}, object())
