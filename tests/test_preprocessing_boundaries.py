@@ -186,3 +186,17 @@ def test_labels_do_not_depend_on_the_labelling_chunk(cells: int,
 def test_an_object_without_is_fast_is_not_a_fast_tokenizer() -> None:
     with pytest.raises(QABenchError, match="needs a fast tokenizer"):
         prepare_validation_features({"id": ["a"], "question": ["q"], "context": ["c"]}, object())
+
+
+def test_an_empty_answer_text_is_labelled_where_it_starts() -> None:
+    """An answer with a start but empty text is still an answer (the seed labels the token at
+    its start, not CLS); only an empty ``answer_start`` list makes a question unanswerable."""
+    tokenizer = bert_tokenizer()
+    start = CONTEXT.index("river")
+    examples = {"id": ["a", "b"], "question": [QUESTION] * 2, "context": [CONTEXT] * 2,
+                "answers": [{"text": [""], "answer_start": [start]},
+                            {"text": [], "answer_start": []}]}
+    ours = prepare_train_features(examples, tokenizer)
+    assert_seed_features(ours, examples, tokenizer, 384, 128)
+    river = ours["input_ids"][0].index(tokenizer.convert_tokens_to_ids("river"))
+    assert (ours["start_positions"], ours["end_positions"]) == ([river, 0], [river, 0])
