@@ -200,3 +200,13 @@ def test_an_empty_answer_text_is_labelled_where_it_starts() -> None:
     assert_seed_features(ours, examples, tokenizer, 384, 128)
     river = ours["input_ids"][0].index(tokenizer.convert_tokens_to_ids("river"))
     assert (ours["start_positions"], ours["end_positions"]) == ([river, 0], [river, 0])
+
+
+def test_a_window_without_context_tokens_is_labelled_cls() -> None:
+    """An answer given for an empty context (bad data the seed's walk crashes on) cannot be in
+    the window: the label is CLS."""
+    tokenizer = bert_tokenizer()
+    examples = {"id": ["a"], "question": [QUESTION], "context": [" "],
+                "answers": [{"text": [""], "answer_start": [0]}]}
+    ours = prepare_train_features(examples, tokenizer)
+    assert (ours["start_positions"], ours["end_positions"]) == ([0], [0])
