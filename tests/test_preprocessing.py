@@ -259,6 +259,24 @@ def test_inputs_are_not_mutated_and_tokenizer_settings_restored(tmp_path: Path) 
     assert tokenizer.backend_tokenizer.padding is None
 
 
+def test_split_special_tokens_is_honoured_and_restored(tmp_path: Path) -> None:
+    """A tokenizer told to split special-token text ("[SEP]" in a question) makes the seed's
+    windows; the backend's own setting is put back afterwards."""
+    tokenizer = make_tokenizer(tmp_path)
+    examples = make_examples(4)
+    examples["question"][0] = "who [SEP] ruled the city ?"
+    tokenizer.split_special_tokens = True
+    ours = prepare_train_features(examples, tokenizer, 48, 16)
+    theirs = seed.prepare_train_features(examples, tokenizer, 48, 16)
+    assert ours["input_ids"] == theirs["input_ids"]
+    assert ours["input_ids"][0].count(tokenizer.sep_token_id) == 2  # the text was split
+    tokenizer.split_special_tokens = False
+    tokenizer.backend_tokenizer.encode_special_tokens = True
+    ours = prepare_train_features(examples, tokenizer, 48, 16)
+    assert ours["input_ids"][0].count(tokenizer.sep_token_id) == 3  # "[SEP]" read as one
+    assert tokenizer.backend_tokenizer.encode_special_tokens is True
+
+
 def test_empty_context(tmp_path: Path) -> None:
     tokenizer = make_tokenizer(tmp_path)
     examples = make_examples(4)

@@ -4,11 +4,14 @@ which truncation starts, and the label of an answer on a window's edge tokens.""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
-from squad_strategies import bert_tokenizer, token_count, token_offsets
+from squad_strategies import bert_tokenizer, roberta_tokenizer, token_count, token_offsets
 
 from benchmarks.reference import seed
+from qa import preprocessing
+from qa.errors import QABenchError
 from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
 CONTEXT = "the old river city was built by the king of the north sea town"  # 15 tokens
@@ -70,3 +73,140 @@ def test_questions_are_cut_from_one_token_over_the_budget(over: int,
                                          stop_at_context_end=True)
     for key in ours:
         assert ours[key] == theirs[key], key
+
+
+def special_tokens(tokenizer: Any) -> int:
+    return tokenizer.backend_tokenizer.num_special_tokens_to_add(True)
+
+
+def assert_seed_features(ours: dict, batch: dict, tokenizer: Any, max_length: int,
+                         doc_stride: int) -> None:
+    """Our train features are the (corrected) seed's for ``batch``."""
+    theirs = seed.prepare_train_features(batch, tokenizer, max_length, doc_stride,
+                                         stop_at_context_end=True)
+    assert list(ours) == list(theirs)
+    for key in ours:
+        assert ours[key] == theirs[key], key
+
+
+def test_a_one_token_budget_keeps_the_questions_first_token(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The smallest stride-compatible budget, one token: a longer question keeps its first token
+    (not nothing); one stride more leaves no room at all, a user error naming the settings."""
+    tokenizer = bert_tokenizer()
+    max_length = 32
+    doc_stride = max_length - special_tokens(tokenizer) - 2  # budget: 1 token
+    batch = {"id": ["a"], "question": [QUESTION], "context": [CONTEXT * 3],
+             "answers": [{"text": ["river"], "answer_start": [CONTEXT.index("river")]}]}
+    stats = FastPathStats()
+    with caplog.at_level(logging.WARNING, logger="qa.preprocessing"):
+        ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"1 question(s) left too little room for the context at max_length=32, "
+        f"doc_stride={doc_stride}: truncated to 1 tokens"]
+    first_token = QUESTION[: token_offsets(tokenizer, QUESTION)[0][1]]  # "w" of "who"
+    assert_seed_features(ours, {**batch, "question": [first_token]}, tokenizer, max_length,
+                         doc_stride)
+    assert (stats.batches, stats.fallbacks) == (1, 0)
+    with pytest.raises(QABenchError, match=rf"doc_stride={doc_stride + 1} leaves no room for a "
+                                           rf"question in max_length=32 \(3 special tokens\)"):
+        prepare_train_features(batch, tokenizer, max_length, doc_stride + 1)
+
+
+@pytest.mark.parametrize(("question", "budget", "kept"), [
+    ("\U0001d518 snow", 3, ""),  # no prefix fits: the question is dropped
+    ("the \U0001f680 sea king", 2, "the"),  # 'the' + the rocket's first piece: one token back
+])
+def test_a_cut_inside_a_split_character_retreats_token_by_token(question: str, budget: int,
+                                                                 kept: str) -> None:
+    """Byte-level BPE splits a rare character into byte tokens that share its character span,
+    so a cut after one of them keeps the whole character and re-encodes to more tokens than
+    kept: the cut retreats one token at a time until it fits the budget, down to nothing."""
+    tokenizer = roberta_tokenizer()
+    split = next(c for c in question if ord(c) > 0xFFFF)
+    assert token_count(tokenizer, split) > 2
+    max_length = 32
+    doc_stride = max_length - special_tokens(tokenizer) - budget - 1
+    answer = {"text": ["river"], "answer_start": [CONTEXT.index("river")]}
+    # A second question, within the budget, gives the fast path its template in any case.
+    batch = {"id": ["a", "b"], "question": [question, "the"], "context": [CONTEXT * 3] * 2,
+             "answers": [answer] * 2}
+    stats = FastPathStats()
+    ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
+    assert_seed_features(ours, {**batch, "question": [kept, "the"]}, tokenizer, max_length,
+                         doc_stride)
+    assert (stats.batches, stats.fallbacks) == (1, 0)
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_long_question_beside_a_context_that_just_fits(padding_side: str, extra: int,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The stride only matters when the pair overflows: a question that leaves the context no
+    more room than ``doc_stride`` is kept whole (one window, the seed's, no warning) while the
+    pair fills ``max_length`` exactly; one context token more and it is cut."""
+    tokenizer = bert_tokenizer(padding_side)
+    max_length, doc_stride = 32, 8
+    context_words = ["the", "old", "river", "city", "was", "built", "by", "the", "king"]
+    room = 7  # context tokens beside the question; <= doc_stride
+    question = " ".join(["north"] * (max_length - special_tokens(tokenizer) - room))
+    context = " ".join(context_words[: room + extra])
+    batch = {"id": ["a"], "question": [question], "context": [context],
+             "answers": [{"text": ["city"], "answer_start": [context.index("city")]}]}
+    stats = FastPathStats()
+    with caplog.at_level(logging.WARNING, logger="qa.preprocessing"):
+        ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
+    assert len(caplog.records) == extra
+    assert (stats.batches, stats.fallbacks) == (1, 0)
+    if extra:
+        return
+    assert len(ours["input_ids"]) == 1 and 0 not in ours["attention_mask"][0]
+    assert_seed_features(ours, batch, tokenizer, max_length, doc_stride)
+
+
+def test_counts_recorded_without_reasons_still_load() -> None:
+    """RunResults written before fallbacks had reasons hold only the two counts."""
+    assert FastPathStats.from_dict({"batches": 4, "fallbacks": 1}) == FastPathStats(4, 1, {})
+
+
+@pytest.mark.parametrize("cells", [1, 40])
+def test_labels_do_not_depend_on_the_labelling_chunk(cells: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Labelling runs over chunks of windows only to bound memory: one window per chunk, or a
+    few (``cells`` // the widest context), labels every window as one chunk does."""
+    tokenizer = bert_tokenizer()
+    examples = examples_on_every_token()
+    whole = prepare_train_features(examples, tokenizer, 16, 3)
+    assert len(whole["input_ids"]) > 3 * len(examples["id"])  # many windows, many chunks
+    monkeypatch.setattr(preprocessing, "_CHUNK_CELLS", cells)
+    assert prepare_train_features(examples, tokenizer, 16, 3) == whole
+    assert_seed_features(whole, examples, tokenizer, 16, 3)
+
+
+def test_an_object_without_is_fast_is_not_a_fast_tokenizer() -> None:
+    with pytest.raises(QABenchError, match="needs a fast tokenizer"):
+        prepare_validation_features({"id": ["a"], "question": ["q"], "context": ["c"]}, object())
+
+
+def test_an_empty_answer_text_is_labelled_where_it_starts() -> None:
+    """An answer with a start but empty text is still an answer (the seed labels the token at
+    its start, not CLS); only an empty ``answer_start`` list makes a question unanswerable."""
+    tokenizer = bert_tokenizer()
+    start = CONTEXT.index("river")
+    examples = {"id": ["a", "b"], "question": [QUESTION] * 2, "context": [CONTEXT] * 2,
+                "answers": [{"text": [""], "answer_start": [start]},
+                            {"text": [], "answer_start": []}]}
+    ours = prepare_train_features(examples, tokenizer)
+    assert_seed_features(ours, examples, tokenizer, 384, 128)
+    river = ours["input_ids"][0].index(tokenizer.convert_tokens_to_ids("river"))
+    assert (ours["start_positions"], ours["end_positions"]) == ([river, 0], [river, 0])
+
+
+def test_a_window_without_context_tokens_is_labelled_cls() -> None:
+    """An answer given for an empty context (bad data the seed's walk crashes on) cannot be in
+    the window: the label is CLS."""
+    tokenizer = bert_tokenizer()
+    examples = {"id": ["a"], "question": [QUESTION], "context": [" "],
+                "answers": [{"text": [""], "answer_start": [0]}]}
+    ours = prepare_train_features(examples, tokenizer)
+    assert (ours["start_positions"], ours["end_positions"]) == ([0], [0])
