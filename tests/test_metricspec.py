@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.metricspec import METRICS, SPECS, specs
+from qa.metricspec import METRICS, SPECS, _reported, specs
 from qa.references import REFERENCE_METRICS, Reference
 from qa.report import render_markdown
 from qa.results import RunResult
@@ -55,3 +55,79 @@ def test_references_show_every_gated_metric_they_quote() -> None:
     section = text.split("## Published references", 1)[1].split("\n## ", 1)[0]
     assert "published train samples/s" in section and "this run train samples/s" in section
     assert "published F1" in section and "published EM" not in section
+
+
+# --------------------------------------------------------------------------- reading a result
+
+
+def test_a_value_is_read_from_the_first_source_present() -> None:
+    """v2 results say "exact": EM's second source; a flag (cache hit) is a cell value too."""
+    result = _result()
+    assert METRICS["exact_match"].extract(result) == 61.0
+    assert METRICS["exact_match"].cell(result) == 61.0
+    cache_hit = next(s for s in SPECS if s.name == "cache_hit")
+    assert cache_hit.cell(result) is True and cache_hit.extract(result) is None
+    flag_off = RunResult(key=KEY, config={}, timings={"compile": {"cache_hit": False}})
+    assert cache_hit.cell(flag_off) is False  # a False flag is shown, not skipped
+    assert METRICS["f1"].cell(flag_off) is None and METRICS["f1"].extract(flag_off) is None
+
+
+def test_an_entry_of_another_shape_reads_as_not_measured() -> None:
+    """A timings entry that is a number where the spec expects a section (a hand-edited or
+    foreign result): the cold compile falls back to the older flat "compile_s"."""
+    odd = RunResult(key=KEY, config={}, timings={"compile": 12.5, "compile_s": 12.5,
+                                                  "train_step_s": 0.5})
+    assert METRICS["compile_s"].extract(odd) == 12.5
+    step = next(s for s in SPECS if s.name == "step_median_s")
+    assert step.extract(odd) is None and step.cell(odd) is None
+
+
+def test_a_seed_record_is_read_by_the_last_part_of_a_source() -> None:
+    """Seeds keep metrics flat: "metrics.exact" is "exact" there, "timings.compile.cold_s" is
+    "cold_s"; the first numeric one wins, a flag or text is not a value."""
+    em = METRICS["exact_match"]
+    assert em.seed_value({"seed": 1, "exact": 70.0}) == 70.0
+    assert em.seed_value({"seed": 1, "exact_match": 71, "exact": 70.0}) == 71.0
+    assert em.seed_value({"seed": 1, "exact_match": True, "exact": "70"}) is None
+    assert em.seed_value({"seed": 1}) is None
+    assert METRICS["compile_s"].seed_value({"cold_s": 9.0, "compile_s": 8.0}) == 9.0
+
+
+def test_rounds_are_the_positive_measured_durations() -> None:
+    """pytest-benchmark gets every positive duration behind a timing metric (a list or one
+    value); zeros, negatives, flags, text and non-finite values are dropped."""
+    result = RunResult(key=KEY, config={}, timings={
+        "train_step_times": [0.5, 0, -1.0, True, "1.0", float("nan"), 2],
+        "compile": {"cold_s": 12.5}})
+    assert METRICS["train_samples_per_s"].rounds(result) == [0.5, 2.0]
+    assert METRICS["compile_s"].rounds(result) == [12.5]
+    assert METRICS["compile_warm_s"].rounds(result) == []
+    assert METRICS["exact_match"].rounds(result) == []  # no durations behind accuracy
+
+
+# --------------------------------------------------------------------------- selecting specs
+
+
+def test_specs_select_by_table_and_role_in_declaration_order() -> None:
+    assert specs() == list(SPECS)
+    assert [s.name for s in specs(role="summary")] == ["exact_match", "f1",
+                                                       "train_samples_per_s"]
+    assert [s.name for s in specs(role="trend")] == ["f1", "train_samples_per_s"]
+    assert [s.name for s in specs(table="timings", role="scaling")] == ["train_samples_per_s"]
+    assert specs(table="timings", role="summary") == [METRICS["train_samples_per_s"]]
+    timings = specs(table="timings")
+    assert timings == [s for s in SPECS if s.table == "timings"]
+    assert "exact_match" not in {s.name for s in timings} and len(timings) == 13
+    assert specs(table="nowhere") == [] and specs(role="nothing") == []
+
+
+def test_a_reported_column_is_shown_never_gated() -> None:
+    """``_reported`` declares a timings-table column that no baseline judges."""
+    spec = _reported("x_s", ("timings.x.y", "timings.x_s"), "x (s)")
+    assert (spec.name, spec.sources, spec.header, spec.table) == (
+        "x_s", ("timings.x.y", "timings.x_s"), "x (s)", "timings")
+    assert (spec.unit, spec.gated, spec.hardware_bound, spec.default_tolerance) == (
+        "", False, False, None)
+    assert spec.fmt == "" and _reported("x_s", ("timings.x_s",), "x", fmt=".1f").fmt == ".1f"
+    result = RunResult(key=KEY, config={}, timings={"x_s": 1.25})
+    assert spec.extract(result) == 1.25 and spec.rounds(result) == []
