@@ -253,15 +253,14 @@ def test_n_best_1_considers_only_the_top_start_and_end() -> None:
 
 def test_equal_logits_at_the_n_best_cut_keep_the_lowest_indices() -> None:
     """Thirty starts share one logit and only five fit in the n-best: the five lowest token
-    indices (ctx[0..4]), whatever order a sort leaves equal values in. The single end (ctx[33])
-    is within max_answer_length 29 of ctx[5] on, so ctx[4] is the only member that makes a span."""
+    indices (ctx[0..4]), whatever order a sort leaves equal values in. The single end is ctx[0],
+    so only a start at ctx[0] makes a span: it must be among the five."""
     examples, feats, ctx = features()
     start, end = logits(len(feats["input_ids"]))
     start[0, ctx[:30]] = 1.0
-    end[0, ctx[32]] = 1.0
-    got = postprocess_qa_predictions(examples, feats, start, end, n_best_size=5,
-                                     max_answer_length=29)
-    assert got == {"q": span_text(feats, ctx[4], ctx[32])}
+    end[0, ctx[0]] = 1.0
+    got = postprocess_qa_predictions(examples, feats, start, end, n_best_size=5)
+    assert got == {"q": span_text(feats, ctx[0], ctx[0])}
 
 
 def test_float32_null_minus_best_is_rounded_in_float32() -> None:
@@ -351,10 +350,11 @@ def test_arrow_offsets_that_are_not_pairs_are_rejected(row: list) -> None:
         postprocess_qa_predictions({"id": ["q"], "context": ["abcdef"]}, table, start, end)
 
 
-@pytest.mark.parametrize("form", ["ndarray", "array-rows", "tuples", "record-batch"])
+@pytest.mark.parametrize("form", ["ndarray", "array-rows", "tuples", "record-batch", "arrow-array"])
 def test_cls_token_is_found_in_every_input_ids_form(form: str) -> None:
-    """``input_ids`` as one 2-D array, a list of 1-D arrays, tuples or an Arrow RecordBatch
-    column (no ``combine_chunks``): the null score is read at each feature's CLS token."""
+    """``input_ids`` as one 2-D array, a list of 1-D arrays, tuples, an Arrow RecordBatch
+    column (no ``combine_chunks``) or a pyarrow array in a dict of columns (read through Arrow,
+    not as Python lists of Arrow scalars): the null score is read at each feature's CLS token."""
     import pyarrow as pa
 
     examples, feats, ctx = features("left")  # CLS after the context, not at position 0
@@ -365,7 +365,7 @@ def test_cls_token_is_found_in_every_input_ids_form(form: str) -> None:
     ids = {"ndarray": np.array(feats["input_ids"]),
            "array-rows": [np.array(row) for row in feats["input_ids"]],
            "tuples": [tuple(row) for row in feats["input_ids"]],
-           "record-batch": feats["input_ids"]}[form]
+           "record-batch": feats["input_ids"], "arrow-array": pa.array(feats["input_ids"])}[form]
     columns = {"example_id": feats["example_id"], "input_ids": ids,
                "offset_mapping": [row.tolist() for row in feats["offset_mapping"]]}
     table = pa.RecordBatch.from_pydict(columns) if form == "record-batch" else columns
