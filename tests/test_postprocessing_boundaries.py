@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from squad_strategies import bert_tokenizer
 
+from benchmarks.reference import seed
 from qa.config import DataConfig, PostprocessConfig
 from qa.errors import QABenchError
 from qa.postprocessing import postprocess_qa_predictions
@@ -221,3 +222,185 @@ def test_equal_logits_rank_by_token_index(n_best: int) -> None:
     got = postprocess_qa_predictions(examples, feats, start, end, n_best_size=n_best,
                                      max_answer_length=64)
     assert got == {"q": span_text(feats, ctx[0], ctx[1 + pattern.index(1)])}
+
+
+# ---------------------------------------------------------------- ties, n-best 1, logits dtypes
+
+
+def test_tied_spans_go_to_the_higher_ranked_start_not_the_lower_index() -> None:
+    """Two spans of equal score, B-Y (B = ctx[2], start logit 1) and A-X (A = ctx[5], start
+    logit 2): the seed's loop meets A first (starts ranked by their *start* logits) and keeps its
+    span, although B comes first in token order. Exactly two spans tie."""
+    examples, feats, ctx = features()
+    start, end = logits(len(feats["input_ids"]))
+    start[0, ctx[2]], start[0, ctx[5]] = 1.0, 2.0
+    end[0, ctx[3]], end[0, ctx[6]] = 2.0, 1.0  # B-Y = 3, A-X = 3, B-X = 2, A-Y: end before start
+    assert postprocess_qa_predictions(examples, feats, start, end) == {
+        "q": span_text(feats, ctx[5], ctx[6])}
+
+
+def test_n_best_1_considers_only_the_top_start_and_end() -> None:
+    """The top start (ctx[10]) lies after the top end (ctx[4]): at n-best 1 there is no valid
+    span; the second-best start (ctx[2]) makes one from n-best 2 on."""
+    examples, feats, ctx = features()
+    start, end = logits(len(feats["input_ids"]))
+    start[0, ctx[10]], start[0, ctx[2]] = 5.0, 4.0
+    end[0, ctx[4]] = 5.0
+    assert postprocess_qa_predictions(examples, feats, start, end, n_best_size=1) == {"q": ""}
+    assert postprocess_qa_predictions(examples, feats, start, end, n_best_size=2) == {
+        "q": span_text(feats, ctx[2], ctx[4])}
+
+
+def test_equal_logits_at_the_n_best_cut_keep_the_lowest_indices() -> None:
+    """Thirty starts share one logit and only five fit in the n-best: the five lowest token
+    indices (ctx[0..4]), whatever order a sort leaves equal values in. The single end is ctx[0],
+    so only a start at ctx[0] makes a span: it must be among the five."""
+    examples, feats, ctx = features()
+    start, end = logits(len(feats["input_ids"]))
+    start[0, ctx[:30]] = 1.0
+    end[0, ctx[0]] = 1.0
+    got = postprocess_qa_predictions(examples, feats, start, end, n_best_size=5)
+    assert got == {"q": span_text(feats, ctx[0], ctx[0])}
+
+
+def test_float32_null_minus_best_is_rounded_in_float32() -> None:
+    """null - best is computed in the logits' dtype, as the seed's numpy scalars do: a null score
+    of 2**24 + 2 minus a best span of 1.0 is 2**24 + 1 in float64 but rounds to 2**24 in float32,
+    which does not exceed a threshold of 2**24 + 0.5 (itself 2**24 in float32): answered."""
+    examples, feats, ctx = features()
+    start, end = (x.astype(np.float32) for x in logits(len(feats["input_ids"])))
+    start[0, ctx[2]], end[0, ctx[2]] = 0.5, 0.5  # best span: 1.0
+    start[:, 0], end[:, 0] = 2.0**24, 2.0  # null: 2**24 + 2, exact in float32
+    threshold = 2.0**24 + 0.5
+    answer = {"q": span_text(feats, ctx[2], ctx[2])}
+    assert postprocess_qa_predictions(examples, feats, start, end, version_2=True,
+                                      null_score_diff_threshold=threshold) == answer
+    wide = (start.astype(np.float64), end.astype(np.float64))
+    assert postprocess_qa_predictions(examples, feats, *wide, version_2=True,
+                                      null_score_diff_threshold=threshold) == {"q": ""}
+
+
+# ---------------------------------------------------------------- input forms of the columns
+
+
+def seed_form(feats: dict, cut: list[int] | None = None, empty: Any = None) -> list[list]:
+    """The seed's offsets (``empty`` off the context), rows cut to ``cut`` tokens if given."""
+    rows = [[None if o[0] < 0 else [int(o[0]), int(o[1])] for o in row.tolist()]
+            for row in feats["offset_mapping"]]
+    rows = [[empty if o is None else o for o in row] for row in rows]
+    return rows if cut is None else [row[:n] for row, n in zip(rows, cut, strict=True)]
+
+
+@pytest.mark.parametrize("form", ["empty-pairs", "ragged", "ragged-none", "null-row",
+                                  "record-batch", "array"])
+def test_offset_columns_of_every_shape_give_the_seed_answers(form: str) -> None:
+    """Offsets read from Arrow (a Dataset or a RecordBatch, even or ragged rows, ``[]`` or
+    ``None`` off the context, a feature without offsets) or from one ``[n, w, 2]`` integer array:
+    the seed loop's answers (its offsets: ``None`` off the context, the same rows)."""
+    import datasets
+    import pyarrow as pa
+
+    examples, feats, _ = features()
+    n_feat = len(feats["input_ids"])
+    cut = [WIDTH - 7 * f - 3 for f in range(n_feat)]  # ragged rows, all ending in the context
+    if form == "empty-pairs":
+        ours: Any = seed_form(feats, empty=[])
+        reference = seed_form(feats)
+    elif form == "ragged":
+        ours = [row[:n].tolist() for row, n in zip(feats["offset_mapping"], cut, strict=True)]
+        reference = seed_form(feats, cut)
+    elif form == "ragged-none":
+        ours = reference = seed_form(feats, cut)
+    elif form == "null-row":  # feature 0 has no offsets at all: the seed's [] row
+        ours = [None, *seed_form(feats)[1:]]
+        reference = [[], *seed_form(feats)[1:]]
+    else:
+        ours = [row.tolist() for row in feats["offset_mapping"]]
+        reference = seed_form(feats)
+    columns = {"example_id": feats["example_id"], "offset_mapping": ours}
+    if form == "record-batch":
+        table: Any = pa.RecordBatch.from_pydict(columns)
+    elif form == "array":
+        table = {**columns, "offset_mapping": np.stack(feats["offset_mapping"])}
+    else:
+        table = datasets.Dataset.from_dict(columns)
+    for trial in range(2):
+        start, end = np.random.default_rng(trial).normal(size=(2, n_feat, WIDTH))
+        start[np.arange(n_feat), np.array(cut) - 2] += 3.0  # good starts near the cuts
+        expected = dict(seed.postprocess_qa_predictions(
+            examples, seed._rows({**feats, "offset_mapping": reference}), (start, end),
+            bert_tokenizer()))
+        assert expected["q"]
+        assert postprocess_qa_predictions(examples, table, start, end) == expected
+
+
+@pytest.mark.parametrize("row", [
+    [[0, 1, 2]],                # three numbers
+    [[5], []],                  # one number for two tokens (no None: no null entries)
+    [None, [0, 1, 2, 3]],       # the only None and four numbers: two per token on average
+])
+def test_arrow_offsets_that_are_not_pairs_are_rejected(row: list) -> None:
+    """An Arrow offset entry that is neither a [start, end] pair nor empty/None is a user error,
+    whatever the count of numbers in the column comes out at."""
+    import pyarrow as pa
+
+    table = pa.RecordBatch.from_pydict({"example_id": ["q"], "offset_mapping": [row]})
+    start, end = np.zeros((2, 1, len(row)))
+    with pytest.raises(QABenchError, match=r"\[start, end\] pairs"):
+        postprocess_qa_predictions({"id": ["q"], "context": ["abcdef"]}, table, start, end)
+
+
+@pytest.mark.parametrize("form", ["ndarray", "array-rows", "tuples", "record-batch", "arrow-array"])
+def test_cls_token_is_found_in_every_input_ids_form(form: str) -> None:
+    """``input_ids`` as one 2-D array, a list of 1-D arrays, tuples, an Arrow RecordBatch
+    column (no ``combine_chunks``) or a pyarrow array in a dict of columns (read through Arrow,
+    not as Python lists of Arrow scalars): the null score is read at each feature's CLS token."""
+    import pyarrow as pa
+
+    examples, feats, ctx = features("left")  # CLS after the context, not at position 0
+    n_feat = len(feats["input_ids"])
+    cls_id = bert_tokenizer().cls_token_id
+    cls = np.array([ids.index(cls_id) for ids in feats["input_ids"]])
+    assert cls.any()  # some feature has padding before its CLS token
+    ids = {"ndarray": np.array(feats["input_ids"]),
+           "array-rows": [np.array(row) for row in feats["input_ids"]],
+           "tuples": [tuple(row) for row in feats["input_ids"]],
+           "record-batch": feats["input_ids"], "arrow-array": pa.array(feats["input_ids"])}[form]
+    columns = {"example_id": feats["example_id"], "input_ids": ids,
+               "offset_mapping": [row.tolist() for row in feats["offset_mapping"]]}
+    table = pa.RecordBatch.from_pydict(columns) if form == "record-batch" else columns
+    start, end = logits(n_feat)
+    start[0, ctx[1]], end[0, ctx[1]] = 3.0, 3.0  # best span: 6.0
+    rows = np.arange(n_feat)
+    start[rows, cls], end[rows, cls] = 4.0, 4.0  # null 8.0 at the CLS tokens only
+    assert postprocess_qa_predictions(examples, table, start, end, version_2=True,
+                                      cls_token_id=cls_id) == {"q": ""}
+
+
+@pytest.mark.parametrize("form", ["ndarray", "arrow"])
+def test_one_feature_without_a_cls_token_is_rejected(form: str) -> None:
+    """Rows of one length (read as one array): a single feature without CLS is an error too."""
+    import datasets
+
+    examples, feats, _ = features()
+    cls_id = bert_tokenizer().cls_token_id
+    ids = [list(row) for row in feats["input_ids"]]
+    ids[-1] = [0 if t == cls_id else t for t in ids[-1]]
+    broken = {**feats, "input_ids": np.array(ids) if form == "ndarray" else ids}
+    table = broken if form == "ndarray" else datasets.Dataset.from_dict(broken)
+    start, end = logits(len(ids))
+    with pytest.raises(QABenchError, match="no CLS token"):
+        postprocess_qa_predictions(examples, table, start, end, version_2=True,
+                                   cls_token_id=cls_id)
+
+
+def test_contexts_are_read_only_when_some_example_is_answered() -> None:
+    """No example answered (no valid span): the answers are all "" and the examples' context
+    column is not needed (only ids)."""
+    examples, feats, _ = features()
+    start, end = logits(len(feats["input_ids"]))  # every logit -inf: no span is valid
+    assert postprocess_qa_predictions({"id": ["q"]}, feats, start, end) == {"q": ""}
+    start[0, 20], end[0, 20] = 1.0, 1.0
+    with pytest.raises(QABenchError, match="'context'"):
+        postprocess_qa_predictions({"id": ["q"]}, feats, start, end)
+    assert examples["context"]
