@@ -198,8 +198,9 @@ def render(mutants: list[Mutant], equivalents: dict[str, str], header: list[str]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-children", type=int, default=1,
-                        help="mutants tested at once (1 on a shared 2-core machine)")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1,
+                        help="mutants tested at once (default: one per CPU; 1 on a machine "
+                             "shared with other jobs)")
     parser.add_argument("--skip-run", action="store_true", help="report mutmut's last results")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "mutation.md")
     parser.add_argument("--summary-json", type=Path,
