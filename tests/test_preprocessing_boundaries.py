@@ -210,3 +210,109 @@ def test_a_window_without_context_tokens_is_labelled_cls() -> None:
                 "answers": [{"text": [""], "answer_start": [0]}]}
     ours = prepare_train_features(examples, tokenizer)
     assert (ours["start_positions"], ours["end_positions"]) == ([0], [0])
+
+
+def long_batch(n: int = 1) -> dict[str, list]:
+    """Examples whose context overflows the default 384-token window."""
+    context = " ".join([CONTEXT] * 30)  # 450 tokens
+    answer = {"text": ["river"], "answer_start": [context.rindex("river")]}
+    return {"id": [f"l{i}" for i in range(n)], "question": [QUESTION] * n,
+            "context": [context] * n, "answers": [answer] * n}
+
+
+def test_the_defaults_are_the_seeds_384_and_128() -> None:
+    """Without max_length and doc_stride the windows are the seed's defaults: 384 tokens, 128
+    shared between consecutive windows."""
+    tokenizer = bert_tokenizer()
+    batch = long_batch()
+    train = prepare_train_features(batch, tokenizer)
+    assert len(train["input_ids"]) == 2 and len(train["input_ids"][0]) == 384
+    assert train == prepare_train_features(batch, tokenizer, 384, 128)
+    assert_seed_features(train, batch, tokenizer, 384, 128)
+    validation = prepare_validation_features(batch, tokenizer)
+    explicit = prepare_validation_features(batch, tokenizer, 384, 128)
+    assert validation["input_ids"] == explicit["input_ids"]
+    assert all((a == b).all() for a, b in zip(validation["offset_mapping"],
+                                               explicit["offset_mapping"], strict=True))
+
+
+def test_model_inputs_are_python_ints() -> None:
+    """The columns hold ints, as transformers returns them (a float mask would make float
+    tensors)."""
+    tokenizer = bert_tokenizer()
+    ours = prepare_train_features(long_batch(), tokenizer, 64, 16)
+    for key in ("input_ids", "token_type_ids", "attention_mask", "start_positions"):
+        values = ours[key] if key == "start_positions" else [v for row in ours[key] for v in row]
+        assert {type(v) for v in values} == {int}, key
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_a_window_without_context_stays_on_the_fast_path(padding_side: str) -> None:
+    """An empty context beside ordinary examples: its window has no context tokens (offsets all
+    -1, label CLS) and the fast path agrees with the tokenizer on it, so nothing falls back."""
+    tokenizer = bert_tokenizer(padding_side)
+    batch = {"id": ["a", "b"], "question": [QUESTION] * 2, "context": [CONTEXT, " "],
+             "answers": [{"text": ["river"], "answer_start": [CONTEXT.index("river")]},
+                         {"text": [], "answer_start": []}]}
+    stats = FastPathStats()
+    validation = prepare_validation_features(batch, tokenizer, 32, 8, stats=stats)
+    train = prepare_train_features(batch, tokenizer, 32, 8, stats=stats)
+    assert (stats.batches, stats.fallbacks, stats.reasons) == (2, 0, {})
+    assert (validation["offset_mapping"][1] == -1).all()
+    cls = train["input_ids"][1].index(tokenizer.cls_token_id)
+    assert (train["start_positions"][1], train["end_positions"][1]) == (cls, cls)
+
+
+def test_a_template_with_other_special_tokens_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layout with one special token more than the tokenizer adds cannot be replayed: the
+    batch goes pair by pair (right features), counted as 'special tokens'."""
+    tokenizer = bert_tokenizer()
+    batch = examples_on_every_token()
+    right = prepare_train_features(batch, tokenizer, 24, 4)
+    real = preprocessing._template
+    monkeypatch.setattr(preprocessing, "_template",
+                        lambda *args: [*real(*args), (-1, tokenizer.sep_token_id, 1)])
+    stats = FastPathStats()
+    assert prepare_train_features(batch, tokenizer, 24, 4, stats=stats) == right
+    assert stats == FastPathStats(1, 1, {"special tokens": 1})
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_a_padding_type_id_other_than_zero(padding_side: str) -> None:
+    """Padding takes the tokenizer's pad_token_type_id (XLNet's is 3), on the fast path."""
+    tokenizer = bert_tokenizer(padding_side)
+    tokenizer._pad_token_type_id = 3
+    batch = examples_on_every_token()
+    stats = FastPathStats()
+    ours = prepare_train_features(batch, tokenizer, 32, 8, stats=stats)
+    assert (stats.batches, stats.fallbacks) == (1, 0)
+    assert 3 in ours["token_type_ids"][0]
+    assert_seed_features(ours, batch, tokenizer, 32, 8)
+
+
+@pytest.mark.parametrize("target", ["first", "most windows", "longest question", "least context",
+                                    "other"])
+def test_the_spot_check_covers_its_four_examples(target: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check compares the first example, the one with the most windows, the one with the
+    longest question and the one with the least context: a wrong window in any of them sends
+    the batch pair by pair; one elsewhere is not looked at."""
+    tokenizer = bert_tokenizer()
+    contexts = [CONTEXT, CONTEXT * 4, CONTEXT, "the king", CONTEXT]
+    questions = [QUESTION, QUESTION, QUESTION + " the old king of the north", QUESTION, QUESTION]
+    index = ["first", "most windows", "longest question", "least context", "other"].index(target)
+    batch = {"id": list("abcde"), "question": questions, "context": contexts,
+             "answers": [{"text": [], "answer_start": []}] * 5}
+    real = preprocessing._assemble
+
+    def corrupt(*args: Any) -> Any:
+        windows = real(*args)
+        row = int((windows.sample == index).argmax())
+        windows.ids[row, 1] += 1  # the question's first token
+        return windows
+
+    monkeypatch.setattr(preprocessing, "_assemble", corrupt)
+    stats = FastPathStats()
+    prepare_train_features(batch, tokenizer, 32, 8, stats=stats)
+    expected = {} if target == "other" else {"disagreement": 1}
+    assert stats.reasons == expected
