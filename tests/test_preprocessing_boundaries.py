@@ -316,3 +316,11 @@ def test_the_spot_check_covers_its_four_examples(target: str,
     prepare_train_features(batch, tokenizer, 32, 8, stats=stats)
     expected = {} if target == "other" else {"disagreement": 1}
     assert stats.reasons == expected
+
+
+def test_the_padding_settings_are_all_known_to_the_tokenizer(capfd: pytest.CaptureFixture) -> None:
+    """The backend gets only padding options it knows: tokenizers prints a notice (from Rust,
+    to the process's stdout) for any other, in the middle of a run's output."""
+    tokenizer = bert_tokenizer()
+    prepare_train_features(examples_on_every_token(), tokenizer, 24, 4)
+    assert capfd.readouterr().out == ""
