@@ -324,3 +324,37 @@ def test_the_padding_settings_are_all_known_to_the_tokenizer(capfd: pytest.Captu
     tokenizer = bert_tokenizer()
     prepare_train_features(examples_on_every_token(), tokenizer, 24, 4)
     assert capfd.readouterr().out == ""
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_columns_of_different_lengths_are_refused(padding_side: str) -> None:
+    """Two questions for one context (no template probe: the batch goes pair by pair) is an
+    error, not features for the first pair only."""
+    tokenizer = bert_tokenizer(padding_side)
+    batch = {"id": ["a", "b"], "question": ["", " "], "context": [CONTEXT],
+             "answers": [{"text": [], "answer_start": []}] * 2}
+    with pytest.raises(QABenchError, match="zip"):
+        prepare_train_features(batch, tokenizer, 24, 4)
+
+
+class _Probe:
+    """An encoding as the backend returns it: what _template reads."""
+
+    def __init__(self, sequence_ids: list) -> None:
+        self.sequence_ids = sequence_ids
+        self.ids = list(range(len(sequence_ids)))
+        self.type_ids = [0] * len(sequence_ids)
+
+
+@pytest.mark.parametrize("sequence_ids", [[None, 0, None], [None, 0, 1, 0, None],
+                                          [None, 1, None, 1, None]])
+def test_a_layout_without_one_run_of_each_sequence_is_no_template(sequence_ids: list) -> None:
+    """A pair layout must hold the first and the second sequence once each: a post-processor
+    that drops or repeats one gives no template (the batch goes pair by pair)."""
+
+    class Backend:
+        def encode(self, question: str, context: str) -> _Probe:
+            return _Probe(sequence_ids)
+
+    one = _Probe([0])
+    assert preprocessing._template(Backend(), ["q"], ["c"], [one], [one], [0]) is None
