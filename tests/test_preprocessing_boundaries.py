@@ -358,3 +358,29 @@ def test_a_layout_without_one_run_of_each_sequence_is_no_template(sequence_ids: 
 
     one = _Probe([0])
     assert preprocessing._template(Backend(), ["q"], ["c"], [one], [one], [0]) is None
+
+
+def test_the_spot_check_also_checks_which_example_a_window_belongs_to(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right windows attributed to the wrong examples (two rows' examples swapped) would give
+    wrong example ids: the check rejects the batch."""
+    tokenizer = bert_tokenizer()
+    # b has the longest question: checked whichever windows are said to be its own.
+    batch = {"id": ["a", "b"], "question": [QUESTION, QUESTION + " of the north"],
+             "context": [CONTEXT * 4, "the king"],
+             "answers": [{"text": [], "answer_start": []}] * 2}
+    real = preprocessing._assemble
+
+    def swap(*args: Any) -> Any:
+        windows = real(*args)
+        k = int(windows.sample.argmax())  # example b's only window, after a's last one
+        windows.sample[k - 1], windows.sample[k] = 1, 0
+        return windows
+
+    stats = FastPathStats()
+    right = prepare_validation_features(batch, tokenizer, 32, 8, stats=stats)
+    assert stats.reasons == {}
+    monkeypatch.setattr(preprocessing, "_assemble", swap)
+    got = prepare_validation_features(batch, tokenizer, 32, 8, stats=stats)
+    assert stats.reasons == {"disagreement": 1}
+    assert got["example_id"] == right["example_id"]
