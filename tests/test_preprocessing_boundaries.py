@@ -210,3 +210,177 @@ def test_a_window_without_context_tokens_is_labelled_cls() -> None:
                 "answers": [{"text": [""], "answer_start": [0]}]}
     ours = prepare_train_features(examples, tokenizer)
     assert (ours["start_positions"], ours["end_positions"]) == ([0], [0])
+
+
+def long_batch(n: int = 1) -> dict[str, list]:
+    """Examples whose context overflows the default 384-token window."""
+    context = " ".join([CONTEXT] * 30)  # 450 tokens
+    answer = {"text": ["river"], "answer_start": [context.rindex("river")]}
+    return {"id": [f"l{i}" for i in range(n)], "question": [QUESTION] * n,
+            "context": [context] * n, "answers": [answer] * n}
+
+
+def test_the_defaults_are_the_seeds_384_and_128() -> None:
+    """Without max_length and doc_stride the windows are the seed's defaults: 384 tokens, 128
+    shared between consecutive windows."""
+    tokenizer = bert_tokenizer()
+    batch = long_batch()
+    train = prepare_train_features(batch, tokenizer)
+    assert len(train["input_ids"]) == 2 and len(train["input_ids"][0]) == 384
+    assert train == prepare_train_features(batch, tokenizer, 384, 128)
+    assert_seed_features(train, batch, tokenizer, 384, 128)
+    validation = prepare_validation_features(batch, tokenizer)
+    explicit = prepare_validation_features(batch, tokenizer, 384, 128)
+    assert validation["input_ids"] == explicit["input_ids"]
+    assert all((a == b).all() for a, b in zip(validation["offset_mapping"],
+                                               explicit["offset_mapping"], strict=True))
+
+
+def test_model_inputs_are_python_ints() -> None:
+    """The columns hold ints, as transformers returns them (a float mask would make float
+    tensors)."""
+    tokenizer = bert_tokenizer()
+    ours = prepare_train_features(long_batch(), tokenizer, 64, 16)
+    for key in ("input_ids", "token_type_ids", "attention_mask", "start_positions"):
+        values = ours[key] if key == "start_positions" else [v for row in ours[key] for v in row]
+        assert {type(v) for v in values} == {int}, key
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_a_window_without_context_stays_on_the_fast_path(padding_side: str) -> None:
+    """An empty context beside ordinary examples: its window has no context tokens (offsets all
+    -1, label CLS) and the fast path agrees with the tokenizer on it, so nothing falls back."""
+    tokenizer = bert_tokenizer(padding_side)
+    batch = {"id": ["a", "b"], "question": [QUESTION] * 2, "context": [CONTEXT, " "],
+             "answers": [{"text": ["river"], "answer_start": [CONTEXT.index("river")]},
+                         {"text": [], "answer_start": []}]}
+    stats = FastPathStats()
+    validation = prepare_validation_features(batch, tokenizer, 32, 8, stats=stats)
+    train = prepare_train_features(batch, tokenizer, 32, 8, stats=stats)
+    assert (stats.batches, stats.fallbacks, stats.reasons) == (2, 0, {})
+    assert (validation["offset_mapping"][1] == -1).all()
+    cls = train["input_ids"][1].index(tokenizer.cls_token_id)
+    assert (train["start_positions"][1], train["end_positions"][1]) == (cls, cls)
+
+
+def test_a_template_with_other_special_tokens_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layout with one special token more than the tokenizer adds cannot be replayed: the
+    batch goes pair by pair (right features), counted as 'special tokens'."""
+    tokenizer = bert_tokenizer()
+    batch = examples_on_every_token()
+    right = prepare_train_features(batch, tokenizer, 24, 4)
+    real = preprocessing._template
+    monkeypatch.setattr(preprocessing, "_template",
+                        lambda *args: [*real(*args), (-1, tokenizer.sep_token_id, 1)])
+    stats = FastPathStats()
+    assert prepare_train_features(batch, tokenizer, 24, 4, stats=stats) == right
+    assert stats == FastPathStats(1, 1, {"special tokens": 1})
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_a_padding_type_id_other_than_zero(padding_side: str) -> None:
+    """Padding takes the tokenizer's pad_token_type_id (XLNet's is 3), on the fast path."""
+    tokenizer = bert_tokenizer(padding_side)
+    tokenizer._pad_token_type_id = 3
+    batch = examples_on_every_token()
+    stats = FastPathStats()
+    ours = prepare_train_features(batch, tokenizer, 32, 8, stats=stats)
+    assert (stats.batches, stats.fallbacks) == (1, 0)
+    assert 3 in ours["token_type_ids"][0]
+    assert_seed_features(ours, batch, tokenizer, 32, 8)
+
+
+@pytest.mark.parametrize("target", ["first", "most windows", "longest question", "least context",
+                                    "other"])
+def test_the_spot_check_covers_its_four_examples(target: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check compares the first example, the one with the most windows, the one with the
+    longest question and the one with the least context: a wrong window in any of them sends
+    the batch pair by pair; one elsewhere is not looked at."""
+    tokenizer = bert_tokenizer()
+    contexts = [CONTEXT, CONTEXT * 4, CONTEXT, "the king", CONTEXT]
+    questions = [QUESTION, QUESTION, QUESTION + " the old king of the north", QUESTION, QUESTION]
+    index = ["first", "most windows", "longest question", "least context", "other"].index(target)
+    batch = {"id": list("abcde"), "question": questions, "context": contexts,
+             "answers": [{"text": [], "answer_start": []}] * 5}
+    real = preprocessing._assemble
+
+    def corrupt(*args: Any) -> Any:
+        windows = real(*args)
+        row = int((windows.sample == index).argmax())
+        windows.ids[row, 1] += 1  # the question's first token
+        return windows
+
+    monkeypatch.setattr(preprocessing, "_assemble", corrupt)
+    stats = FastPathStats()
+    prepare_train_features(batch, tokenizer, 32, 8, stats=stats)
+    expected = {} if target == "other" else {"disagreement": 1}
+    assert stats.reasons == expected
+
+
+def test_the_padding_settings_are_all_known_to_the_tokenizer(capfd: pytest.CaptureFixture) -> None:
+    """The backend gets only padding options it knows: tokenizers prints a notice (from Rust,
+    to the process's stdout) for any other, in the middle of a run's output."""
+    tokenizer = bert_tokenizer()
+    prepare_train_features(examples_on_every_token(), tokenizer, 24, 4)
+    assert capfd.readouterr().out == ""
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_columns_of_different_lengths_are_refused(padding_side: str) -> None:
+    """Two questions for one context (no template probe: the batch goes pair by pair) is an
+    error, not features for the first pair only."""
+    tokenizer = bert_tokenizer(padding_side)
+    batch = {"id": ["a", "b"], "question": ["", " "], "context": [CONTEXT],
+             "answers": [{"text": [], "answer_start": []}] * 2}
+    with pytest.raises(QABenchError, match="zip"):
+        prepare_train_features(batch, tokenizer, 24, 4)
+
+
+class _Probe:
+    """An encoding as the backend returns it: what _template reads."""
+
+    def __init__(self, sequence_ids: list) -> None:
+        self.sequence_ids = sequence_ids
+        self.ids = list(range(len(sequence_ids)))
+        self.type_ids = [0] * len(sequence_ids)
+
+
+@pytest.mark.parametrize("sequence_ids", [[None, 0, None], [None, 0, 1, 0, None],
+                                          [None, 1, None, 1, None]])
+def test_a_layout_without_one_run_of_each_sequence_is_no_template(sequence_ids: list) -> None:
+    """A pair layout must hold the first and the second sequence once each: a post-processor
+    that drops or repeats one gives no template (the batch goes pair by pair)."""
+
+    class Backend:
+        def encode(self, question: str, context: str) -> _Probe:
+            return _Probe(sequence_ids)
+
+    one = _Probe([0])
+    assert preprocessing._template(Backend(), ["q"], ["c"], [one], [one], [0]) is None
+
+
+def test_the_spot_check_also_checks_which_example_a_window_belongs_to(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right windows attributed to the wrong examples (two rows' examples swapped) would give
+    wrong example ids: the check rejects the batch."""
+    tokenizer = bert_tokenizer()
+    # b has the longest question: checked whichever windows are said to be its own.
+    batch = {"id": ["a", "b"], "question": [QUESTION, QUESTION + " of the north"],
+             "context": [CONTEXT * 4, "the king"],
+             "answers": [{"text": [], "answer_start": []}] * 2}
+    real = preprocessing._assemble
+
+    def swap(*args: Any) -> Any:
+        windows = real(*args)
+        k = int(windows.sample.argmax())  # example b's only window, after a's last one
+        windows.sample[k - 1], windows.sample[k] = 1, 0
+        return windows
+
+    stats = FastPathStats()
+    right = prepare_validation_features(batch, tokenizer, 32, 8, stats=stats)
+    assert stats.reasons == {}
+    monkeypatch.setattr(preprocessing, "_assemble", swap)
+    got = prepare_validation_features(batch, tokenizer, 32, 8, stats=stats)
+    assert stats.reasons == {"disagreement": 1}
+    assert got["example_id"] == right["example_id"]
