@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.chunks import chunks
 from qa.errors import QABenchError
 
 # Features per chunk of the [features, n_best, n_best] candidate grid (bounds its memory).
@@ -236,8 +237,7 @@ def _best_spans(start_logits: np.ndarray, end_logits: np.ndarray, in_context: np
     score = np.full(n_feat, -np.inf, dtype=start_logits.dtype)
     best_start = np.zeros(n_feat, dtype=np.int64)
     best_end = np.zeros(n_feat, dtype=np.int64)
-    for lo in range(0, n_feat, _CHUNK):
-        rows = slice(lo, lo + _CHUNK)
+    for rows in chunks(n_feat, _CHUNK):
         chunk = (start_logits[rows], end_logits[rows], in_context[rows])
         starts, ends = _top_k(chunk[0], k), _top_k(chunk[1], k)
         found = _grid_best(*chunk, starts, ends, max_answer_length)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.chunks import chunks
 from qa.errors import QABenchError
 
 logger = logging.getLogger(__name__)
@@ -452,8 +453,8 @@ def _label(windows: _Windows, start_char: np.ndarray, end_char: np.ndarray, know
         return starts, ends
     width = int(windows.ctx_count[candidates].max())
     per_chunk = max(1, _CHUNK_CELLS // width)
-    for lo in range(0, len(candidates), per_chunk):
-        feats = candidates[lo: lo + per_chunk]
+    for piece in chunks(len(candidates), per_chunk):
+        feats = candidates[piece]
         n = windows.ctx_count[feats]
         base = windows.seg_index[feats]
         first = windows.ctx_first[feats]

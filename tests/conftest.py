@@ -6,11 +6,21 @@ run is reproducible and cannot turn red by chance; no example database. ``mutati
 mutation``): derandomized and fewer examples, since every mutant reruns the properties that
 reach it. None has a deadline: a shared 2-core machine makes per-example timing meaningless.
 Choose one explicitly with ``QA_BENCH_HYPOTHESIS_PROFILE``.
+
+Under the ``mutation`` profile the collected tests are also reordered (the hook below):
+mutmut names each mutant's tests in set order, which interleaves modules (so module-scoped
+fixtures are rebuilt again and again) and may run a 7-second test before the 0.1-second one that
+kills the mutant. Tests are grouped by module, cheapest module first and cheapest test first
+inside it, by the durations mutmut recorded (``mutmut-stats.json`` beside the mutated tree).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
+
+import pytest
 
 try:
     from hypothesis import HealthCheck, settings
@@ -26,3 +36,32 @@ if settings is not None:
                               **_COMMON)
     settings.load_profile(os.environ.get("QA_BENCH_HYPOTHESIS_PROFILE")
                           or ("ci" if os.environ.get("CI") else "dev"))
+
+
+def _recorded_seconds() -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds per test and per test module from mutmut's recorded durations (none before it
+    has recorded any)."""
+    try:
+        durations = json.loads(Path("mutmut-stats.json").read_text())["duration_by_test"]
+        tests = {str(nodeid): float(took) for nodeid, took in durations.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}, {}
+    modules: dict[str, float] = {}
+    for nodeid, took in tests.items():
+        module = nodeid.split("::", 1)[0]
+        modules[module] = modules.get(module, 0.0) + took
+    return tests, modules
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.environ.get("QA_BENCH_HYPOTHESIS_PROFILE") != "mutation":
+        return
+    tests, modules = _recorded_seconds()
+
+    def key(item: pytest.Item) -> tuple:
+        module, line, _ = item.location
+        return (modules.get(module, 0.0), module, tests.get(item.nodeid, 0.0),
+                line if line is not None else -1, item.nodeid)
+
+    items.sort(key=key)
