@@ -4,14 +4,17 @@
 replayed first next time. ``ci`` (when ``$CI`` is set, as in ``.ci/run``): derandomized, so a CI
 run is reproducible and cannot turn red by chance; no example database. ``mutation`` (``tox -e
 mutation``): derandomized and fewer examples, since every mutant reruns the properties that
-reach it. None has a deadline: a shared 2-core machine makes per-example timing meaningless.
+reach it, and no shrinking, since a mutant needs one failing example, not the smallest one
+(shrinking took longer than a mutant's time limit and turned kills into timeouts). None has a
+deadline: a shared 2-core machine makes per-example timing meaningless.
 Choose one explicitly with ``QA_BENCH_HYPOTHESIS_PROFILE``.
 
 Under the ``mutation`` profile the collected tests are also reordered (the hook below):
 mutmut names each mutant's tests in set order, which interleaves modules (so module-scoped
 fixtures are rebuilt again and again) and may run a 7-second test before the 0.1-second one that
-kills the mutant. Tests are grouped by module, cheapest module first and cheapest test first
-inside it, by the durations mutmut recorded (``mutmut-stats.json`` beside the mutated tree).
+kills the mutant. Example-based tests come first, property tests last; each group is ordered by
+module, cheapest module first and cheapest test first inside it, by the durations mutmut
+recorded (``mutmut-stats.json`` beside the mutated tree).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import pytest
 
 try:
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 except ModuleNotFoundError:  # an env that runs no property test (tox -e ipu-emulated)
     settings = None
 
@@ -33,7 +36,7 @@ if settings is not None:
     settings.register_profile("ci", max_examples=100, derandomize=True, database=None,
                               print_blob=True, **_COMMON)
     settings.register_profile("mutation", max_examples=30, derandomize=True, database=None,
-                              **_COMMON)
+                              phases=(Phase.explicit, Phase.generate), **_COMMON)
     settings.load_profile(os.environ.get("QA_BENCH_HYPOTHESIS_PROFILE")
                           or ("ci" if os.environ.get("CI") else "dev"))
 
@@ -61,7 +64,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     def key(item: pytest.Item) -> tuple:
         module, line, _ = item.location
-        return (modules.get(module, 0.0), module, tests.get(item.nodeid, 0.0),
+        is_property = bool(getattr(getattr(item, "obj", None), "is_hypothesis_test", False))
+        return (is_property, modules.get(module, 0.0), module, tests.get(item.nodeid, 0.0),
                 line if line is not None else -1, item.nodeid)
 
     items.sort(key=key)
