@@ -34,3 +34,16 @@ def test_a_module_with_only_pending_or_no_mutants_is_unmeasured() -> None:
     assert tool.unmeasured_modules(tested) == [modules[0]]  # no mutant generated at all
     survived = tool.Mutant(f"{modules[0]}.x_f__mutmut_2", "survived")
     assert tool.unmeasured_modules(tested + [pending, survived]) == []
+
+
+def test_a_timeout_is_a_kill_and_is_counted_apart() -> None:
+    tool = _tool()
+    mutants = [tool.Mutant("qa.verdicts.x_gate__mutmut_1", "killed"),
+               tool.Mutant("qa.verdicts.x_gate__mutmut_2", "timeout"),
+               tool.Mutant("qa.verdicts.x_gate__mutmut_3", "survived", key="k")]
+    row = tool.summary(mutants, {})["qa.verdicts"]
+    assert (row["killed"], row["timeout"], row["survived"], row["unexplained"]) == (2, 1, 1, 1)
+    line = tool.table_lines({"qa.verdicts": row})[2]
+    assert line.startswith("| `qa.verdicts` | 3 | 2 | 1 | 1 | 0 | 0 | 66.7 % |")
+    before = {k: v for k, v in row.items() if k != "timeout"}  # docs/mutation-before.json
+    assert tool.table_lines({"qa.verdicts": before})[2].startswith("| `qa.verdicts` | 3 | 2 | — |")
