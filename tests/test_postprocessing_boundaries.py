@@ -334,6 +334,21 @@ def test_offset_columns_of_every_shape_give_the_seed_answers(form: str) -> None:
         assert postprocess_qa_predictions(examples, table, start, end) == expected
 
 
+def test_a_single_feature_with_seed_offsets_gives_the_seed_answer() -> None:
+    """One feature whose offsets are the seed's Python rows (``None`` off the context), the
+    token-by-token path with a single row: the seed loop's answer."""
+    examples, feats, context = features()
+    one = {key: values[:1] for key, values in feats.items()}
+    rows = seed_form(one)
+    start, end = logits(1, fill=0.0)
+    start[0, context[3]], end[0, context[5]] = 4.0, 3.0
+    expected = dict(seed.postprocess_qa_predictions(
+        examples, seed._rows({**one, "offset_mapping": rows}), (start, end), bert_tokenizer()))
+    assert expected == {"q": span_text(one, context[3], context[5])}
+    columns = {"example_id": one["example_id"], "offset_mapping": rows}
+    assert postprocess_qa_predictions(examples, columns, start, end) == expected
+
+
 @pytest.mark.parametrize("row", [
     [[0, 1, 2]],                # three numbers
     [[5], []],                  # one number for two tokens (no None: no null entries)
