@@ -40,6 +40,8 @@ CASES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
      "sample_mapping"),
     ("end_offsets", "answer text ends where its last token starts (offset pair misread)", (),
      "end_offsets"),
+    ("float64", "the model runs in float64 (a default-dtype slip): the timing gates' case", (),
+     "float64"),
 )
 
 

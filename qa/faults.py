@@ -18,6 +18,9 @@ Faults (``QA_BENCH_INJECT_FAULT=name``):
 - ``end_offsets``: an answer's text ends where its last token *starts* (the end character taken
   from the start of the offset pair): every answer loses its last token. Evaluation only, so a
   model trained from scratch cannot learn around it.
+- ``float64``: the model runs in float64 (a default-dtype slip, e.g. an SDK that changes torch's
+  default dtype): about the same answers, much slower training and prediction. It is the bug the
+  *timing* gates exist for.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 from qa.errors import QABenchError
 
 ENV = "QA_BENCH_INJECT_FAULT"
-FAULTS = ("label_shift", "lowercase_mismatch", "sample_mapping", "end_offsets")
+FAULTS = ("label_shift", "lowercase_mismatch", "sample_mapping", "end_offsets", "float64")
 
 
 def active() -> str | None:
@@ -54,6 +57,11 @@ def tokenizer(tok: Any, lowercase: bool) -> Any:
     tok.backend_tokenizer.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=not lowercase)
     return tok
+
+
+def model(net: Any) -> Any:
+    """``float64``: every parameter and buffer cast to float64."""
+    return net.double() if active() == "float64" else net
 
 
 def train_features(features: Any) -> Any:

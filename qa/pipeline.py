@@ -129,6 +129,7 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
              if models.is_tiny(config.model.name) and not config.model.vocab_file else None)
     tokenizer, model = models.load(config.model, config.train, texts, dcfg.max_length)
     tokenizer = faults.tokenizer(tokenizer, config.model.lowercase)
+    model = faults.model(model)
 
     stages.enter("features")
     from qa.features import tokenize_split

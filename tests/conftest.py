@@ -31,6 +31,8 @@ try:
 except ModuleNotFoundError:  # an env that runs no property test (tox -e ipu-emulated)
     settings = None
 
+PROFILE = os.environ.get("QA_BENCH_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+
 if settings is not None:
     _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
     settings.register_profile("dev", max_examples=100, **_COMMON)
@@ -38,8 +40,7 @@ if settings is not None:
                               print_blob=True, **_COMMON)
     settings.register_profile("mutation", max_examples=15, derandomize=True, database=None,
                               phases=(Phase.explicit, Phase.generate), **_COMMON)
-    settings.load_profile(os.environ.get("QA_BENCH_HYPOTHESIS_PROFILE")
-                          or ("ci" if os.environ.get("CI") else "dev"))
+    settings.load_profile(PROFILE)
 
 
 def _recorded_seconds() -> tuple[dict[str, float], dict[str, float]]:
@@ -59,7 +60,7 @@ def _recorded_seconds() -> tuple[dict[str, float], dict[str, float]]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if os.environ.get("QA_BENCH_HYPOTHESIS_PROFILE") != "mutation":
+    if PROFILE != "mutation":
         return
     tests, modules = _recorded_seconds()
 

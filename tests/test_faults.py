@@ -19,6 +19,20 @@ def test_nothing_is_injected_by_default(monkeypatch: pytest.MonkeyPatch) -> None
     assert faults.train_features(features) is features
 
 
+@pytest.mark.parametrize("fault", [None, "label_shift", "float64"])
+def test_float64_casts_the_model_and_only_it_does(fault: str | None,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    if fault:
+        monkeypatch.setenv(faults.ENV, fault)
+    else:
+        monkeypatch.delenv(faults.ENV, raising=False)
+    net = faults.model(torch.nn.Linear(3, 2))
+    want = torch.float64 if fault == "float64" else torch.float32
+    assert {p.dtype for p in net.parameters()} == {want}
+
+
 def test_unknown_fault_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(faults.ENV, "label_shfit")
     with pytest.raises(QABenchError, match="unknown fault"):
