@@ -1,7 +1,10 @@
 """``qa-bench``: run | config | report | merge | baseline | compare | evaluate.
 
-Exit codes: 0 every gate holds, 1 a gate failed or an entry did not finish (or compare found a
-regression), 2 bad usage or input (one line on stderr, never a traceback), 130 interrupted.
+Exit codes (``qa.outcome``): 0 something was judged and every gate held, 1 a gate failed or an
+entry did not finish (or compare found a regression), 2 bad usage or input (one line on stderr,
+never a traceback), 5 nothing was judged (every entry skipped, no baseline that applies, not
+comparable, no shared entry to compare), 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM,
+129 SIGHUP) after writing the partial report.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ import sys
 import warnings
 from pathlib import Path
 
+from qa import stopping
 from qa.errors import QABenchError
 from qa.options import add_history_option, add_run_options, read_run_options
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from qa.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, EXIT_USAGE, Outcome
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("a", help="run folder or RunResult JSON (before)")
     cmp_.add_argument("b", help="run folder or RunResult JSON (after)")
     cmp_.add_argument("--force", action="store_true",
-                      help="compare even when datasets or configs differ")
+                      help="compare even when datasets, configs or hardware differ (emulated "
+                           "against real included)")
 
     ev = sub.add_parser("evaluate", help="official SQuAD evaluation of a predictions file")
     ev.add_argument("data_json")
@@ -99,25 +103,33 @@ def main(argv: list[str] | None = None) -> int:
     except QABenchError as exc:
         print(f"qa-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("qa-bench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        print(f"qa-bench: {stopping.describe(exc)}", file=sys.stderr)
+        return stopping.exit_code(exc)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``qa-bench run``."""
     from qa.runner import prepare_run, run_entries, start_run
 
-    plan = prepare_run(read_run_options(lambda name: getattr(args, name)), Path.cwd())
-    if plan.listing is not None:
-        print(plan.listing)
-        return EXIT_OK
-    start_run(plan)
-    if not plan.entries:
-        print(f"shard {args.qa_shard}: no entries (more shards than entries)")
-    summary = run_entries(plan.entries, plan.options)
+    with stopping.signals_as_interrupts():
+        plan = prepare_run(read_run_options(lambda name: getattr(args, name)), Path.cwd())
+        if plan.listing is not None:
+            print(plan.listing)
+            return EXIT_OK
+        start_run(plan)
+        if not plan.entries:
+            print(f"shard {args.qa_shard}: no entries (more shards than entries)")
+        summary = run_entries(plan.entries, plan.options, plan.skipped)
     _print_summary(summary)
-    return EXIT_FAIL if summary.failed else EXIT_OK
+    return _exit_with(summary.outcome)
+
+
+def _exit_with(outcome: Outcome) -> int:
+    """Print the run's outcome as its last line and return its exit code."""
+    print(f"{'ok' if outcome.code == EXIT_OK else 'NOT OK'}: {outcome.reason} "
+          f"(exit {outcome.code})")
+    return outcome.code
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -154,6 +166,8 @@ def _print_summary(summary) -> None:
         print(f"{result.entry_id}: {result.status}{cause} {metrics}{speed}")
     gates = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"
     print(f"gates: {gates}")
+    for entry, why in summary.skipped.items():
+        print(f"skipped: {entry} ({why})")
     for note in summary.notes:
         print(f"note: {note}")
     print(f"report: {summary.report_path}")
@@ -178,8 +192,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     """``qa-bench merge RUN_DIR... --out DIR``: one report and one exit code for all shards."""
     from qa.merge import merge_runs
-    from qa.runner import check_writable
+    from qa.runner import check_fresh, check_writable
 
+    check_fresh(Path(args.out))
     check_writable(Path(args.out))
     judged = merge_runs(args.run_dirs, args.out, baselines_root=args.baselines,
                         history=args.qa_history, force=args.force, profile=args.profile)
@@ -198,10 +213,12 @@ def _print_judged(judged) -> int:
           f"baseline · {len(judged.missing)} entries missing")
     for entry in judged.missing:
         print(f"missing: {entry} (expected, never delivered a result)")
+    for entry, why in judged.skipped.items():
+        print(f"skipped: {entry} ({why})")
     for note in judged.notes:
         print(f"note: {note}")
     print(f"report: {judged.report_path}")
-    return EXIT_FAIL if judged.failed else EXIT_OK
+    return _exit_with(judged.outcome)
 
 
 def _points(text: str) -> float:
@@ -234,11 +251,17 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``qa-bench compare A B``: exit 1 on a regression, 2 when the runs are not comparable."""
-    from qa.compare import compare_runs
+    from qa.compare import compare_runs, nothing_shared
     from qa.results import load_run_dir
 
-    table, regressions = compare_runs(load_run_dir(args.a), load_run_dir(args.b),
-                                      force=args.force, a_label=str(args.a), b_label=str(args.b))
+    a, b = load_run_dir(args.a), load_run_dir(args.b)
+    why = nothing_shared(a, b)
+    if why is not None:
+        print(f"qa-bench: nothing was compared: {why} (exit {EXIT_NOTHING_JUDGED})",
+              file=sys.stderr)
+        return EXIT_NOTHING_JUDGED
+    table, regressions = compare_runs(a, b, force=args.force, a_label=str(args.a),
+                                      b_label=str(args.b))
     print(table)
     return EXIT_FAIL if regressions else EXIT_OK
 

@@ -25,6 +25,8 @@ from qa.baselines import (
 )
 from qa.config import comparable_config, config_hash
 from qa.errors import QABenchError
+from qa.hardware import differences as hardware_differences
+from qa.hardware import same_hardware
 from qa.report import format_delta, format_tolerance, format_value
 from qa.results import RunResult, entry_id
 
@@ -92,7 +94,35 @@ def _problems(entry: str, a: list[RunResult], b: list[RunResult]) -> list[str]:
         diff = config_differences(a[0].config, b[0].config)
         problems.append(f"{entry}: configs differ ({'; '.join(diff[:3])}"
                         f"{'; ...' if len(diff) > 3 else ''})")
+    if (a[0].hardware or b[0].hardware) and not same_hardware(a[0].hardware, b[0].hardware):
+        diff = hardware_differences(a[0].hardware, b[0].hardware) or ["no fingerprint"]
+        problems.append(f"{entry}: hardware differs ({'; '.join(diff[:3])}"
+                        f"{'; ...' if len(diff) > 3 else ''})")
     return problems
+
+
+def nothing_shared(a_results: Sequence[RunResult], b_results: Sequence[RunResult]) -> str | None:
+    """Why runs A and B have nothing to compare (no entry in both), or None when they share one.
+
+    Entries that are the same work on real and on emulated hardware (keys that differ only by
+    the ``-emulated`` pod suffix) are named: they are never compared with each other.
+    """
+    groups_a, groups_b = _group(a_results), _group(b_results)
+    a, b = set(groups_a), set(groups_b)
+    finished = [e for e in a & b if any(r.status == "ok" for r in groups_a[e])
+                and any(r.status == "ok" for r in groups_b[e])]
+    if finished:
+        return None
+    if a & b:
+        return (f"no entry finished in both runs ({', '.join(sorted(a & b)[:3])} did not): "
+                "there is no measurement to compare")
+    def real(entry: str) -> str:
+        return entry.replace("-emulated/", "/")
+    pairs = [f"{x} vs {y}" for x in sorted(a) for y in sorted(b) if x != y and real(x) == real(y)]
+    if pairs:
+        return (f"real and emulated hardware are never compared ({'; '.join(pairs[:2])})")
+    return (f"the runs share no entry (A: {', '.join(sorted(a)[:3]) or 'none'}; "
+            f"B: {', '.join(sorted(b)[:3]) or 'none'})")
 
 
 def _value(results: list[RunResult], name: str) -> float | None:

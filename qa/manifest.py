@@ -90,10 +90,20 @@ def assigned(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in manifest["entries"] if e["shard"] == shard["index"]]
 
 
-def missing(expected: list[dict[str, Any]], results: list[RunResult]) -> list[str]:
-    """Result ids of expected entries that no result delivered (failed ones were delivered)."""
-    delivered = {r.entry_id for r in results}
+def missing(expected: list[dict[str, Any]], results: list[RunResult],
+            skipped: dict[str, str] | None = None) -> list[str]:
+    """Result ids of expected entries that no result delivered (failed ones were delivered;
+    skipped ones could not run here and say why)."""
+    delivered = {r.entry_id for r in results} | set(skipped or {})
     return [e["result"] for e in expected if e["result"] not in delivered]
+
+
+def skipped_entries(manifest: dict[str, Any] | None) -> dict[str, str]:
+    """``result id -> why`` of the entries the run skipped (absent device, data or model)."""
+    raw = (manifest or {}).get("skipped") or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise QABenchError("manifest.json: 'skipped' must map result ids to reasons")
+    return dict(raw)
 
 
 def identity(manifest: dict[str, Any] | None, results: list[RunResult]) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Both give one verdict table, one report and one exit code with the rules of ``qa-bench run``: 1
 when a gate failed, an entry did not finish, or an entry that was expected never delivered a
-result ("missing"); 0 otherwise. Verdicts are recomputed against the baselines folder, so a
-folder whose run was killed before its report (``kill -9``) is judged all the same.
+result ("missing"); 5 when nothing was judged; 0 otherwise (``qa.outcome``). Verdicts are
+recomputed against the baselines folder, so a folder whose run was killed before its report
+(``kill -9``) is judged all the same.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from qa.manifest import (
     identity,
     missing,
     read_manifest,
+    skipped_entries,
     write_manifest,
 )
+from qa.outcome import Outcome, decide
 from qa.results import RunResult, load_run_dir, read_history, write_json_atomic
 
 log = logging.getLogger("qa")
@@ -38,12 +41,12 @@ class Judged:
     report_path: Path
     notes: list[str] = field(default_factory=list)
     appended: int = 0  # history lines written
+    skipped: dict[str, str] = field(default_factory=dict)  # result id -> why it could not run
 
     @property
-    def failed(self) -> bool:
-        """A gate failed, an entry did not finish, or an expected entry is missing."""
-        return bool(self.missing) or any(v.status == "fail" for v in self.verdicts) or any(
-            r.status != "ok" for r in self.results)
+    def outcome(self) -> Outcome:
+        """The exit code and its reason (``qa.outcome``): 0 only where something was judged."""
+        return decide(self.results, self.verdicts, self.missing, list(self.skipped))
 
 
 def judge(results: list[RunResult], baselines_root: str | os.PathLike) -> list[baselines.Verdict]:
@@ -167,7 +170,8 @@ def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
     expected = _expected(manifests + ([{"entries": _profile_matrix(profile, manifests, force,
                                                                     notes)}]
                                       if profile else []))
-    absent = missing(expected, results)
+    skips = {k: v for m in manifests for k, v in skipped_entries(m).items()}
+    absent = missing(expected, results, skips)
     shards = {m["shard"]["index"] for m in manifests if m.get("shard")}
     count = next((m["shard"]["count"] for m in manifests if m.get("shard")), None)
     if count and len({tuple(sorted(e["id"] for e in m["entries"])) for m in manifests}) == 1:
@@ -177,14 +181,14 @@ def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
     for result in results:
         write_json_atomic(out / "results" / f"{result.entry_id}.json", result.to_dict())
     if manifests:
-        merged = {**manifests[0], "shard": None, "entries": expected,
+        merged = {**manifests[0], "shard": None, "entries": expected, "skipped": skips,
                   "merged_from": [str(p) for p in paths]}
         write_manifest(out, merged)
     history_path = Path(history) if history else out.parent / "history.jsonl"
     appended = append_history_once(history_path, results)
     title = f"qa-bench report — merged from {len(paths)} run folder{'s' * (len(paths) > 1)}"
     judged = _judge_and_write(out, results, absent, baselines_root, history_path, references,
-                              notes, title)
+                              notes, title, skips=skips)
     judged.appended = appended
     return judged
 
@@ -201,9 +205,10 @@ def judge_run_dir(run_dir: str | os.PathLike, baselines_root: str | os.PathLike 
     """
     run_dir = Path(run_dir)
     manifest, results = _load(run_dir)
-    if not results:
+    skips = skipped_entries(manifest)
+    if not results and not skips:
         raise QABenchError(f"{run_dir}: no results/ in this run folder")
-    absent = missing(assigned(manifest), results) if manifest else []
+    absent = missing(assigned(manifest), results, skips) if manifest else []
     notes = []
     stored = report.read_verdicts_file(run_dir)
     if baselines_root is None:
@@ -214,22 +219,23 @@ def judge_run_dir(run_dir: str | os.PathLike, baselines_root: str | os.PathLike 
     history_path = Path(history) if history else run_dir.parent / "history.jsonl"
     return _judge_and_write(run_dir, results, absent, baselines_root, history_path, references,
                             [*(stored.get("notes") or []), *notes],
-                            stored.get("title", "qa-bench report"), verdicts)
+                            stored.get("title", "qa-bench report"), verdicts, skips)
 
 
 def _judge_and_write(out: Path, results: list[RunResult], absent: list[str],
                      baselines_root: str | os.PathLike | None, history_path: Path,
                      references: str | os.PathLike | None, notes: list[str], title: str,
-                     verdicts: list[baselines.Verdict] | None = None) -> Judged:
+                     verdicts: list[baselines.Verdict] | None = None,
+                     skips: dict[str, str] | None = None) -> Judged:
     if verdicts is None:
         verdicts = judge(results, baselines_root or "baselines")
     refs = baselines.load_references(references) \
         if references and Path(references).exists() else []
     path = report.write_report(out, results, verdicts, references=refs,
                                history=read_history(history_path) or None, title=title,
-                               incomplete=bool(absent), notes=notes, missing=absent,
-                               baselines_root=baselines_root)
-    return Judged(results, verdicts, absent, path, notes)
+                               incomplete=False, notes=notes, missing=absent,
+                               baselines_root=baselines_root, skipped=skips)
+    return Judged(results, verdicts, absent, path, notes, skipped=dict(skips or {}))
 
 
 def append_history_once(path: str | os.PathLike, results: list[RunResult]) -> int:

@@ -15,10 +15,14 @@ from typing import Any
 
 import pytest
 
+from qa import stopping
 from qa.options import add_run_options, read_run_options
 
 SESSION = pytest.StashKey[Any]()  # qa.pytest_support.Session, or None outside benchmark runs
 REPORT = pytest.StashKey[Path]()
+SIGNALS = pytest.StashKey[Any]()  # the active qa.stopping.signals_as_interrupts()
+OUTCOME = pytest.StashKey[Any]()  # qa.outcome.Outcome of the benchmark session
+STOPPED = pytest.StashKey[int]()  # the exit code of the signal that stopped the session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,6 +49,16 @@ def pytest_configure(config: pytest.Config) -> None:
         print(session.plan.listing)
         pytest.exit("qa-bench: --list: nothing run", returncode=0)
     config.stash[SESSION] = session
+    # SIGTERM/SIGHUP end the session like Ctrl-C: partial report, then exit 128 + N.
+    config.stash[SIGNALS] = stopping.signals_as_interrupts(
+        lambda signum: config.stash.__setitem__(STOPPED, 128 + signum))
+    config.stash[SIGNALS].__enter__()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    handlers = config.stash.get(SIGNALS, None)
+    if handlers is not None:
+        handlers.__exit__(None, None, None)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -56,7 +70,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for entry in session.entries if session else []:
         marks = [getattr(pytest.mark, m) for m in entry.marks]
-        reason = pytest_support.skip_reason(entry)
+        reason = pytest_support.skip_reason(session, entry)
         if reason:
             marks.append(pytest.mark.skip(reason=f"{entry.id}: {reason}"))
         params.append(pytest.param(entry, id=entry.id, marks=marks))
@@ -73,12 +87,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     qa_session = session.config.stash.get(SESSION, None)
     if qa_session is None:
         return
-    from qa.pytest_support import finish
+    from qa.outcome import EXIT_NOTHING_JUDGED
+    from qa.pytest_support import finish, outcome
 
     path = finish(qa_session, incomplete=exitstatus == pytest.ExitCode.INTERRUPTED)
     if path is not None:
         session.config.stash[REPORT] = path
-
+    result = outcome(qa_session)
+    session.config.stash[OUTCOME] = result
+    if exitstatus == pytest.ExitCode.OK and result.code == EXIT_NOTHING_JUDGED:
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED  # 5, as qa-bench run's
+    if STOPPED in session.config.stash:  # SIGTERM/SIGHUP: 128 + N, as qa-bench run's
+        session.exitstatus = session.config.stash[STOPPED]
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
@@ -88,3 +108,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
     qa_session = config.stash.get(SESSION, None)
     for note in qa_session.notes if qa_session else []:
         terminalreporter.write_line(f"qa-bench: {note}")
+    result = config.stash.get(OUTCOME, None)
+    if result is not None:
+        terminalreporter.write_line(f"qa-bench: {result.reason}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from qa import baselines, profiles
 from qa.metricspec import METRICS, accuracy_specs
+from qa.outcome import Outcome, decide
 from qa.results import RunResult
 from qa.runner import RunOptions, RunPlan, prepare_run, run_entry_all_seeds, start_run
 
@@ -42,6 +43,10 @@ class Session:
             self.verdicts[entry.id] = baselines.gate(
                 result, baselines.load_baseline(self.options.baselines_root, result.key))
         return self.results[entry.id]
+
+    def all_verdicts(self) -> list[baselines.Verdict]:
+        """Every verdict of the entries run so far."""
+        return [v for vs in self.verdicts.values() for v in vs]
 
     def verdict(self, entry: profiles.Entry, metric: str) -> baselines.Verdict | None:
         """The verdict of one metric of an entry (None when the run did not measure it)."""
@@ -83,12 +88,10 @@ def collects_benchmarks(args: Iterable[str], rootdir: Path, base: Path | None = 
     return False
 
 
-def skip_reason(entry: profiles.Entry) -> str | None:
-    """Why an entry cannot run on this machine (its hardware is absent), or None."""
-    from qa import backends
-
-    ok, reason = backends.get(entry.config.hardware.backend).available(entry.config)
-    return None if ok else reason
+def skip_reason(session: Session, entry: profiles.Entry) -> str | None:
+    """Why an entry cannot run on this machine (device, data or model absent), or None: the
+    run's own decision (``RunPlan.skipped``, ``qa.availability``), as under ``qa-bench run``."""
+    return session.plan.skipped.get(entry.id) if session.plan else None
 
 
 def check_gate(session: Session, entry: profiles.Entry, metric: str) -> tuple[str, str]:
@@ -113,14 +116,23 @@ def check_gate(session: Session, entry: profiles.Entry, metric: str) -> tuple[st
 
 
 def finish(session: Session, incomplete: bool) -> Path | None:
-    """Write the session's report (partial when interrupted)."""
-    if not session.results:
+    """Write the session's report (partial when interrupted); None when no entry ran or was
+    skipped (e.g. ``-k`` deselected them all)."""
+    skipped = session.plan.skipped if session.plan else {}
+    if not session.results and not skipped:
         return None
     from qa.runner import write_run_report
 
-    return write_run_report(list(session.results.values()),
-                            [v for vs in session.verdicts.values() for v in vs],
-                            session.options, session.notes, incomplete)
+    if session.plan is not None and not session.results:
+        start_run(session.plan)  # a run of skips only: its manifest names them
+    return write_run_report(list(session.results.values()), session.all_verdicts(),
+                            session.options, session.notes, incomplete, skipped)
+
+
+def outcome(session: Session) -> Outcome:
+    """The session's outcome, decided as for ``qa-bench run`` (``qa.outcome``)."""
+    skipped = list(session.plan.skipped) if session.plan else []
+    return decide(list(session.results.values()), session.all_verdicts(), skipped=skipped)
 
 
 class ReplayClock:

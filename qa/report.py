@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from qa.baselines import Verdict, gate, load_baseline
 from qa.errors import QABenchError
 from qa.hardware import describe
 from qa.metricspec import METRICS, MetricSpec, accuracy_specs, specs
+from qa.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
 from qa.readers import read_json
 from qa.references import Reference, load_references
 from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 SYMBOLS = {"pass": "✅ pass", "fail": "❌ fail", "improved": "⬆️ improved — update the baseline",
            "missing": "— missing baseline", "other_hardware": "— other hardware",
            "busy": "— busy machine"}
+#: The report's first line, by exit code (``qa.outcome``).
+OUTCOME_WORDS = {EXIT_OK: "✅ OK", EXIT_FAIL: "❌ NOT OK", EXIT_NOTHING_JUDGED: "— NOTHING JUDGED"}
 VERDICTS_FILE = "verdicts.json"
 REPORT_FILE = "report.md"
 PLOT_FILE = "trend.png"
@@ -304,7 +307,8 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
                     history: Sequence[RunResult] | None = None, plot_path: str | None = None,
                     title: str = "qa-bench report", incomplete: bool = False,
                     notes: Iterable[str] | None = None,
-                    missing: Sequence[str] | None = None) -> str:
+                    missing: Sequence[str] | None = None,
+                    skipped: Mapping[str, str] | None = None) -> str:
     """The whole report as GitHub-flavoured markdown.
 
     Args:
@@ -317,18 +321,21 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
         incomplete: the run stopped early; says so in the header.
         notes: extra reproducibility notes, one bullet each.
         missing: entries the run was asked for that never delivered a result (they fail it).
+        skipped: entries that could not run here (absent device, data or model) and why.
     """
     failed_runs = sum(r.status != "ok" for r in results)
     counts = summary_counts(verdicts)
-    lines = [f"# {title}", ""]
+    skipped = dict(skipped or {})
+    outcome = decide(results, verdicts, list(missing or ()), list(skipped))
+    headline = ("> **INCOMPLETE** — the run stopped before every entry finished; missing "
+                f"entries are not regressions. So far: {outcome.reason}" if incomplete else
+                f"**{OUTCOME_WORDS[outcome.code]}** — {outcome.reason} (exit {outcome.code})")
+    lines = [f"# {title}", "", headline, ""]
     missing = list(missing or ())
     if missing:
         lines += [f"> **INCOMPLETE** — {len(missing)} expected "
                   f"entr{'y' if len(missing) == 1 else 'ies'} never delivered a result "
                   "(listed under Missing entries); the run fails until they run.", ""]
-    elif incomplete:
-        lines += ["> **INCOMPLETE** — the run stopped before every entry finished; "
-                  "missing entries are not regressions.", ""]
     lines += [f"{len(results)} entries ({len(results) - failed_runs} ok, {failed_runs} failed) · "
               f"gates: {counts['pass']} ✅ pass, {counts['fail']} ❌ fail, "
               f"{counts['improved']} ⬆️ improved, {counts['missing']} — missing baseline"
@@ -340,6 +347,9 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
     if missing:
         lines += _section("Missing entries", "Expected by the run's manifest, delivered by no "
                           "result:", "", *(f"- `{m}`" for m in missing))
+    if skipped:
+        lines += _section("Skipped entries", "Not run here (nothing of theirs was judged):", "",
+                          *(f"- `{e}` — {why}" for e, why in skipped.items()))
     for part in (_verdict_section(verdicts), _timings_section(results),
                  _convergence_section(results),
                  _fast_paths_section(results), _references_section(results, references),
@@ -366,7 +376,8 @@ def write_report(run_dir: str | os.PathLike, results: Sequence[RunResult],
                  history: Sequence[RunResult] | None = None, title: str = "qa-bench report",
                  incomplete: bool = False, notes: Iterable[str] | None = None,
                  step_summary: bool = True, missing: Sequence[str] | None = None,
-                 baselines_root: str | os.PathLike | None = None) -> Path:
+                 baselines_root: str | os.PathLike | None = None,
+                 skipped: Mapping[str, str] | None = None) -> Path:
     """Write ``report.md``, ``verdicts.json`` and (with a history) ``trend.png`` atomically.
 
     When ``$GITHUB_STEP_SUMMARY`` is set (and ``step_summary``), the markdown is also appended
@@ -380,18 +391,20 @@ def write_report(run_dir: str | os.PathLike, results: Sequence[RunResult],
     notes = list(notes or ())
     write_json_atomic(run_dir / VERDICTS_FILE, {
         "schema_version": 1, "title": title, "incomplete": incomplete, "notes": notes,
-        "missing": list(missing or ()), "verdicts": verdicts_to_json(verdicts)})
+        "missing": list(missing or ()), "skipped": dict(skipped or {}),
+        "verdicts": verdicts_to_json(verdicts)})
     ids = [r.entry_id for r in results]
     bands = {r.entry_id: _baseline_or_none(baselines_root, r) for r in results} \
         if baselines_root is not None else None
     plot = plot_trend(history, run_dir / PLOT_FILE, bands, ids) if history else None
     text = render_markdown(results, verdicts, references, history,
-                           PLOT_FILE if plot else None, title, incomplete, notes, missing)
+                           PLOT_FILE if plot else None, title, incomplete, notes, missing,
+                           skipped)
     path = write_text_atomic(run_dir / REPORT_FILE, text)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary and summary:
         plain = render_markdown(results, verdicts, references, history, None, title,
-                                incomplete, notes, missing)
+                                incomplete, notes, missing, skipped)
         try:
             with open(summary, "a", encoding="utf-8") as handle:
                 handle.write(plain + "\n")
@@ -445,7 +458,8 @@ def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike |
                         title=meta.get("title", "qa-bench report"),
                         incomplete=meta.get("incomplete", False) if incomplete is None
                         else incomplete, notes=meta.get("notes"), step_summary=step_summary,
-                        missing=meta.get("missing"), baselines_root=baselines_root)
+                        missing=meta.get("missing"), baselines_root=baselines_root,
+                        skipped=meta.get("skipped"))
     return path.read_text(encoding="utf-8")
 
 

@@ -17,11 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qa import baselines, profiles, report, sharding
+from qa import baselines, profiles, report, sharding, stopping
 from qa.config import RunConfig, apply_overrides, squad_dir_from_env
 from qa.errors import QABenchError
 from qa.manifest import build_manifest, write_manifest
 from qa.metricspec import accuracy_specs, is_number
+from qa.outcome import Outcome, decide
 from qa.pipeline import EntryTimeout
 from qa.profiles import Entry
 from qa.results import RunResult, save_result
@@ -59,12 +60,12 @@ class RunSummary:
     report_path: Path | None
     incomplete: bool = False
     notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # entry id -> why it could not run
 
     @property
-    def failed(self) -> bool:
-        """True when any gate failed or any entry did not finish."""
-        return any(v.status == "fail" for v in self.verdicts) or any(
-            r.status != "ok" for r in self.results)
+    def outcome(self) -> Outcome:
+        """The exit code and its reason (``qa.outcome``): 0 only where something was judged."""
+        return decide(self.results, self.verdicts, skipped=list(self.skipped))
 
 
 @dataclass
@@ -76,6 +77,8 @@ class RunPlan:
     options: RunOptions
     manifest: dict[str, Any]  # what this run folder was asked to run (``qa.manifest``)
     listing: str | None = None  # ``--list``: the entries and the shard balance, nothing to run
+    skipped: dict[str, str] = field(default_factory=dict)  # entry id -> why it cannot run here
+    # (``entries`` holds every entry of this shard, skipped ones included)
 
 
 def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> RunPlan:
@@ -109,15 +112,14 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     for replicas in replica_counts(values.get("replicas")):
         extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
         entries += profiles.expand(profile, squad_dir, [*sets, *extra])
-    for folder in {e.config.data.squad_dir for e in entries} - {None, ""}:
-        if not Path(folder).is_dir():
-            raise QABenchError(f"--squad-dir {folder}: no such folder")
+    check_squad_files(entries)
     seeds = seed_list(values.get("seeds"), profile.seeds, sets)
     shard_index, shard_count = (sharding.parse_shard(values["shard"]) if values.get("shard")
                                 else (None, 1))
     shards = sharding.plan_shards(entries, shard_count, seeds=len(seeds))
     if shard_index is not None:
         entries = [a.entry for a in shards.shard(shard_index)]
+    listing = sharding.format_listing(shards, shard_index) if values.get("list") else None
     repeat = 1 if values.get("repeat") is None else values["repeat"]
     if repeat < 1:
         raise QABenchError("--repeat must be at least 1")
@@ -126,6 +128,8 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     check_baselines(entries, root)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(values.get("out") or home / "reports" / f"{out_prefix}{profile.name}-{stamp}")
+    if listing is None:
+        check_fresh(out)
     check_writable(out)
     progress = not values.get("no_progress")
     _quiet_libraries(progress)
@@ -134,9 +138,63 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
                          update_baselines=bool(values.get("update_baselines")),
                          entry_timeout=values.get("entry_timeout"), progress=progress,
                          history=Path(values["history"]) if values.get("history") else None)
-    listing = sharding.format_listing(shards, shard_index) if values.get("list") else None
-    return RunPlan(profile, entries, options,
-                   build_manifest(profile.name, shards, shard_index, seeds), listing)
+    skipped = {} if listing is not None else skip_reasons(entries)
+    manifest = build_manifest(profile.name, shards, shard_index, seeds)
+    manifest["skipped"] = {result_id(e): why for e in entries
+                           if (why := skipped.get(e.id)) is not None}
+    return RunPlan(profile, entries, options, manifest, listing, skipped)
+
+
+def check_squad_files(entries: list[Entry]) -> None:
+    """A SQuAD folder given by the user must hold the dev file each entry reads (bad input,
+    exit 2, before any work; an entry with no folder and no hub is skipped instead).
+
+    Raises:
+        QABenchError: the folder, or an entry's official dev file in it, does not exist.
+    """
+    from qa.data import SQUAD_FILES
+
+    for entry in entries:
+        data = entry.config.data
+        if not data.squad_dir or data.train_file or data.validation_file:
+            continue
+        if not Path(data.squad_dir).is_dir():
+            raise QABenchError(f"--squad-dir {data.squad_dir}: no such folder")
+        dev = Path(data.squad_dir) / SQUAD_FILES[data.dataset][1] \
+            if data.dataset in SQUAD_FILES else None
+        if dev is not None and not dev.is_file():
+            raise QABenchError(f"{dev} not found (--squad-dir must hold the official "
+                               f"{dev.name})")
+
+
+def skip_reasons(entries: list[Entry]) -> dict[str, str]:
+    """``entry id -> why`` for each entry whose device, data or model is absent here
+    (``qa.availability``): the same skips under ``qa-bench run`` and pytest, in seconds."""
+    from qa.availability import unavailable
+
+    reasons = {e.id: unavailable(e.config) for e in entries}
+    return {entry: why for entry, why in reasons.items() if why is not None}
+
+
+def result_id(entry: Entry) -> str:
+    """The result id (``backend/pod/model__dataset``) an entry's results are filed under."""
+    from qa.pipeline import result_key
+    from qa.results import entry_id
+
+    return entry_id(result_key(entry.config))
+
+
+def check_fresh(out: Path) -> None:
+    """Refuse a run folder that already holds a run: two runs are never mixed in one folder.
+
+    Raises:
+        QABenchError: ``out`` holds a manifest, results or a report.
+    """
+    held = [name for name in ("manifest.json", "results", "report.md")
+            if (Path(out) / name).exists()]
+    if held:
+        raise QABenchError(f"--out {out} already holds a run ({held[0]}): choose a new folder "
+                           "(runs are never mixed in one folder)")
 
 
 def start_run(plan: RunPlan) -> None:
@@ -258,27 +316,31 @@ def aggregate_seeds(results: list[RunResult]) -> RunResult:
     return merged
 
 
-def run_entries(entries: list[Entry], options: RunOptions) -> RunSummary:
+def run_entries(entries: list[Entry], options: RunOptions,
+                skipped: dict[str, str] | None = None) -> RunSummary:
     """Run every entry (× seeds × repeats), save results as they come, gate, and report.
 
-    Ctrl-C stops the run and writes a partial report marked incomplete, then re-raises.
+    Ctrl-C (or SIGTERM/SIGHUP inside ``qa.stopping.signals_as_interrupts``) stops the run and
+    writes a partial report marked incomplete, then re-raises. ``skipped`` (entry id -> why,
+    from ``RunPlan.skipped``) is named in the summary and the report.
     """
     results: list[RunResult] = []
+    skipped = dict(skipped or {})
     notes: list[str] = []
     try:
-        for entry in entries:
+        for entry in (e for e in entries if e.id not in skipped):
             results.append(run_entry_all_seeds(entry, options, notes))
-    except KeyboardInterrupt:
-        notes.append("interrupted by the user (Ctrl-C): entries after the last one listed "
-                     "did not run")
-        _finish(results, options, notes, incomplete=True)
+    except KeyboardInterrupt as exc:
+        notes.append(f"{stopping.describe(exc)}: entries after the last one listed did not "
+                     "run")
+        _finish(results, options, notes, incomplete=True, skipped=skipped)
         raise
     except QABenchError as exc:
         if results:  # keep what was measured before the bad entry
             notes.append(f"stopped on bad input: {exc}")
-            _finish(results, options, notes, incomplete=True)
+            _finish(results, options, notes, incomplete=True, skipped=skipped)
         raise
-    return _finish(results, options, notes, incomplete=False)
+    return _finish(results, options, notes, incomplete=False, skipped=skipped)
 
 
 def run_entry_all_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> RunResult:
@@ -353,22 +415,23 @@ def _or_nan(value: float | None) -> float:
 
 
 def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
-            incomplete: bool) -> RunSummary:
+            incomplete: bool, skipped: dict[str, str] | None = None) -> RunSummary:
     verdicts: list[Any] = []
     for result in results:
         verdicts.extend(baselines.gate(result, baselines.load_baseline(
             options.baselines_root, result.key)))
-    path = write_run_report(results, verdicts, options, notes, incomplete)
-    return RunSummary(results, verdicts, path, incomplete, notes)
+    path = write_run_report(results, verdicts, options, notes, incomplete, skipped)
+    return RunSummary(results, verdicts, path, incomplete, notes, dict(skipped or {}))
 
 
 def write_run_report(results: list[RunResult], verdicts: list[Any], options: RunOptions,
-                     notes: list[str], incomplete: bool) -> Path:
+                     notes: list[str], incomplete: bool,
+                     skipped: dict[str, str] | None = None) -> Path:
     """The run folder's report.md with the published references and the history's trend.
 
     Entries the folder's manifest assigned to it but no result delivered are named as missing.
     """
-    from qa.manifest import assigned, missing, read_manifest
+    from qa.manifest import assigned, missing, read_manifest, skipped_entries
     Path(options.out_dir).mkdir(parents=True, exist_ok=True)
     from qa.results import read_history
 
@@ -381,7 +444,8 @@ def write_run_report(results: list[RunResult], verdicts: list[Any], options: Run
         if Path(options.references).exists() else []
     history = read_history(options.history_path)
     manifest = read_manifest(options.out_dir)
-    absent = missing(assigned(manifest), results) if manifest else []
+    absent = missing(assigned(manifest), results, skipped_entries(manifest)) if manifest else []
     return report.write_report(options.out_dir, results, verdicts, references=references,
                                history=history, incomplete=incomplete, notes=notes,
-                               missing=absent, baselines_root=options.baselines_root)
+                               missing=absent, baselines_root=options.baselines_root,
+                               skipped=skipped)

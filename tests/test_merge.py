@@ -122,8 +122,9 @@ def test_runs_that_differ_are_refused_without_force(tmp_path: Path, plan, capsys
     assert len(lines) == 1 and "cannot merge runs of different" in lines[0]
     assert "--force" in lines[0] and "Traceback" not in captured.err
     assert not (tmp_path / "m" / "report.md").exists()
-    assert main([*argv, "--force"]) == 0
-    assert "merged despite different" in capsys.readouterr().out
+    assert main([*argv, "--force"]) == 5  # merged; nothing judged (no baselines): not green
+    out = capsys.readouterr().out
+    assert "merged despite different" in out and "nothing was judged" in out
 
 
 def test_the_same_entry_from_two_folders_is_refused(tmp_path: Path, plan, capsys) -> None:
@@ -153,7 +154,7 @@ def test_report_rejudges_a_killed_run_and_names_the_missing_entry(tmp_path: Path
     text = (run / "report.md").read_text()
     assert "1 ❌ missing (never ran)" in text and never_id in text
     judged = judge_run_dir(run, baselines)
-    assert judged.missing == [never_id] and judged.failed
+    assert judged.missing == [never_id] and judged.outcome.code == 1
 
 
 def test_append_history_once(tmp_path: Path, plan) -> None:
@@ -180,7 +181,7 @@ def test_merge_runs_library_keeps_one_result_per_entry(tmp_path: Path, plan) -> 
     assert sorted(r.entry_id for r in judged.results) == sorted(
         "torch/cpu/" + f"{a.entry.config.model.name}__{a.entry.config.data.dataset}"
         for a in plan.assignments)
-    assert not judged.missing and not judged.failed
+    assert not judged.missing and judged.outcome.code == 5  # no baselines: nothing judged
 
 
 def test_merge_profile_names_a_pod_whose_every_shard_job_died(tmp_path: Path, capsys) -> None:
@@ -194,7 +195,7 @@ def test_merge_profile_names_a_pod_whose_every_shard_job_died(tmp_path: Path, ca
                                                                     None)), 2)
     folders = [str(_shard_dir(tmp_path, cpu_only, k)) for k in (1, 2)]
     none = str(tmp_path / "none")
-    assert main(["merge", *folders, "--out", str(tmp_path / "m1"), "--baselines", none]) == 0
+    assert main(["merge", *folders, "--out", str(tmp_path / "m1"), "--baselines", none]) == 5
     assert "0 entries missing" in capsys.readouterr().out
     rc = main(["merge", *folders, "--out", str(tmp_path / "m2"), "--baselines", none,
                "--profile", str(path)])
