@@ -6,6 +6,7 @@ Shared by the CLI (``qa-bench run``) and the pytest layer, so neither holds logi
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import statistics
@@ -27,6 +28,9 @@ from qa.profiles import Entry
 from qa.results import RunResult, save_result
 
 log = logging.getLogger("qa")
+
+#: ``--seeds N`` runs N seeds of every entry: more than this is not a run that ends.
+MAX_SEEDS = 1000
 
 
 @dataclass
@@ -94,6 +98,12 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     Raises:
         QABenchError: any bad option or input, as one line.
     """
+    # The options first (cheap), then the profile and every entry's config (``qa.validation``,
+    # inside ``profiles.expand``), then the files: all before anything is written or downloaded.
+    repeat = 1 if values.get("repeat") is None else values["repeat"]
+    if repeat < 1:
+        raise QABenchError("--repeat must be at least 1")
+    check_entry_timeout(values.get("entry_timeout"))
     sets = list(values.get("set") or [])
     # torchrun's multi-node options are config fields, so a profile can hold them too.
     for option, field_name in (("nnodes", "nodes"), ("node_rank", "node_rank"),
@@ -112,16 +122,17 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     for folder in {e.config.data.squad_dir for e in entries} - {None, ""}:
         if not Path(folder).is_dir():
             raise QABenchError(f"--squad-dir {folder}: no such folder")
+    for entry in entries:
+        for name in ("train_file", "validation_file"):
+            path = getattr(entry.config.data, name)
+            if path and not Path(path).is_file():
+                raise QABenchError(f"data.{name} = {path!r}: no such file")
     seeds = seed_list(values.get("seeds"), profile.seeds, sets)
     shard_index, shard_count = (sharding.parse_shard(values["shard"]) if values.get("shard")
                                 else (None, 1))
     shards = sharding.plan_shards(entries, shard_count, seeds=len(seeds))
     if shard_index is not None:
         entries = [a.entry for a in shards.shard(shard_index)]
-    repeat = 1 if values.get("repeat") is None else values["repeat"]
-    if repeat < 1:
-        raise QABenchError("--repeat must be at least 1")
-    check_entry_timeout(values.get("entry_timeout"))
     root = Path(values["baselines"]) if values.get("baselines") else home / "baselines"
     check_baselines(entries, root)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -156,6 +167,8 @@ def replica_counts(value: str | None) -> list[int | None]:
             from None
     if not counts or any(c < 1 for c in counts):
         raise QABenchError("--replicas must be at least 1")
+    if len(set(counts)) < len(counts):
+        raise QABenchError(f"--replicas {value}: a count listed twice (duplicate entries)")
     return counts
 
 
@@ -313,13 +326,16 @@ def seed_list(count: int | None, default: list[int], sets: list[str] | None = No
         return list(default)
     if count < 1:
         raise QABenchError("--seeds must be at least 1")
+    if count > MAX_SEEDS:
+        raise QABenchError(f"--seeds {count}: must be at most {MAX_SEEDS}")
     return [42 + i for i in range(count)]
 
 
 def check_entry_timeout(seconds: float | None) -> None:
-    """``--entry-timeout`` must be positive when given."""
-    if seconds is not None and seconds <= 0:
-        raise QABenchError("--entry-timeout must be more than 0 seconds")
+    """``--entry-timeout`` must be a finite number of seconds > 0 when given."""
+    if seconds is not None and not 0 < seconds < math.inf:
+        raise QABenchError(f"--entry-timeout {seconds}: must be more than 0 seconds (and "
+                           "finite)")
 
 
 def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> list[RunResult]:
