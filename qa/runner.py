@@ -122,11 +122,7 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     for folder in {e.config.data.squad_dir for e in entries} - {None, ""}:
         if not Path(folder).is_dir():
             raise QABenchError(f"--squad-dir {folder}: no such folder")
-    for entry in entries:
-        for name in ("train_file", "validation_file"):
-            path = getattr(entry.config.data, name)
-            if path and not Path(path).is_file():
-                raise QABenchError(f"data.{name} = {path!r}: no such file")
+    check_data_files(entries)
     seeds = seed_list(values.get("seeds"), profile.seeds, sets)
     shard_index, shard_count = (sharding.parse_shard(values["shard"]) if values.get("shard")
                                 else (None, 1))
@@ -148,6 +144,29 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     listing = sharding.format_listing(shards, shard_index) if values.get("list") else None
     return RunPlan(profile, entries, options,
                    build_manifest(profile.name, shards, shard_index, seeds), listing)
+
+
+def check_data_files(entries: list[Entry]) -> None:
+    """The local data files an entry names exist: refused before the run folder is written.
+
+    Raises:
+        QABenchError: a ``data.train_file`` / ``data.validation_file`` that is not a file, or
+            a SQuAD folder without the official dev file of the entry's dataset.
+    """
+    from qa.data import SQUAD_FILES
+
+    for entry in entries:
+        data = entry.config.data
+        for name in ("train_file", "validation_file"):
+            path = getattr(data, name)
+            if path and not Path(path).is_file():
+                raise QABenchError(f"data.{name} = {path!r}: no such file")
+        if data.squad_dir and data.dataset in SQUAD_FILES and not (
+                data.train_file or data.validation_file):
+            dev = Path(data.squad_dir) / SQUAD_FILES[data.dataset][1]
+            if not dev.is_file():
+                raise QABenchError(f"{dev} not found (squad_dir must hold the official "
+                                   f"{dev.name})")
 
 
 def start_run(plan: RunPlan) -> None:

@@ -150,6 +150,11 @@ def _cross_field_rules(config: Any) -> None:
             f"data.doc_stride = {data.doc_stride}: must be at most data.max_length - "
             f"{QUESTION_ROOM} = {data.max_length - QUESTION_ROOM} (the windows' overlap must "
             "leave room for the special tokens and the question)")
+    if bool(data.train_file) != bool(data.validation_file):
+        given, absent = (("train_file", "validation_file") if data.train_file
+                         else ("validation_file", "train_file"))
+        raise QABenchError(f"data.{given} = {getattr(data, given)!r}: data.{absent} must be "
+                           "given too (data.train_file and data.validation_file go together)")
     from qa.synthetic import TEMPLATES
 
     relations = len(TEMPLATES[data.synthetic_templates])
