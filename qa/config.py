@@ -52,8 +52,9 @@ class DataConfig:
         **SHARE, "help": "synthetic generator: share of contexts long enough to overflow "
                          "max_length 384 into several features"})
     synthetic_distractor_subjects: int = field(default=0, metadata={
-        "min": 0, "help": "synthetic generator: other subjects stated with each asked relation "
-                          "(> 0: the question's subject must be matched; much harder)"})
+        "min": 0, "max": 32,  # more: the generator's name pools run out (it never ends)
+        "help": "synthetic generator: other subjects stated with each asked relation (> 0: "
+                "the question's subject must be matched; much harder)"})
     synthetic_templates: str = field(default="forms", metadata={
         "choices": ("forms", "core", "distinct", "overlapping"),
         "help": "synthetic generator: 'forms' (five relations, each answer of its own form), "

@@ -97,6 +97,20 @@ def assert_one_line_naming(exc: QABenchError, names: list[str]) -> None:
 # ----------------------------------------------------------------------------- properties
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_common_edges_of_every_field_are_refused_or_usable(name: str) -> None:
+    """0, -1, 0.5, 2**32, ... on every field, whatever its declaration says: refused in one line
+    naming the field, or accepted and then usable by every later stage (``later_stages``).
+    Dropping a field's range (micro_batch_size >= 1) fails here."""
+    for value in ANY_FIELD_EDGES:
+        try:
+            config = apply_overrides(RunConfig(), [as_set(name, value)])
+        except QABenchError as exc:
+            assert_one_line_naming(exc, [name])
+        else:
+            later_stages(config)
+
+
 @pytest.mark.parametrize("name, kind, optional, meta", FIELDS, ids=NAMES)
 def test_every_declared_edge_is_judged_by_its_range(name: str, kind: str, optional: bool,
                                                     meta: dict[str, Any]) -> None:
@@ -129,19 +143,62 @@ def test_every_declared_edge_is_judged_by_its_range(name: str, kind: str, option
         assert "must be" in str(info.value) or "expects" in str(info.value)
 
 
-@given(item=field_and_value())
+def later_stages(config: RunConfig) -> None:
+    """What the stages after validation do with the config's values, on a few features: the
+    real synthetic generator, batch order, seeding and cost estimate, and the trainer's step
+    arithmetic (``TorchBackend.train``). An accepted config must get through all of it; a
+    value the declaration should have refused fails here (0 features per batch: the
+    ZeroDivisionError of issue 21), independently of what the declaration says.
+    """
+    import numpy as np
+
+    from qa.backends.torch.batching import BatchPlan, global_order
+    from qa.sharding import estimate_cost
+    from qa.synthetic import generate_squad
+
+    data, train, hw = config.data, config.train, config.hardware
+    generate_squad(2, data.synthetic_seed, long_fraction=data.synthetic_long_fraction,
+                   questions_per_context=data.synthetic_questions,
+                   distractor_subjects=data.synthetic_distractor_subjects,
+                   templates=data.synthetic_templates)
+    lengths = np.arange(1, 12)
+    world = hw.nodes * hw.replicas
+    for size, shuffle in ((train.micro_batch_size * world, True), (train.eval_batch_size, False)):
+        batches = global_order(lengths, BatchPlan(size, shuffle, train.group_by_length,
+                                                  train.seed), 0)
+        assert sum(len(b) for b in batches) == len(lengths)
+    np.random.RandomState(train.seed)  # seed_everything: numpy takes 0 .. 2**32 - 1
+    per_epoch = math.ceil(len(lengths) / (train.micro_batch_size * world))
+    steps = train.max_steps if train.max_steps > 0 else math.ceil(
+        per_epoch * train.num_train_epochs / train.gradient_accumulation_steps)
+    assert steps > 0 and int(train.warmup_ratio * steps) <= steps
+    assert range(train.eval_timing_rounds) and train.timing_warmup_steps >= 0
+    assert config.postprocess.n_best_size >= 1 and config.postprocess.max_answer_length >= 1
+    assert 0 <= config.target.value <= 100 and 0 <= config.target.every <= 1
+    assert math.isfinite(estimate_cost(config)) and estimate_cost(config) >= 0
+
+
+#: Numbers worth trying on every numeric field, whatever its declaration says.
+ANY_FIELD_EDGES = [0, -1, 1, 2, -0.0, 0.5, 1.5, 100, 100.5, 2**32, -(2**31)]
+
+
+@given(item=field_and_value(), extra=st.sampled_from(ANY_FIELD_EDGES), use_extra=st.booleans())
 def test_any_value_for_any_field_is_accepted_or_refused_in_one_line(
-        item: tuple[str, Any]) -> None:
+        item: tuple[str, Any], extra: Any, use_extra: bool) -> None:
+    """Accepted (and then it survives the later stages) or refused in one line naming it."""
     name, value = item
-    for attempt in (lambda: apply_overrides(RunConfig(), [as_set(name, value)]),
+    value = extra if use_extra else value
+    base = ["data.synthetic_train_contexts=2"] if name != "data.synthetic_train_contexts" else []
+    for attempt in (lambda: apply_overrides(RunConfig(), [*base, as_set(name, value)]),
                     lambda: RunConfig.from_dict({name.split(".")[0]:
                                                  {name.split(".")[1]: value}})):
         try:
             config = attempt()
         except QABenchError as exc:
             assert_one_line_naming(exc, [name])
-        else:  # accepted: the same value passes the one validation pass again
+        else:  # accepted: valid again after a round trip, and usable by every later stage
             RunConfig.from_dict(config.to_dict())
+            later_stages(config)
 
 
 @given(sets=st.lists(st.one_of(
