@@ -102,8 +102,8 @@ def _check_fields(path: Path, raw: dict[str, Any]) -> None:
     count = None
     if shard is not None:
         if not (isinstance(shard, dict) and _is_int(shard.get("count")) and shard["count"] >= 1
-                and _is_int(shard.get("index")) and 0 <= shard["index"] < shard["count"]):
-            raise bad("shard", "null or {\"index\": K, \"count\": N} with 0 <= K < N", shard)
+                and _is_int(shard.get("index")) and 1 <= shard["index"] <= shard["count"]):
+            raise bad("shard", "null or {\"index\": K, \"count\": N} with 1 <= K <= N", shard)
         count = shard["count"]
     seen: set[str] = set()
     for index, entry in enumerate(raw["entries"]):
@@ -112,10 +112,10 @@ def _check_fields(path: Path, raw: dict[str, Any]) -> None:
             if not isinstance(entry[name], str) or not entry[name]:
                 raise bad(f"{where}.{name}", "a non-empty string", entry[name])
         if entry["shard"] is not None and not (
-                _is_int(entry["shard"]) and entry["shard"] >= 0
-                and (count is None or entry["shard"] < count)):
-            raise bad(f"{where}.shard", "null or a shard index" + (
-                f" in 0 .. {count - 1}" if count else ""), entry["shard"])
+                _is_int(entry["shard"]) and entry["shard"] >= 1
+                and (count is None or entry["shard"] <= count)):
+            raise bad(f"{where}.shard", "null or a shard number" + (
+                f" in 1 .. {count}" if count else " >= 1"), entry["shard"])
         if entry["result"] in seen:
             raise QABenchError(f"{path}: entry {entry['result']} is listed twice")
         seen.add(entry["result"])
