@@ -212,6 +212,13 @@ def _metric(where: str, name: str, raw: Any) -> BaselineMetric:
     bounds = [raw.get("min"), raw.get("max")]
     if any(b is not None and not is_number(b) for b in bounds):
         raise QABenchError(f"{where}.min/max must be numbers, got {bounds!r}")
+    if spec.unit == "points":  # a score in points lies in 0 .. 100, and so does its spread
+        scores = {"value": raw["value"], "tolerance": raw["tolerance"], "std": std,
+                  "min": bounds[0], "max": bounds[1]}
+        for label, score in scores.items():
+            if score is not None and not 0 <= score <= 100:
+                raise QABenchError(f"{where}.{label} must be in 0 .. 100 points for {name}, "
+                                   f"got {score!r}")
     return BaselineMetric(float(raw["value"]), float(raw["tolerance"]), raw["unit"],
                           raw["higher_is_better"], None if std is None else float(std), n,
                           *(None if b is None else float(b) for b in bounds))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -20,6 +21,8 @@ from qa import stopping
 from qa.errors import QABenchError
 from qa.options import add_history_option, add_run_options, read_run_options
 from qa.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, EXIT_USAGE, Outcome
+
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE: the reader of stdout closed it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,8 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a matrix profile (default: the shipped smoke profile)")
     add_run_options(run.add_argument)
 
-    sub.add_parser("config", help="list every config field (for --set and profiles) with its "
-                   "default and help")
+    conf = sub.add_parser("config", help="list every config field (for --set and profiles) "
+                          "with its default, help and allowed values")
+    conf.add_argument("--profile", metavar="NAME|TOML",
+                      help="also show what each entry of this profile sets (with --set)")
+    conf.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help="an override, validated as qa-bench run would")
 
     rep = sub.add_parser("report", help="re-judge a run folder against the baselines and "
                          "re-render its report (exit 1 on a failed gate or a missing entry)")
@@ -97,9 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return EXIT_USAGE
-        return {"run": cmd_run, "config": cmd_config, "report": cmd_report,
+        code = {"run": cmd_run, "config": cmd_config, "report": cmd_report,
                 "merge": cmd_merge, "baseline": cmd_baseline, "compare": cmd_compare,
                 "evaluate": cmd_evaluate}[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``qa-bench run --list | head -1``): end quietly, as a process
+        # killed by SIGPIPE would; stdout goes to devnull so the exit flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except QABenchError as exc:
         print(f"qa-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,9 +149,13 @@ def _exit_with(outcome: Outcome) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    """``qa-bench config``: every config field, its default and its help."""
+    """``qa-bench config``: every config field, its default, help and allowed values; with
+    ``--profile``, what each of the profile's entries sets."""
     from qa.config import config_fields
+    from qa.validation import allowed, declared_fields
 
+    rules = {name: allowed(kind, optional, meta) for name, kind, optional, meta
+             in declared_fields()}
     rows = [(name, "none" if default is None else json.dumps(default), text)
             for name, default, text in config_fields()]
     width = max(len(name) + len(default) for name, default, _ in rows) + 3
@@ -144,9 +164,26 @@ def cmd_config(args: argparse.Namespace) -> int:
         if name.split(".")[0] != section:
             section = name.split(".")[0]
             print(f"[{section}]")
-        print(f"  {name} = {default}".ljust(width + 4) + f"  {text}")
+        print(f"  {name} = {default}".ljust(width + 4) + f"  {text} [{rules[name]}]")
     print("Set a field with --set SECTION.KEY=VALUE or in a profile's [defaults.SECTION] table.")
+    if args.profile or args.set:
+        _print_resolved(args.profile or "smoke", args.set)
     return EXIT_OK
+
+
+def _print_resolved(name: str, sets: list[str]) -> None:
+    """Each entry of a profile: the fields it sets away from the defaults."""
+    from qa import profiles
+    from qa.config import RunConfig
+
+    defaults = RunConfig().to_dict()
+    for entry in profiles.expand(profiles.load_profile(name), overrides=sets):
+        print(f"{entry.id} (profile {name}):")
+        for section, values in entry.config.to_dict().items():
+            for key, value in values.items():
+                if value != defaults[section][key]:
+                    shown = "none" if value is None else json.dumps(value)
+                    print(f"  {section}.{key} = {shown}")
 
 
 def _print_summary(summary) -> None:

@@ -1,6 +1,10 @@
 """Run configuration: frozen dataclasses, built from a profile entry plus ``--set`` overrides.
 
-Every field carries ``metadata={"help": ...}`` so the CLI can list them and errors can name them.
+Every field declares, in its metadata next to its default, its ``"help"`` and what it allows:
+``"min"`` / ``"max"`` (inclusive), ``"above"`` (exclusive lower bound), ``"also"`` (single
+values allowed besides the range) and ``"choices"``; the type is the annotation. ``qa-bench
+config`` lists them and ``qa.validation.validate`` checks every resolved config against them
+(``RunConfig.from_dict``, hence every profile entry and ``--set``) before any work.
 """
 
 from __future__ import annotations
@@ -13,193 +17,152 @@ from typing import Any, get_type_hints
 
 from qa.errors import QABenchError, did_you_mean
 from qa.metricspec import accuracy_specs
+from qa.validation import validate
+
+#: The metrics a time-to-target may be set on; points, so a target lies in 0 .. 100.
+ACCURACY = tuple(spec.name for spec in accuracy_specs())
+SHARE = {"min": 0.0, "max": 1.0}  # a share or probability
+COUNT = {"min": 1}  # a count of things or steps
+POINTS = {"min": 0.0, "max": 100.0}  # an accuracy score
+SEED = {"min": 0, "max": 2**32 - 1}  # what numpy accepts
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where the SQuAD-layout data comes from and how it is cut into features."""
 
-    dataset: str = field(
-        default="synthetic",
-        metadata={
-            "help": "'synthetic', 'synthetic_v2', 'squad', 'squad_v2' (local files under "
-            "squad_dir when given, else the hub) or any hub dataset name"
-        },
-    )
-    train_file: str | None = field(
-        default=None, metadata={"help": "official-layout SQuAD JSON used for training"}
-    )
-    validation_file: str | None = field(
-        default=None, metadata={"help": "official-layout SQuAD JSON used for evaluation"}
-    )
-    squad_dir: str | None = field(
-        default=None,
-        metadata={"help": "folder holding dev-v1.1.json / dev-v2.0.json (or $QA_BENCH_SQUAD_DIR)"},
-    )
-    version_2: bool = field(
-        default=False, metadata={"help": "SQuAD v2 semantics: unanswerable questions allowed"}
-    )
-    synthetic_train_contexts: int = field(
-        default=1000, metadata={"help": "synthetic generator: contexts in the train split"}
-    )
-    synthetic_validation_contexts: int = field(
-        default=100, metadata={"help": "synthetic generator: contexts in the validation split"}
-    )
-    synthetic_seed: int = field(default=1234, metadata={"help": "synthetic generator seed"})
-    synthetic_long_fraction: float = field(
-        default=0.25,
-        metadata={"help": "synthetic generator: share of contexts long enough to overflow "
-                          "max_length 384 into several features"},
-    )
-    synthetic_distractor_subjects: int = field(
-        default=0,
-        metadata={"help": "synthetic generator: other subjects stated with each asked relation "
-                          "(> 0: the question's subject must be matched; much harder)"},
-    )
-    synthetic_templates: str = field(
-        default="forms",
-        metadata={"help": "synthetic generator: 'forms' (five relations, each answer of its own "
-                          "form), 'core' (eight: two relations per answer form, told apart by "
-                          "key words), 'distinct' (seventeen) or 'overlapping' (generator v7's "
-                          "seventeen, words shared across relations): harder tasks for larger "
-                          "models"},
-    )
-    synthetic_questions: int = field(
-        default=3, metadata={"help": "synthetic generator: questions asked per context (fewer "
-                                     "than the relations of the template set)"}
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "keep only the first N training examples"}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "keep only the first N validation examples"}
-    )
-    max_length: int = field(default=384, metadata={"help": "tokens per feature"})
-    doc_stride: int = field(
-        default=128, metadata={"help": "tokens of overlap between consecutive context windows"}
-    )
+    dataset: str = field(default="synthetic", metadata={
+        "help": "'synthetic', 'synthetic_v2', 'squad', 'squad_v2' (local files under "
+                "squad_dir when given, else the hub) or any hub dataset name"})
+    train_file: str | None = field(default=None, metadata={
+        "help": "official-layout SQuAD JSON used for training"})
+    validation_file: str | None = field(default=None, metadata={
+        "help": "official-layout SQuAD JSON used for evaluation"})
+    squad_dir: str | None = field(default=None, metadata={
+        "help": "folder holding dev-v1.1.json / dev-v2.0.json (or $QA_BENCH_SQUAD_DIR)"})
+    version_2: bool = field(default=False, metadata={
+        "help": "SQuAD v2 semantics: unanswerable questions allowed"})
+    synthetic_train_contexts: int = field(default=1000, metadata={
+        **COUNT, "help": "synthetic generator: contexts in the train split"})
+    synthetic_validation_contexts: int = field(default=100, metadata={
+        **COUNT, "help": "synthetic generator: contexts in the validation split"})
+    synthetic_seed: int = field(default=1234, metadata={
+        **SEED, "help": "synthetic generator seed"})
+    synthetic_long_fraction: float = field(default=0.25, metadata={
+        **SHARE, "help": "synthetic generator: share of contexts long enough to overflow "
+                         "max_length 384 into several features"})
+    synthetic_distractor_subjects: int = field(default=0, metadata={
+        "min": 0, "max": 32,  # more: the generator's name pools run out (it never ends)
+        "help": "synthetic generator: other subjects stated with each asked relation (> 0: "
+                "the question's subject must be matched; much harder)"})
+    synthetic_templates: str = field(default="forms", metadata={
+        "choices": ("forms", "core", "distinct", "overlapping"),
+        "help": "synthetic generator: 'forms' (five relations, each answer of its own form), "
+                "'core' (eight: two relations per answer form, told apart by key words), "
+                "'distinct' (seventeen) or 'overlapping' (generator v7's seventeen, words "
+                "shared across relations): harder tasks for larger models"})
+    synthetic_questions: int = field(default=3, metadata={
+        **COUNT, "help": "synthetic generator: questions asked per context (fewer than the "
+                         "relations of the template set)"})
+    max_train_samples: int | None = field(default=None, metadata={
+        **COUNT, "help": "keep only the first N training examples"})
+    max_eval_samples: int | None = field(default=None, metadata={
+        **COUNT, "help": "keep only the first N validation examples"})
+    max_length: int = field(default=384, metadata={
+        "min": 16, "max": 65536, "help": "tokens per feature"})
+    doc_stride: int = field(default=128, metadata={
+        "min": 0, "help": "tokens of overlap between consecutive context windows (at most "
+                          "max_length - 4: room for the special tokens and the question)"})
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which model and tokenizer to build or load."""
 
-    name: str = field(
-        default="tiny-roformer",
-        metadata={"help": "'tiny-roformer', 'tiny-bert', a hub id or a local checkpoint folder"},
-    )
-    vocab_file: str | None = field(
-        default=None,
-        metadata={
-            "help": "WordPiece vocab.txt to use instead of training a tokenizer (tiny models)"
-        },
-    )
-    vocab_size: int = field(default=4000, metadata={"help": "size of a locally trained WordPiece"})
-    attn_implementation: str | None = field(
-        default=None,
-        metadata={"help": "'eager' or 'sdpa' (torch's scaled_dot_product_attention); "
-                          "default: transformers' choice for the model"},
-    )
+    name: str = field(default="tiny-roformer", metadata={
+        "help": "'tiny-roformer', 'tiny-bert', a hub id or a local checkpoint folder"})
+    vocab_file: str | None = field(default=None, metadata={
+        "help": "WordPiece vocab.txt to use instead of training a tokenizer (tiny models)"})
+    vocab_size: int = field(default=4000, metadata={
+        "min": 16, "help": "size of a locally trained WordPiece"})
+    attn_implementation: str | None = field(default=None, metadata={
+        "choices": ("eager", "sdpa"),
+        "help": "'eager' or 'sdpa' (torch's scaled_dot_product_attention); default: "
+                "transformers' choice for the model"})
     lowercase: bool = field(default=True, metadata={"help": "lower-case text in the tokenizer"})
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "allow model code from the checkpoint (off: safe loading)"}
-    )
-    cache_dir: str | None = field(
-        default=None, metadata={"help": "tokenizer/feature cache (default ~/.cache/qa-bench)"}
-    )
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "allow model code from the checkpoint (off: safe loading)"})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "tokenizer/feature cache (default ~/.cache/qa-bench)"})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Fine-tuning hyper-parameters and timing settings."""
 
-    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    num_train_epochs: float = field(
-        default=3.0, metadata={"help": "epochs over the train features"}
-    )
-    max_steps: int = field(
-        default=-1, metadata={"help": "optimizer steps; overrides epochs if > 0"}
-    )
-    micro_batch_size: int = field(default=8, metadata={"help": "features per device per step"})
-    gradient_accumulation_steps: int = field(
-        default=1, metadata={"help": "micro batches accumulated per optimizer step"}
-    )
-    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps for LR warm-up"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    loss_scaling: float | None = field(
-        default=None, metadata={"help": "static loss scaling (IPU fp16 only)"}
-    )
-    seed: int = field(default=42, metadata={"help": "seed for Python, numpy, torch, data order"})
-    eval_batch_size: int = field(default=64, metadata={"help": "features per prediction batch"})
-    eval_timing_rounds: int = field(
-        default=2, metadata={"help": "timed prediction passes after a warm-up pass"}
-    )
-    timing_warmup_steps: int = field(
-        default=3, metadata={"help": "first optimizer steps excluded from throughput"}
-    )
-    dynamic_padding: bool = field(
-        default=False, metadata={"help": "pad each batch to its longest feature (torch only)"}
-    )
-    group_by_length: bool = field(
-        default=False, metadata={"help": "batch features of similar length together"}
-    )
-    torch_compile: bool = field(
-        default=False, metadata={"help": "train with torch.compile (off: no CPU speed-up measured)"}
-    )
-    compile_eval: bool = field(
-        default=True, metadata={"help": "time torch.compile of the eval model, cold and warm"}
-    )
-    dropout: float = field(default=0.0, metadata={"help": "dropout for tiny models built here"})
+    learning_rate: float = field(default=1e-3, metadata={
+        "min": 0.0, "help": "peak learning rate"})
+    num_train_epochs: float = field(default=3.0, metadata={
+        "above": 0.0, "help": "epochs over the train features"})
+    max_steps: int = field(default=-1, metadata={
+        **COUNT, "also": (-1,), "help": "optimizer steps; overrides epochs if > 0 (-1: epochs)"})
+    micro_batch_size: int = field(default=8, metadata={
+        **COUNT, "help": "features per device per step"})
+    gradient_accumulation_steps: int = field(default=1, metadata={
+        **COUNT, "help": "micro batches accumulated per optimizer step"})
+    warmup_ratio: float = field(default=0.1, metadata={
+        **SHARE, "help": "share of steps for LR warm-up"})
+    weight_decay: float = field(default=0.01, metadata={"min": 0.0, "help": "AdamW weight decay"})
+    loss_scaling: float | None = field(default=None, metadata={
+        "above": 0.0, "help": "static loss scaling (IPU fp16 only)"})
+    seed: int = field(default=42, metadata={
+        **SEED, "help": "seed for Python, numpy, torch, data order"})
+    eval_batch_size: int = field(default=64, metadata={
+        **COUNT, "help": "features per prediction batch"})
+    eval_timing_rounds: int = field(default=2, metadata={
+        **COUNT, "help": "timed prediction passes after a warm-up pass"})
+    timing_warmup_steps: int = field(default=3, metadata={
+        "min": 0, "help": "first optimizer steps excluded from throughput"})
+    dynamic_padding: bool = field(default=False, metadata={
+        "help": "pad each batch to its longest feature (torch only)"})
+    group_by_length: bool = field(default=False, metadata={
+        "help": "batch features of similar length together"})
+    torch_compile: bool = field(default=False, metadata={
+        "help": "train with torch.compile (off: no CPU speed-up measured)"})
+    compile_eval: bool = field(default=True, metadata={
+        "help": "time torch.compile of the eval model, cold and warm"})
+    dropout: float = field(default=0.0, metadata={
+        **SHARE, "help": "dropout for tiny models built here"})
 
 
 @dataclass(frozen=True)
 class HardwareConfig:
     """Where the run executes."""
 
-    backend: str = field(default="torch", metadata={"help": "training backend: 'torch' or 'ipu'"})
-    device: str = field(default="auto", metadata={"help": "'cpu', 'cuda' or 'auto' (torch only)"})
-    pod: str | None = field(
-        default=None, metadata={"help": "IPU pod size (pod4, pod8, pod16, pod32, pod64)"}
-    )
-    ipu_config: str | None = field(
-        default=None,
-        metadata={"help": "IPU config JSON (name shipped in qa/backends/ipu/configs or path)"},
-    )
-    replicas: int = field(
-        default=1, metadata={"help": "data-parallel processes per node under torchrun (torch)"}
-    )
-    nodes: int = field(
-        default=1,
-        metadata={"help": "hosts that train one entry together under torchrun (torch); world "
-                          "size = nodes × replicas"},
-    )
-    node_rank: int = field(
-        default=0, metadata={"help": "this host's rank among the nodes (0 .. nodes − 1)"}
-    )
-    rdzv_endpoint: str | None = field(
-        default=None,
-        metadata={"help": "HOST:PORT of torchrun's c10d rendezvous when nodes > 1 (the same on "
-                          "every node)"},
-    )
-    threads: int | None = field(
-        default=None, metadata={"help": "torch intra-op threads (default: torch's choice)"}
-    )
+    backend: str = field(default="torch", metadata={
+        "choices": ("torch", "ipu"), "help": "training backend: 'torch' or 'ipu'"})
+    device: str = field(default="auto", metadata={
+        "choices": ("cpu", "cuda", "auto"), "help": "'cpu', 'cuda' or 'auto' (torch only)"})
+    pod: str | None = field(default=None, metadata={
+        "help": "IPU pod size (pod4, pod8, pod16, pod32, pod64)"})
+    ipu_config: str | None = field(default=None, metadata={
+        "help": "IPU config JSON (name shipped in qa/backends/ipu/configs or path)"})
+    replicas: int = field(default=1, metadata={
+        **COUNT, "help": "data-parallel processes per node under torchrun (torch)"})
+    nodes: int = field(default=1, metadata={
+        **COUNT, "help": "hosts that train one entry together under torchrun (torch); world "
+                         "size = nodes × replicas"})
+    node_rank: int = field(default=0, metadata={
+        "min": 0, "help": "this host's rank among the nodes (0 .. nodes − 1)"})
+    rdzv_endpoint: str | None = field(default=None, metadata={
+        "help": "HOST:PORT of torchrun's c10d rendezvous when nodes > 1 (the same on every "
+                "node)"})
+    threads: int | None = field(default=None, metadata={
+        **COUNT, "help": "torch intra-op threads (default: torch's choice)"})
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CUDA)"})
-    fp32: bool = field(
-        default=False,
-        metadata={"help": "IPU: fp32 weights and compute (optimum-graphcore's fp32 option); "
-                          "off: fp16, optimum-graphcore's default on a pod"},
-    )
-
-    def __post_init__(self) -> None:
-        if self.replicas < 1 or self.nodes < 1:
-            raise QABenchError("hardware.replicas and hardware.nodes must be at least 1")
-        if not 0 <= self.node_rank < self.nodes:
-            raise QABenchError(f"hardware.node_rank must be in 0 .. {self.nodes - 1} for "
-                               f"{self.nodes} node(s), got {self.node_rank}")
-        if self.nodes > 1 and not self.rdzv_endpoint:
-            raise QABenchError("hardware.nodes > 1 needs hardware.rdzv_endpoint (HOST:PORT, the "
-                               "same on every node)")
+    fp32: bool = field(default=False, metadata={
+        "help": "IPU: fp32 weights and compute (optimum-graphcore's fp32 option); off: fp16, "
+                "optimum-graphcore's default on a pod"})
 
     @property
     def world_size(self) -> int:
@@ -211,44 +174,28 @@ class HardwareConfig:
 class PostprocessConfig:
     """How logits become answers."""
 
-    n_best_size: int = field(default=20, metadata={"help": "start/end candidates per feature"})
-    max_answer_length: int = field(default=30, metadata={"help": "longest answer in tokens"})
-    null_score_diff_threshold: float = field(
-        default=0.0, metadata={"help": "v2: answer '' when null − best span score exceeds this"}
-    )
+    n_best_size: int = field(default=20, metadata={
+        **COUNT, "help": "start/end candidates per feature"})
+    max_answer_length: int = field(default=30, metadata={
+        **COUNT, "help": "longest answer in tokens"})
+    null_score_diff_threshold: float = field(default=0.0, metadata={
+        "help": "v2: answer '' when null − best span score exceeds this"})
 
 
 @dataclass(frozen=True)
 class TargetConfig:
     """Time-to-target: a cheap periodic evaluation during training (MLPerf-style)."""
 
-    metric: str = field(
-        default="exact_match",
-        metadata={"help": "metric the target is set on: 'exact_match' or 'f1'"},
-    )
-    value: float = field(
-        default=80.0, metadata={"help": "time-to-target: the metric value to reach"}
-    )
-    every: float = field(
-        default=0.1,
-        metadata={"help": "share of the training steps between periodic evaluations "
-                          "(0: no periodic evaluation, no time-to-target)"},
-    )
-    examples: int = field(
-        default=100,
-        metadata={"help": "validation examples in the periodic evaluation's slice "
-                          "(the first N; the final evaluation uses all)"},
-    )
-
-    def __post_init__(self) -> None:
-        accuracy = [spec.name for spec in accuracy_specs()]
-        if self.metric not in accuracy:
-            raise QABenchError(f"target.metric must be {' or '.join(map(repr, accuracy))}, "
-                               f"got {self.metric!r}")
-        if not 0 <= self.every <= 1:
-            raise QABenchError(f"target.every must be between 0 and 1, got {self.every}")
-        if self.examples < 1:
-            raise QABenchError(f"target.examples must be at least 1, got {self.examples}")
+    metric: str = field(default="exact_match", metadata={
+        "choices": ACCURACY, "help": "metric the target is set on: 'exact_match' or 'f1'"})
+    value: float = field(default=80.0, metadata={
+        **POINTS, "help": "time-to-target: the metric value to reach"})
+    every: float = field(default=0.1, metadata={
+        **SHARE, "help": "share of the training steps between periodic evaluations (0: no "
+                         "periodic evaluation, no time-to-target)"})
+    examples: int = field(default=100, metadata={
+        **COUNT, "help": "validation examples in the periodic evaluation's slice (the first N; "
+                         "the final evaluation uses all)"})
 
 
 @dataclass(frozen=True)
@@ -273,7 +220,12 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
-        """Build from a nested dict, rejecting unknown sections and keys."""
+        """Build from a nested dict, rejecting unknown sections and keys, then validate it.
+
+        Raises:
+            QABenchError: an unknown name, a value of the wrong type or out of its declared
+                range (``qa.validation``), as one line naming the field.
+        """
         kwargs = {}
         for f in fields(cls):
             section = raw.get(f.name, {})
@@ -284,7 +236,7 @@ class RunConfig:
         if extra:
             name = sorted(extra)[0]
             raise QABenchError(f"unknown config section {name!r}{did_you_mean(name, kwargs)}")
-        return cls(**kwargs)
+        return validate(cls(**kwargs))
 
 
 def _section_types() -> dict[str, type]:
@@ -314,9 +266,11 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
         raise QABenchError(f"{name} cannot be empty")
     for kind, conv in (("bool", _to_bool), ("int", int), ("float", float), ("str", str)):
         if text.startswith(kind) or text == f"<class '{kind}'>":
+            if not isinstance(value, (str, int, float)):  # a TOML list, table or date
+                raise QABenchError(f"{name} expects {kind}, got {value!r}")
             try:
                 result = conv(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # int(inf), float(10**400)
                 raise QABenchError(f"{name} expects {kind}, got {value!r}") from None
             if kind == "int" and isinstance(value, float) and value != int(value):
                 raise QABenchError(f"{name} expects int, got {value!r}")

@@ -79,7 +79,46 @@ def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     if raw.get("schema_version") != SCHEMA_VERSION:
         raise QABenchError(f"{path}: schema_version {raw.get('schema_version')!r} is not "
                            f"{SCHEMA_VERSION}")
+    _check_fields(path, raw)
     return raw
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_fields(path: Path, raw: dict[str, Any]) -> None:
+    """Each field's type and range: a hand-edited or damaged manifest is one line, not a crash."""
+    def bad(field: str, expected: str, value: Any) -> QABenchError:
+        return QABenchError(f"{path}: field {field!r} must be {expected}, got {value!r}"[:300])
+
+    for name in ("profile", "commit", "qa_bench_version", "created_at"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise bad(name, "a string", raw[name])
+    seeds = raw.get("seeds", [])
+    if not isinstance(seeds, list) or not all(_is_int(s) and s >= 0 for s in seeds):
+        raise bad("seeds", "a list of integers >= 0", seeds)
+    shard = raw.get("shard")
+    count = None
+    if shard is not None:
+        if not (isinstance(shard, dict) and _is_int(shard.get("count")) and shard["count"] >= 1
+                and _is_int(shard.get("index")) and 1 <= shard["index"] <= shard["count"]):
+            raise bad("shard", "null or {\"index\": K, \"count\": N} with 1 <= K <= N", shard)
+        count = shard["count"]
+    seen: set[str] = set()
+    for index, entry in enumerate(raw["entries"]):
+        where = f"entries[{index}]"
+        for name in ("id", "result"):
+            if not isinstance(entry[name], str) or not entry[name]:
+                raise bad(f"{where}.{name}", "a non-empty string", entry[name])
+        if entry["shard"] is not None and not (
+                _is_int(entry["shard"]) and entry["shard"] >= 1
+                and (count is None or entry["shard"] <= count)):
+            raise bad(f"{where}.shard", "null or a shard number" + (
+                f" in 1 .. {count}" if count else " >= 1"), entry["shard"])
+        if entry["result"] in seen:
+            raise QABenchError(f"{path}: entry {entry['result']} is listed twice")
+        seen.add(entry["result"])
 
 
 def assigned(manifest: dict[str, Any]) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ Shared by the CLI (``qa-bench run``) and the pytest layer, so neither holds logi
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import statistics
@@ -28,6 +29,9 @@ from qa.profiles import Entry
 from qa.results import RunResult, save_result
 
 log = logging.getLogger("qa")
+
+#: ``--seeds N`` runs N seeds of every entry: more than this is not a run that ends.
+MAX_SEEDS = 1000
 
 
 @dataclass
@@ -97,6 +101,12 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     Raises:
         QABenchError: any bad option or input, as one line.
     """
+    # The options first (cheap), then the profile and every entry's config (``qa.validation``,
+    # inside ``profiles.expand``), then the files: all before anything is written or downloaded.
+    repeat = 1 if values.get("repeat") is None else values["repeat"]
+    if repeat < 1:
+        raise QABenchError("--repeat must be at least 1")
+    check_entry_timeout(values.get("entry_timeout"))
     sets = list(values.get("set") or [])
     # torchrun's multi-node options are config fields, so a profile can hold them too.
     for option, field_name in (("nnodes", "nodes"), ("node_rank", "node_rank"),
@@ -112,7 +122,10 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     for replicas in replica_counts(values.get("replicas")):
         extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
         entries += profiles.expand(profile, squad_dir, [*sets, *extra])
-    check_squad_files(entries)
+    for folder in {e.config.data.squad_dir for e in entries} - {None, ""}:
+        if not Path(folder).is_dir():
+            raise QABenchError(f"--squad-dir {folder}: no such folder")
+    check_data_files(entries)
     seeds = seed_list(values.get("seeds"), profile.seeds, sets)
     shard_index, shard_count = (sharding.parse_shard(values["shard"]) if values.get("shard")
                                 else (None, 1))
@@ -120,10 +133,6 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     if shard_index is not None:
         entries = [a.entry for a in shards.shard(shard_index)]
     listing = sharding.format_listing(shards, shard_index) if values.get("list") else None
-    repeat = 1 if values.get("repeat") is None else values["repeat"]
-    if repeat < 1:
-        raise QABenchError("--repeat must be at least 1")
-    check_entry_timeout(values.get("entry_timeout"))
     root = Path(values["baselines"]) if values.get("baselines") else home / "baselines"
     check_baselines(entries, root)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -143,28 +152,6 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     manifest["skipped"] = {result_id(e): why for e in entries
                            if (why := skipped.get(e.id)) is not None}
     return RunPlan(profile, entries, options, manifest, listing, skipped)
-
-
-def check_squad_files(entries: list[Entry]) -> None:
-    """A SQuAD folder given by the user must hold the dev file each entry reads (bad input,
-    exit 2, before any work; an entry with no folder and no hub is skipped instead).
-
-    Raises:
-        QABenchError: the folder, or an entry's official dev file in it, does not exist.
-    """
-    from qa.data import SQUAD_FILES
-
-    for entry in entries:
-        data = entry.config.data
-        if not data.squad_dir or data.train_file or data.validation_file:
-            continue
-        if not Path(data.squad_dir).is_dir():
-            raise QABenchError(f"--squad-dir {data.squad_dir}: no such folder")
-        dev = Path(data.squad_dir) / SQUAD_FILES[data.dataset][1] \
-            if data.dataset in SQUAD_FILES else None
-        if dev is not None and not dev.is_file():
-            raise QABenchError(f"{dev} not found (--squad-dir must hold the official "
-                               f"{dev.name})")
 
 
 def skip_reasons(entries: list[Entry]) -> dict[str, str]:
@@ -197,6 +184,29 @@ def check_fresh(out: Path) -> None:
                            "(runs are never mixed in one folder)")
 
 
+def check_data_files(entries: list[Entry]) -> None:
+    """The local data files an entry names exist: refused before the run folder is written.
+
+    Raises:
+        QABenchError: a ``data.train_file`` / ``data.validation_file`` that is not a file, or
+            a SQuAD folder without the official dev file of the entry's dataset.
+    """
+    from qa.data import SQUAD_FILES
+
+    for entry in entries:
+        data = entry.config.data
+        for name in ("train_file", "validation_file"):
+            path = getattr(data, name)
+            if path and not Path(path).is_file():
+                raise QABenchError(f"data.{name} = {path!r}: no such file")
+        if data.squad_dir and data.dataset in SQUAD_FILES and not (
+                data.train_file or data.validation_file):
+            dev = Path(data.squad_dir) / SQUAD_FILES[data.dataset][1]
+            if not dev.is_file():
+                raise QABenchError(f"{dev} not found (squad_dir must hold the official "
+                                   f"{dev.name})")
+
+
 def start_run(plan: RunPlan) -> None:
     """Write the run folder's manifest before the first entry runs (``qa-bench merge`` and the
     report name the entries that never delivered a result)."""
@@ -214,6 +224,8 @@ def replica_counts(value: str | None) -> list[int | None]:
             from None
     if not counts or any(c < 1 for c in counts):
         raise QABenchError("--replicas must be at least 1")
+    if len(set(counts)) < len(counts):
+        raise QABenchError(f"--replicas {value}: a count listed twice (duplicate entries)")
     return counts
 
 
@@ -375,13 +387,16 @@ def seed_list(count: int | None, default: list[int], sets: list[str] | None = No
         return list(default)
     if count < 1:
         raise QABenchError("--seeds must be at least 1")
+    if count > MAX_SEEDS:
+        raise QABenchError(f"--seeds {count}: must be at most {MAX_SEEDS}")
     return [42 + i for i in range(count)]
 
 
 def check_entry_timeout(seconds: float | None) -> None:
-    """``--entry-timeout`` must be positive when given."""
-    if seconds is not None and seconds <= 0:
-        raise QABenchError("--entry-timeout must be more than 0 seconds")
+    """``--entry-timeout`` must be a finite number of seconds > 0 when given."""
+    if seconds is not None and not 0 < seconds < math.inf:
+        raise QABenchError(f"--entry-timeout {seconds}: must be more than 0 seconds (and "
+                           "finite)")
 
 
 def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> list[RunResult]:

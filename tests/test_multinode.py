@@ -52,9 +52,11 @@ def test_one_host_is_standalone_and_nodes_meet_at_the_rendezvous(tmp_path: Path)
 
 @pytest.mark.parametrize("hardware, message", [
     ({"nodes": 2}, "needs hardware.rdzv_endpoint"),
-    ({"nodes": 2, "node_rank": 2, "rdzv_endpoint": "h:1"}, "node_rank must be in 0 .. 1"),
-    ({"nodes": 0}, "must be at least 1"),
-    ({"replicas": 0}, "must be at least 1"),
+    # One format for every refusal (qa.validation): the field, its value, what is allowed.
+    ({"nodes": 2, "node_rank": 2, "rdzv_endpoint": "h:1"},
+     "hardware.node_rank = 2: must be in 0 .. 1"),
+    ({"nodes": 0}, "hardware.nodes = 0: must be an integer >= 1"),
+    ({"replicas": 0}, "hardware.replicas = 0: must be an integer >= 1"),
 ])
 def test_bad_node_settings_are_one_clear_error(hardware: dict, message: str) -> None:
     with pytest.raises(QABenchError, match=message):

@@ -35,6 +35,7 @@ from qa.config import RunConfig, apply_overrides
 from qa.errors import QABenchError, did_you_mean, unknown
 from qa.readers import read_toml
 from qa.results import entry_id
+from qa.validation import check_profile
 
 PROFILE_KEYS = {"description", "backend", "models", "pods", "datasets", "seeds", "defaults",
                 "model", "dataset"}
@@ -109,9 +110,7 @@ def load_profile(name_or_path: str) -> Profile:
     if extra:
         key = sorted(extra)[0]
         raise QABenchError(f"profile {path}: unknown key {key!r}{did_you_mean(key, PROFILE_KEYS)}")
-    for key in ("models", "pods", "datasets"):
-        if not isinstance(raw.get(key), list) or not raw[key]:
-            raise QABenchError(f"profile {path}: {key!r} must be a non-empty list")
+    check_profile(raw, f"profile {path}")
     profile = Profile(
         name=path.stem, description=str(raw.get("description", "")),
         backend=str(raw.get("backend", "torch")), models=list(raw["models"]),
@@ -120,7 +119,10 @@ def load_profile(name_or_path: str) -> Profile:
         model_overrides=raw.get("model", {}), dataset_overrides=raw.get("dataset", {}),
         path=path,
     )
-    expand(profile)  # validate every entry now: a bad key fails before anything runs
+    try:  # validate every entry now: a bad key or value fails before anything runs
+        expand(profile)
+    except QABenchError as exc:
+        raise QABenchError(f"profile {path}: {exc}") from None
     return profile
 
 
@@ -173,6 +175,9 @@ def expand(profile: Profile, squad_dir: str | None = None,
     """All entries of a profile (models × pods × datasets) as RunConfigs."""
     backend_cls = backends.get(profile.backend)
     entries = []
+    for pod in profile.pods:
+        if pod not in backend_cls.PODS:
+            raise unknown(backend_cls.POD_KIND, pod, backend_cls.PODS)
     for model in profile.models:
         for pod in profile.pods:
             for dataset in profile.datasets:
@@ -188,4 +193,9 @@ def expand(profile: Profile, squad_dir: str | None = None,
                 key = {"backend": profile.backend, "pod": backend_cls.result_pod(config),
                        "model": model, "dataset": dataset}
                 entries.append(Entry(entry_id(key), config, backend_cls.entry_marks(pod)))
+    ids = [entry.id for entry in entries]
+    twice = next((i for i in ids if ids.count(i) > 1), None)
+    if twice:
+        raise QABenchError(f"the matrix holds entry {twice} twice (a model, pod or dataset "
+                           "listed twice, or two pods that are the same device here)")
     return entries
