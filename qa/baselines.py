@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from qa.comparability import recorded
 from qa.contention import busy
 from qa.errors import QABenchError, unknown
 from qa.hardware import same_hardware
@@ -381,7 +382,7 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
                      and not any(same_hardware(t.hardware, g[0].hardware) for g in groups)]
     return {"key": dict(ok[0].key), "metrics": _accuracy_metrics(ok, previous,
                                                                  accuracy_tolerance),
-            "timings": sections, "provenance": _provenance(ok)}
+            "timings": sections, "provenance": {**_provenance(ok), **recorded(ok)}}
 
 
 def _refuse_faults(results: list[RunResult]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from qa.baselines import (
     ACCURACY_TOLERANCE,
@@ -23,7 +22,8 @@ from qa.baselines import (
     judge,
     measured_tolerance,
 )
-from qa.config import comparable_config, config_hash
+from qa.comparability import config_differences as config_differences  # re-exported
+from qa.config import config_hash
 from qa.errors import QABenchError
 from qa.hardware import differences as hardware_differences
 from qa.hardware import same_hardware
@@ -56,23 +56,6 @@ class Comparison:
         if self.a is None or self.b is None or self.a == 0:
             return None
         return self.b / self.a - 1.0
-
-
-def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """``section.key: A -> B`` for every comparable setting that differs."""
-    flat_a, flat_b = _flatten(comparable_config(a)), _flatten(comparable_config(b))
-    return [f"{k}: {flat_a.get(k, '<unset>')!r} -> {flat_b.get(k, '<unset>')!r}"
-            for k in sorted(set(flat_a) | set(flat_b)) if flat_a.get(k) != flat_b.get(k)]
-
-
-def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in raw.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _group(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:

@@ -102,14 +102,15 @@ def check_gate(session: Session, entry: profiles.Entry, metric: str) -> tuple[st
         return "fail", (f"{entry.id} {result.status} in stage {failure.get('stage')}: "
                         f"{failure.get('cause')}")
     verdict = session.verdict(entry, metric)
-    if verdict is not None and verdict.status in ("other_hardware", "busy"):
+    if verdict is not None and verdict.status in ("other_hardware", "busy", "not_comparable"):
         return "skip", f"{entry.id} {metric}: {verdict.message}"
     if verdict is None or verdict.status == "missing":
         value = verdict.value if verdict else None
         return "skip", (f"no baseline for {entry.id} {metric} (measured {value}): "
                         "run with --update-baselines")
     text = (f"{metric} {verdict.value:.4g} vs baseline {verdict.baseline:.4g} "
-            f"(tolerance {verdict.tolerance:.4g} {verdict.unit})")
+            f"(tolerance {verdict.tolerance:.4g} {verdict.unit})"
+            + (f"; {verdict.note}" if verdict.note else ""))
     if verdict.status == "improved":
         return "improved", f"{text}: improved — update the baseline"
     return verdict.status, text

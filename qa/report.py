@@ -17,6 +17,7 @@ from typing import Any
 from tabulate import tabulate
 
 from qa.baselines import Verdict, gate, load_baseline
+from qa.comparability import SeriesKey, series_key
 from qa.errors import QABenchError
 from qa.hardware import describe
 from qa.metricspec import METRICS, MetricSpec, accuracy_specs, specs
@@ -24,13 +25,13 @@ from qa.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
 from qa.readers import read_json
 from qa.references import Reference, load_references
 from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
-from qa.trend import detect_changes, plot_trend
+from qa.trend import detect_changes, left_out, plot_trend, select
 
 log = logging.getLogger(__name__)
 
 SYMBOLS = {"pass": "✅ pass", "fail": "❌ fail", "improved": "⬆️ improved — update the baseline",
            "missing": "— missing baseline", "other_hardware": "— other hardware",
-           "busy": "— busy machine"}
+           "busy": "— busy machine", "not_comparable": "— not comparable"}
 #: The report's first line, by exit code (``qa.outcome``).
 OUTCOME_WORDS = {EXIT_OK: "✅ OK", EXIT_FAIL: "❌ NOT OK", EXIT_NOTHING_JUDGED: "— NOTHING JUDGED"}
 VERDICTS_FILE = "verdicts.json"
@@ -103,9 +104,12 @@ def _verdict_section(verdicts: Sequence[Verdict]) -> list[str]:
     rows = []
     for v in verdicts:
         why = f" ({v.message})" if v.status == "fail" and v.message else ""
-        if v.status in ("other_hardware", "busy"):
+        if v.status in ("other_hardware", "busy", "not_comparable"):
             message = v.message.removeprefix("other hardware — ")
+            message = message.removeprefix("not comparable — ")
             why = f" ({message.removeprefix('busy machine — ')})"
+        if v.note:
+            why += f" ({v.note})"
         rows.append([v.entry, v.metric, format_value(v.value), format_value(v.baseline),
                      format_delta(v.delta, v.unit), format_tolerance(v.tolerance, v.unit),
                      SYMBOLS.get(v.status, v.status) + why])
@@ -231,23 +235,23 @@ def _seeds_section(results: Sequence[RunResult]) -> list[str]:
 
 
 def _trend_section(history: Sequence[RunResult] | None, plot_path: str | None,
-                   entries: Sequence[str] | None = None) -> list[str]:
+                   keys: Sequence[SeriesKey] | None = None) -> list[str]:
     trended = specs(role="trend")
     changes = [f"- {'⚠️' if c.worse else 'ℹ️'} `{c.entry}`: {c.describe()}"
-               for c in detect_changes(history or (), entries=entries)]
-    rows = []
-    by_entry: dict[str, list[RunResult]] = {}
-    for r in history or ():
-        by_entry.setdefault(r.entry_id, []).append(r)
-    for entry, runs in sorted(by_entry.items()):
-        rows.append([entry, len(runs), *(_first_last([spec.extract(r) for r in runs
-                                                       if r.status == "ok"])
-                                          for spec in trended)])
+               for c in detect_changes(history or (), keys=keys)]
+    rows = [[label, len(runs), *(_first_last([spec.extract(r) for r in runs if r.status == "ok"])
+                                 for spec in trended)]
+            for label, (_, runs) in sorted(select(history or (), keys=keys).items())]
     names = " and ".join(spec.header for spec in trended)
     body = [f"![{names} per entry over the history]({plot_path})", ""] if plot_path else []
     if rows:
         body.append(_table(["Entry", "runs", *(f"{spec.header} first → last" for spec in trended)],
                            rows))
+        other = left_out(history or (), keys) if keys is not None else 0
+        if other:
+            body += ["", f"{other} run(s) of these entries in the history had another config or "
+                     "data (e.g. ad-hoc `--set` runs, another profile): a series of their own, "
+                     "not joined to this one."]
     if rows:
         body += ["", "Change points (a level shift that persisted ≥ 3 runs, "
                  "see qa/changepoint.py):", "", *(changes or ["- none detected"])]
@@ -343,6 +347,8 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
                  if counts["other_hardware"] else "")
               + (f", {counts['busy']} — busy machine (timings not judged)"
                  if counts["busy"] else "")
+              + (f", {counts['not_comparable']} — not comparable (baseline of other work, "
+                 "not judged)" if counts["not_comparable"] else "")
               + (f" · {len(missing)} ❌ missing (never ran)" if missing else ""), ""]
     if missing:
         lines += _section("Missing entries", "Expected by the run's manifest, delivered by no "
@@ -354,7 +360,7 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
                  _convergence_section(results),
                  _fast_paths_section(results), _references_section(results, references),
                  _scaling_section(results), _seeds_section(results),
-                 _trend_section(history, plot_path, [r.entry_id for r in results]),
+                 _trend_section(history, plot_path, [series_key(r) for r in results]),
                  _notes_section(results, notes),
                  _failures_section(results), _environment_section(results)):
         lines += part
@@ -396,7 +402,8 @@ def write_report(run_dir: str | os.PathLike, results: Sequence[RunResult],
     ids = [r.entry_id for r in results]
     bands = {r.entry_id: _baseline_or_none(baselines_root, r) for r in results} \
         if baselines_root is not None else None
-    plot = plot_trend(history, run_dir / PLOT_FILE, bands, ids) if history else None
+    plot = plot_trend(history, run_dir / PLOT_FILE, bands, ids,
+                      [series_key(r) for r in results]) if history else None
     text = render_markdown(results, verdicts, references, history,
                            PLOT_FILE if plot else None, title, incomplete, notes, missing,
                            skipped)

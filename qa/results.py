@@ -256,3 +256,11 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")
+
+
+def short_commit(commit: str | None) -> str:
+    """A commit for a label: 7 hex digits, ``+dirty`` kept (``abc1234+dirty``); ``?`` if none."""
+    if not commit:
+        return "?"
+    sha, dirty, _ = commit.partition("-dirty")
+    return sha[:7] + ("+dirty" if dirty else "")

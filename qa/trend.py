@@ -1,4 +1,11 @@
-"""The history as a regression tracker: per-entry series, change points, and the trend plot.
+"""The history as a regression tracker: per-series lines, change points, and the trend plot.
+
+A series is the runs of one entry with the same full comparable config and dataset fingerprint
+(``qa.comparability.series_key``): an ad-hoc ``--set`` run, another profile or other data is a
+series of its own, so it never bends the nightly's line nor makes or hides its change points.
+Each series is a row of the plot of its own (labelled with its config hash and data where the
+entry has several); a run's report draws only the series of its own results and says how many
+runs of other series it left out.
 
 The plot has one row per entry (F1 | train samples/s), runs in order on the x-axis labelled with
 their commit and date (so one run is one labelled tick, not a fractional axis), the current
@@ -16,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from qa.changepoint import find_steps
+from qa.comparability import SeriesKey, series_key
 from qa.hardware import same_hardware
 from qa.metricspec import METRICS, specs
-from qa.results import RunResult
+from qa.results import RunResult, short_commit
 
 MAX_PLOTTED_ENTRIES = 8
 
@@ -45,7 +53,7 @@ class Change:
         delta = self.after - self.before
         amount = (f"{delta:+.1f}" if METRICS[self.metric].unit == "points"
                   else f"{(self.after / self.before - 1) * 100:+.0f}%").replace("-", "−")
-        where = f"commit {self.commit[:7]}" if self.commit else "an unknown commit"
+        where = f"commit {short_commit(self.commit)}" if self.commit else "an unknown commit"
         ago = "the latest run" if self.runs_ago == 0 else (
             f"{self.runs_ago} run{'s' * (self.runs_ago != 1)} ago")
         verb = "dropped" if (delta < 0) else "rose"
@@ -53,12 +61,32 @@ class Change:
                f"{self.date or 'an unknown date'}, {ago}"
 
 
-def by_entry(history: Sequence[RunResult]) -> dict[str, list[RunResult]]:
-    """History results grouped by entry id, each list oldest first (history order)."""
-    groups: dict[str, list[RunResult]] = {}
+def by_series(history: Sequence[RunResult]) -> dict[SeriesKey, list[RunResult]]:
+    """History results grouped by series (entry, config hash, data), oldest first."""
+    groups: dict[SeriesKey, list[RunResult]] = {}
     for result in history:
-        groups.setdefault(result.entry_id, []).append(result)
+        groups.setdefault(series_key(result), []).append(result)
     return groups
+
+
+def select(history: Sequence[RunResult], entries: Sequence[str] | None = None,
+           keys: Sequence[SeriesKey] | None = None) -> dict[str, tuple[SeriesKey,
+                                                                       list[RunResult]]]:
+    """The series to show, by label: the entry id, or ``SeriesKey.label`` where that entry has
+    several series among those shown. ``entries``/``keys`` restrict them (None: all)."""
+    groups = {k: runs for k, runs in by_series(history).items()
+              if (entries is None or k.entry in entries) and (keys is None or k in keys)}
+    per_entry: dict[str, int] = {}
+    for key in groups:
+        per_entry[key.entry] = per_entry.get(key.entry, 0) + 1
+    return {(key.entry if per_entry[key.entry] == 1 else key.label()): (key, runs)
+            for key, runs in groups.items()}
+
+
+def left_out(history: Sequence[RunResult], keys: Sequence[SeriesKey]) -> int:
+    """Runs of the entries of ``keys`` that belong to none of them (other config or data)."""
+    entries = {k.entry for k in keys}
+    return sum(1 for r in history if r.entry_id in entries and series_key(r) not in keys)
 
 
 def metric_value(result: RunResult, metric: str) -> float | None:
@@ -78,16 +106,16 @@ def series(runs: Sequence[RunResult], metric: str) -> list[tuple[RunResult, floa
 
 def detect_changes(history: Sequence[RunResult],
                    metrics: Sequence[str] | None = None,
-                   entries: Sequence[str] | None = None) -> list[Change]:
-    """The latest persistent step of each entry's metric (``qa.changepoint``), newest first.
+                   entries: Sequence[str] | None = None,
+                   keys: Sequence[SeriesKey] | None = None) -> list[Change]:
+    """The latest persistent step of each series' metric (``qa.changepoint``), newest first.
 
-    ``metrics``: names from ``qa.metricspec`` (default: those with the ``changepoint`` role).
+    ``metrics``: names from ``qa.metricspec`` (default: those with the ``changepoint`` role);
+    ``entries``/``keys``: the series looked at (``select``). ``Change.entry`` is the label.
     """
     metrics = metrics or [spec.name for spec in specs(role="changepoint")]
     changes = []
-    for entry, runs in sorted(by_entry(history).items()):
-        if entries is not None and entry not in entries:
-            continue
+    for entry, (_, runs) in sorted(select(history, entries, keys).items()):
         for metric in metrics:
             points = series(runs, metric)
             steps = find_steps([v for _, v in points])
@@ -119,7 +147,7 @@ def _band(baseline: Any, metric: str, hardware: dict[str, Any]) -> tuple[float, 
 
 
 def _tick(run: RunResult) -> str:
-    commit = ((run.environment or {}).get("git_commit") or "?")[:7]
+    commit = short_commit((run.environment or {}).get("git_commit"))
     return f"{commit}\n{(run.finished_at or run.started_at)[5:10] or '?'}"
 
 
@@ -138,7 +166,8 @@ def _legend(fig: Any) -> None:
 
 def plot_trend(history: Sequence[RunResult], path: str | os.PathLike,
                baselines: dict[str, Any] | None = None,
-               entries: Sequence[str] | None = None) -> Path | None:
+               entries: Sequence[str] | None = None,
+               keys: Sequence[SeriesKey] | None = None) -> Path | None:
     """Draw the trend PNG (see the module docstring); None when there is nothing to plot.
 
     Args:
@@ -146,30 +175,32 @@ def plot_trend(history: Sequence[RunResult], path: str | os.PathLike,
         path: where the PNG goes (written atomically).
         baselines: entry id → ``Baseline`` (or None) for the band and the failed marks.
         entries: the entries to draw (default: all in the history); at most
-            ``MAX_PLOTTED_ENTRIES``, those with a failed point or a step first.
+            ``MAX_PLOTTED_ENTRIES`` series, those with a failed point or a step first.
+        keys: only these series (e.g. those of a run's own results); the runs of their entries
+            in other series are left out and counted in the title.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from qa.verdicts import judge
 
-    groups = {e: r for e, r in by_entry(history).items() if entries is None or e in entries}
+    groups = select(history, entries, keys)
     if not groups:
         return None
     baselines = baselines or {}
     plotted = [spec.name for spec in specs(role="trend")]
-    flagged = {c.entry for c in detect_changes(history, plotted)}
+    flagged = {c.entry for c in detect_changes(history, plotted, entries, keys)}
     order = sorted(groups, key=lambda e: (e not in flagged, e))[:MAX_PLOTTED_ENTRIES]
     fig = Figure(figsize=(11, 2.6 * len(order) + 0.6), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(order), len(plotted), squeeze=False)
     for row, entry in enumerate(order):
-        runs = groups[entry]
+        key, runs = groups[entry]
         for col, metric in enumerate(plotted):
             ax = axes[row][col]
             points = series(runs, metric)
             index = {id(r): i for i, r in enumerate(runs)}
-            band = _band(baselines.get(entry), metric, runs[-1].hardware)
+            band = _band(baselines.get(key.entry), metric, runs[-1].hardware)
             if band:
                 value, low, high, spec = band
                 ax.axhspan(low, high, color="tab:green", alpha=0.15, lw=0,
@@ -208,9 +239,14 @@ def plot_trend(history: Sequence[RunResult], path: str | os.PathLike,
             ax.grid(alpha=0.3)
             ax.set_title(f"{entry} — {METRICS[metric].header}", fontsize=9, loc="left")
     _legend(fig)
-    if len(order) < len(groups):
-        fig.suptitle(f"{len(order)} of {len(groups)} entries (failing or stepped first)",
-                     fontsize=9)
+    titles = [f"{len(order)} of {len(groups)} series (failing or stepped first)"] \
+        if len(order) < len(groups) else []
+    other = left_out(history, [k for k, _ in groups.values()]) if keys is not None else 0
+    if other:
+        titles.append(f"{other} run(s) of these entries with another config or data "
+                      "(e.g. ad-hoc --set runs) not drawn: another series")
+    if titles:
+        fig.suptitle("; ".join(titles), fontsize=9)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -19,6 +19,11 @@ Rules:
   (``emulated`` in its provenance's fingerprints) against a run on real hardware, or the
   reverse, gives ``"other_hardware"`` for every metric, accuracy included. (Result keys already
   file emulated entries apart, e.g. ``pod16-emulated``; this holds even for a copied file.)
+- Like against like (``qa.comparability``): a baseline measured on another workload (a
+  differing workload config field or dataset fingerprint) gives ``"not_comparable"`` for every
+  metric, value and baseline shown, the differing fields in the message — never a pass, never a
+  failure. Judged settings that differ (e.g. ``train.learning_rate``) are judged as usual, with
+  a caveat in ``note``; so is a legacy baseline without a recorded workload (fingerprint only).
 - Multi-run gate: where the baseline metric carries ``std`` with ``n > 1`` the effective
   tolerance is ``max(tolerance, SIGMA_GATE * std)`` (``BaselineMetric.effective_tolerance``).
 """
@@ -26,9 +31,10 @@ Rules:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from qa import comparability
 from qa.contention import busy
 from qa.hardware import describe, differences
 from qa.metricspec import METRICS
@@ -37,7 +43,7 @@ from qa.results import RunResult, entry_id
 if TYPE_CHECKING:
     from qa.baselines import Baseline, BaselineMetric
 
-VERDICTS = ("pass", "fail", "improved", "missing", "other_hardware", "busy")
+VERDICTS = ("pass", "fail", "improved", "missing", "other_hardware", "busy", "not_comparable")
 IMPRECISION = 1e-9
 
 
@@ -55,6 +61,7 @@ class Verdict:
     status: str  # one of VERDICTS
     higher_is_better: bool = True
     message: str = ""
+    note: str = ""  # a caveat on a judged verdict, e.g. "judged with other settings: ..."
 
     @property
     def failed(self) -> bool:
@@ -130,9 +137,37 @@ def gate(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
 
     A metric the run measured but the baseline lacks (or no baseline at all) is ``"missing"``;
     a timing whose baseline was measured on other hardware only is ``"other_hardware"``; a
-    metric the baseline gates but the run did not measure is ``"fail"``.
+    metric the baseline gates but the run did not measure is ``"fail"``; a baseline of another
+    workload (``qa.comparability.check``) gives ``"not_comparable"`` for every metric of an ok
+    run, and a caveat from that check goes into each verdict's ``note``.
     """
     entry = entry_id(result.key)
+    apart, note = comparability.check(result, baseline) if baseline is not None else ([], "")
+    if apart and result.status == "ok":
+        return _not_comparable(entry, result, baseline, apart)
+    verdicts = _judged(entry, result, baseline)
+    return [replace(v, note=note) for v in verdicts] if note else verdicts
+
+
+def _not_comparable(entry: str, result: RunResult, baseline: Baseline,
+                    apart: list[str]) -> list[Verdict]:
+    """Every metric measured or baselined, shown beside the baseline's value, not judged."""
+    message = "not comparable — " + comparability.summarise(apart)
+    sections = [s for s in (baseline.timing_for(result.hardware), *baseline.timings) if s]
+    verdicts = []
+    for name, spec in METRICS.items():
+        value = spec.extract(result)
+        reference = baseline.metrics.get(name) or next(
+            (s.metrics[name] for s in sections if name in s.metrics), None)
+        if value is None and reference is None:
+            continue
+        verdicts.append(Verdict(entry, name, value, reference.value if reference else None, None,
+                                None, spec.unit, "not_comparable", spec.higher_is_better,
+                                message))
+    return verdicts
+
+
+def _judged(entry: str, result: RunResult, baseline: Baseline | None) -> list[Verdict]:
     gated, other_hardware = _gated(result, baseline)
     shared = busy(result.timings.get("contention"))
     emulation_apart = baseline is not None and (

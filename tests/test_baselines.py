@@ -22,6 +22,7 @@ from qa.baselines import (
     measured_tolerance,
     update_baseline,
 )
+from qa.comparability import recorded
 from qa.config import RunConfig
 from qa.errors import QABenchError
 from qa.results import RunResult
@@ -69,7 +70,13 @@ def make_baseline(hardware: dict[str, Any] | None = None, **metrics: dict[str, A
     timing = {n: m for n, m in raw.items() if METRICS[n].hardware_bound}
     return Baseline.from_dict({"key": dict(KEY), "metrics": accuracy,
                                "timings": [{"hardware": hardware or dict(HW), "metrics": timing}],
-                               "provenance": {"measured_by": "test", "date": "2024-01-01"}})
+                               "provenance": provenance()})
+
+
+def provenance(**extra: Any) -> dict[str, Any]:
+    """A test baseline's provenance recording the workload of ``make_result()`` (comparable)."""
+    return {"measured_by": "test", "date": "2024-01-01", "dataset_fingerprint": "fp1",
+            **recorded([make_result()]), **extra}
 
 
 def by_metric(verdicts: list) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_baselines import HW, KEY, make_baseline, make_result
+from test_baselines import HW, KEY, make_baseline, make_result, provenance
 
 from qa.baselines import Baseline
 from qa.hardware import describe
@@ -69,7 +69,7 @@ def test_an_accuracy_only_baseline_reports_measured_timings_as_missing() -> None
     baseline = Baseline.from_dict({
         "key": dict(KEY), "metrics": {"f1": {"value": 88.0, "tolerance": 0.5, "unit": "points",
                                              "higher_is_better": True}},
-        "provenance": {"measured_by": "test", "date": "2024-01-01"}})
+        "provenance": provenance()})
     assert baseline.timings == ()
     result = make_result(timings=timings(compile_s=9.0))
     verdicts = {v.metric: v for v in gate(result, baseline)}
@@ -127,7 +127,7 @@ def test_timings_from_other_hardware_name_both_machines_and_every_difference() -
                     {"hardware": second, "metrics": {
                         "train_samples_per_s": {"value": 50.0, "tolerance": 0.05,
                                                 "unit": "ratio", "higher_is_better": True}}}],
-        "provenance": {"measured_by": "test", "date": "2024-01-01"}})
+        "provenance": provenance()})
     result = make_result(timings=timings(train_samples_per_s=100.0, eval_samples_per_s=200.0,
                                          compile_s=10.0))
     why = (f"other hardware — baseline: {describe(first)} (and 1 more); this run: "
@@ -159,7 +159,7 @@ def test_a_timing_without_any_fingerprint_says_so() -> None:
     legacy = Baseline.from_dict({
         "key": dict(KEY), "metrics": {"compile_s": {"value": 10.0, "tolerance": 0.25,
                                                     "unit": "ratio", "higher_is_better": False}},
-        "provenance": {"measured_by": "test", "date": "2024-01-01"}})
+        "provenance": provenance()})
     result = make_result(metrics={}, seeds=[], timings=timings(compile_s=9.0), hardware={})
     (verdict,) = gate(result, legacy)
     assert verdict.status == "other_hardware"

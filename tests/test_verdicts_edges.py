@@ -3,7 +3,7 @@ real hardware (in both directions, and from a fingerprint kept only in the prove
 
 from __future__ import annotations
 
-from test_baselines import HW, KEY, make_baseline, make_result
+from test_baselines import HW, KEY, make_baseline, make_result, provenance
 from test_verdict_fields import BASE, timings
 
 from qa.baselines import Baseline
@@ -60,8 +60,7 @@ def test_an_emulated_fingerprint_in_the_provenance_alone_marks_the_baseline_emul
         "key": dict(KEY),
         "metrics": {"f1": {"value": 88.0, "tolerance": 0.5, "unit": "points",
                            "higher_is_better": True}},
-        "provenance": {"measured_by": "test", "date": "2024-01-01",
-                       "hardware": [dict(EMULATED)]}})
+        "provenance": provenance(hardware=[dict(EMULATED)])})
     assert baseline.timings == ()
     result = make_result(metrics={"f1": 70.0}, seeds=[], timings=timings())
     assert gate(result, baseline) == [
