@@ -1,4 +1,5 @@
-"""A matrix run: entries × seeds, each result saved the moment it exists, then gates and report.
+"""A matrix run: entries × seeds, each result saved the moment it exists, then gates, baselines
+(``--update-baselines``, through ``qa.baseline_guard``, judged first) and report.
 
 Shared by the CLI (``qa-bench run``) and the pytest layer, so neither holds logic the other lacks.
 """
