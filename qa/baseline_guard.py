@@ -105,10 +105,10 @@ def guarded_update(root: str | os.PathLike, results: Sequence[RunResult], *,
     decisions = decide(root, results, judged=judged, incomplete=incomplete, sources=sources,
                        timing_results=timing_results)
     outcome = GuardOutcome()
-    unfit = [d for d in decisions if d.reasons or not d.pooled]
+    unfit = {d.entry for d in decisions if d.reasons or not d.pooled}
     if unfit and not force:
         for d in decisions:
-            line = _refusal(d, force_flag) if d in unfit else (
+            line = _refusal(d, force_flag) if d.entry in unfit else (
                 f"baseline NOT written for {d.entry}: fit, but other entries of these runs are "
                 f"not (nothing is written from a run that did not hold) — {_kept(d)}")
             outcome.refused.append(line)
