@@ -279,12 +279,15 @@ def diff_lines(previous: Baseline | None, data: dict[str, Any],
     """One line per metric, old → new: accuracy, and the timing sections just measured."""
     new = Baseline.from_dict(data)
     pairs = [(previous.metrics if previous else {}, new.metrics, "")]
+    lines = []
     for section in new.timings:
         if not any(_same(section.hardware, r.hardware) for r in measured):
             continue  # a section of other hardware carried over unchanged
         old = previous.timing_for(section.hardware) if previous else None
         pairs.append((old.metrics if old else {}, section.metrics, " (this hardware)"))
-    lines = []
+    if len(pairs) == 1 and measured:
+        lines.append("timings: none written for this hardware (every run was timed on a busy "
+                     "machine or has no fingerprint); the sections of other hardware are kept")
     for old, now, where in pairs:
         for name in [*now, *(n for n in old if n not in now)]:
             lines.append(_metric_line(name, old.get(name), now.get(name)) + where)

@@ -225,3 +225,13 @@ def test_a_run_that_fails_its_gates_writes_no_baseline_unless_forced(
                                            "synthetic: the run failed its gates")
         assert "baseline NOT written" in report
         assert _sha(path) == before
+
+
+def test_a_busy_run_writes_no_timings_and_says_so(tmp_path: Path) -> None:
+    busy = {"cores": 2, "other_cpu_share": 0.7, "steal_share": 0.0, "window_s": 800.0}
+    result = make_result()
+    result.timings["contention"] = busy
+    outcome = guarded_update(tmp_path, [result])
+    assert "  timings: none written for this hardware (every run was timed on a busy machine " \
+           "or has no fingerprint); the sections of other hardware are kept" in outcome.lines
+    assert load_baseline(tmp_path, KEY).timings == ()
