@@ -138,12 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "sweep.json").write_text(json.dumps(dict(rows), indent=2))
     print(text)
     if args.update_baselines:
-        from qa.baselines import update_baseline
+        from qa.baseline_guard import guarded_update
         from qa.results import load_run_dir
 
         results = [r for folder in folders for r in load_run_dir(folder)]
-        for path in update_baseline(args.update_baselines, results):
-            print(f"baseline written: {path}")
+        outcome = guarded_update(args.update_baselines, results,
+                                 force_flag="`qa-bench baseline --force` over the sweep folders")
+        print("\n".join(outcome.lines))
+        if outcome.refused:
+            return 1
     return 0 if ok else 1
 
 

@@ -431,6 +431,8 @@ def update_baseline(root: str | os.PathLike, results: list[RunResult],
                     timing_results: list[RunResult] | None = None) -> list[Path]:
     """Rewrite the baseline file of every entry that has an ok result; atomic per file.
 
+    The unguarded primitive: it neither judges the results against the current baseline nor
+    keeps the old file. The suite's writers go through ``qa.baseline_guard.guarded_update``.
     Entries whose results all failed are left untouched (a failure is no new baseline).
     ``timing_results``: where given, the timing sections come from these runs only.
 

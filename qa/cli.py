@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the accuracy metrics' tolerance floor in points (the gate is mean "
                            "- max(floor, 3 sigma, mean - worst run)); default: the one already "
                            "in the baseline file, else the metric's default (1.0)")
+    base.add_argument("--force", action="store_true",
+                      help="write even where a result failed, faulted, or fails its gates "
+                           "against the current baseline (failed and faulted results are still "
+                           "never pooled; the previous file is kept in *.previous.jsonl)")
 
     cmp_ = sub.add_parser("compare", help="compare two runs (e.g. SDK before/after)")
     cmp_.add_argument("a", help="run folder or RunResult JSON (before)")
@@ -270,19 +274,33 @@ def _points(text: str) -> float:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    """``qa-bench baseline RUN_DIR...``: one baseline per entry from every run given."""
-    from qa.baselines import update_baseline
+    """``qa-bench baseline RUN_DIR...``: one baseline per entry from every run given.
+
+    Through ``qa.baseline_guard``: a failed, faulted or regressed result (judged against the
+    current baseline) refuses the whole command (exit 2, nothing written) unless ``--force``.
+    """
+    from qa.baseline_guard import guarded_update
     from qa.results import load_run_dir
 
-    results = [r for folder in args.run_dirs for r in load_run_dir(folder)]
-    timed = ([r for folder in args.timings_from for r in load_run_dir(folder)]
-             if args.timings_from else None)
-    written = update_baseline(Path(args.baselines), results,
-                              accuracy_tolerance=args.accuracy_tolerance, timing_results=timed)
-    if not written:
-        raise QABenchError("no successful result in the runs given: no baseline written")
-    for path in written:
-        print(f"baseline written: {path}")
+    sources: dict[int, str] = {}
+
+    def load(folders: list[str]) -> list:
+        loaded = []
+        for folder in folders:
+            for result in load_run_dir(folder):
+                sources[id(result)] = folder
+                loaded.append(result)
+        return loaded
+
+    results = load(args.run_dirs)
+    timed = load(args.timings_from) if args.timings_from else None
+    outcome = guarded_update(Path(args.baselines), results, force=args.force,
+                             force_flag="--force", sources=sources,
+                             accuracy_tolerance=args.accuracy_tolerance, timing_results=timed)
+    if not outcome.written:
+        raise QABenchError(" | ".join(outcome.refused) or "no result: no baseline written")
+    for line in outcome.lines:
+        print(line)
     return EXIT_OK
 
 

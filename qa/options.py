@@ -48,7 +48,14 @@ RUN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
                "help": "override a config field, e.g. train.learning_rate=0 (see qa-bench "
                        "config)"}),
     ("--update-baselines", {"action": "store_true",
-                            "help": "write the baselines from this run's results"}),
+                            "help": "write the baselines from this run's results once it is "
+                                    "over; refused (old baseline kept) when the run failed a "
+                                    "gate or an entry, was stopped, faulted or emulated where "
+                                    "the baseline is real"}),
+    ("--force-update-baselines", {"action": "store_true",
+                                  "help": "--update-baselines even from such a run, from its "
+                                          "finished entries; says what was replaced, old -> "
+                                          "new (the old file is kept in *.previous.jsonl)"}),
     ("--baselines", {"metavar": "DIR",
                      "help": "baselines folder; its reference.toml holds the published numbers "
                              "(default: baselines/ of the working folder for qa-bench, of the "

@@ -31,6 +31,7 @@ class Session:
     results: dict[str, RunResult] = field(default_factory=dict)
     verdicts: dict[str, list[baselines.Verdict]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    candidates: dict[str, list[RunResult]] = field(default_factory=dict)  # --update-baselines
     plan: RunPlan | None = None  # the prepared run (its manifest is written before the first)
 
     def result(self, entry: profiles.Entry) -> RunResult:
@@ -38,7 +39,8 @@ class Session:
         if not self.results and self.plan is not None:
             start_run(self.plan)
         if entry.id not in self.results:
-            result = run_entry_all_seeds(entry, self.options, self.notes)
+            result = run_entry_all_seeds(entry, self.options, self.notes,
+                                         self.candidates)
             self.results[entry.id] = result
             self.verdicts[entry.id] = baselines.gate(
                 result, baselines.load_baseline(self.options.baselines_root, result.key))
@@ -117,15 +119,18 @@ def check_gate(session: Session, entry: profiles.Entry, metric: str) -> tuple[st
 
 
 def finish(session: Session, incomplete: bool) -> Path | None:
-    """Write the session's report (partial when interrupted); None when no entry ran or was
+    """Write the baselines if asked (``qa.runner.update_baselines``, as ``qa-bench run``
+    does) and the session's report (partial when interrupted); None when no entry ran or was
     skipped (e.g. ``-k`` deselected them all)."""
     skipped = session.plan.skipped if session.plan else {}
     if not session.results and not skipped:
         return None
-    from qa.runner import write_run_report
+    from qa.runner import update_baselines, write_run_report
 
     if session.plan is not None and not session.results:
         start_run(session.plan)  # a run of skips only: its manifest names them
+    update_baselines(list(session.results.values()), session.candidates, session.options,
+                     session.notes, incomplete)
     return write_run_report(list(session.results.values()), session.all_verdicts(),
                             session.options, session.notes, incomplete, skipped)
 

@@ -1,4 +1,5 @@
-"""A matrix run: entries × seeds, each result saved the moment it exists, then gates and report.
+"""A matrix run: entries × seeds, each result saved the moment it exists, then gates, baselines
+(``--update-baselines``, through ``qa.baseline_guard``, judged first) and report.
 
 Shared by the CLI (``qa-bench run``) and the pytest layer, so neither holds logic the other lacks.
 """
@@ -44,6 +45,7 @@ class RunOptions:
     seeds: list[int] = field(default_factory=lambda: [42])
     repeat: int = 1
     update_baselines: bool = False
+    force_update_baselines: bool = False  # write even from an unfit run (``qa.baseline_guard``)
     entry_timeout: float | None = None
     progress: bool = True
     cache_dir: Path | None = None
@@ -144,7 +146,9 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     _quiet_libraries(progress)
     options = RunOptions(out_dir=out, baselines_root=root, references=root / "reference.toml",
                          seeds=seeds, repeat=repeat,
-                         update_baselines=bool(values.get("update_baselines")),
+                         update_baselines=bool(values.get("update_baselines")
+                                               or values.get("force_update_baselines")),
+                         force_update_baselines=bool(values.get("force_update_baselines")),
                          entry_timeout=values.get("entry_timeout"), progress=progress,
                          history=Path(values["history"]) if values.get("history") else None)
     skipped = {} if listing is not None else skip_reasons(entries)
@@ -339,35 +343,57 @@ def run_entries(entries: list[Entry], options: RunOptions,
     results: list[RunResult] = []
     skipped = dict(skipped or {})
     notes: list[str] = []
+    candidates: dict[str, list[RunResult]] = {}
     try:
         for entry in (e for e in entries if e.id not in skipped):
-            results.append(run_entry_all_seeds(entry, options, notes))
+            results.append(run_entry_all_seeds(entry, options, notes, candidates))
     except KeyboardInterrupt as exc:
         notes.append(f"{stopping.describe(exc)}: entries after the last one listed did not "
                      "run")
-        _finish(results, options, notes, incomplete=True, skipped=skipped)
+        _finish(results, options, notes, True, candidates, skipped)
         raise
     except QABenchError as exc:
         if results:  # keep what was measured before the bad entry
             notes.append(f"stopped on bad input: {exc}")
-            _finish(results, options, notes, incomplete=True, skipped=skipped)
+            _finish(results, options, notes, True, candidates, skipped)
         raise
-    return _finish(results, options, notes, incomplete=False, skipped=skipped)
+    return _finish(results, options, notes, False, candidates, skipped)
 
 
-def run_entry_all_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> RunResult:
-    """One entry over every seed: merged, saved at once, and written as baseline if asked.
+def run_entry_all_seeds(entry: Entry, options: RunOptions, notes: list[str],
+                        candidates: dict[str, list[RunResult]]) -> RunResult:
+    """One entry over every seed: merged and saved at once.
 
-    The one per-entry flow of both front ends (``run_entries`` and the pytest session).
+    The one per-entry flow of both front ends (``run_entries`` and the pytest session). With
+    ``--update-baselines`` the per-seed results are kept in ``candidates``: the baselines are
+    written once the run is over and judged (``update_baselines``), never before.
     """
     log.info("entry %s", entry.id)
     per_seed = _run_entry_seeds(entry, options, notes)
     result = aggregate_seeds(per_seed)
     save_result(result, options.out_dir, options.history_path)
-    if options.update_baselines and result.status == "ok":
-        paths = baselines.update_baseline(options.baselines_root, per_seed)
-        notes.extend(f"baseline written: {p}" for p in paths)
+    if options.update_baselines:
+        candidates[result.entry_id] = per_seed
     return result
+
+
+def update_baselines(results: list[RunResult], candidates: dict[str, list[RunResult]],
+                     options: RunOptions, notes: list[str], incomplete: bool) -> None:
+    """``--update-baselines`` at the end of a run, through ``qa.baseline_guard``.
+
+    Judged against the baselines as they were (what the run's gates saw): a run that failed a
+    gate or an entry, or stopped early, writes nothing unless ``--force-update-baselines``.
+    The notes say what was written, refused or replaced, with the diff.
+    """
+    if not options.update_baselines:
+        return
+    from qa.baseline_guard import guarded_update
+
+    pooled = [r for result in results for r in candidates.get(result.entry_id, [result])]
+    outcome = guarded_update(options.baselines_root, pooled, judged=results,
+                             force=options.force_update_baselines,
+                             force_flag="--force-update-baselines", incomplete=incomplete)
+    notes.extend(outcome.lines)
 
 
 def split_names(value: str | None) -> list[str] | None:
@@ -430,11 +456,13 @@ def _or_nan(value: float | None) -> float:
 
 
 def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
-            incomplete: bool, skipped: dict[str, str] | None = None) -> RunSummary:
+            incomplete: bool, candidates: dict[str, list[RunResult]],
+            skipped: dict[str, str] | None = None) -> RunSummary:
     verdicts: list[Any] = []
     for result in results:
         verdicts.extend(baselines.gate(result, baselines.load_baseline(
             options.baselines_root, result.key)))
+    update_baselines(results, candidates, options, notes, incomplete)
     path = write_run_report(results, verdicts, options, notes, incomplete, skipped)
     return RunSummary(results, verdicts, path, incomplete, notes, dict(skipped or {}))
 
