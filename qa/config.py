@@ -135,12 +135,20 @@ class TrainConfig:
         **SHARE, "help": "dropout for tiny models built here"})
 
 
+def _backend_names() -> list[str]:
+    """The registered backends (``qa.backends``): a new backend needs no line here."""
+    from qa.backends import names
+
+    return names()
+
+
 @dataclass(frozen=True)
 class HardwareConfig:
     """Where the run executes."""
 
     backend: str = field(default="torch", metadata={
-        "choices": ("torch", "ipu"), "help": "training backend: 'torch' or 'ipu'"})
+        "choices": _backend_names, "help": "training backend: 'torch', 'ipu' or another "
+                                           "registered one"})
     device: str = field(default="auto", metadata={
         "choices": ("cpu", "cuda", "auto"), "help": "'cpu', 'cuda' or 'auto' (torch only)"})
     pod: str | None = field(default=None, metadata={

@@ -59,7 +59,7 @@ def allowed(kind: str, optional: bool, meta: dict[str, Any], value: Any = None) 
     if kind == "bool":
         text = "true or false"
     elif meta.get("choices"):
-        text = "one of " + ", ".join(map(repr, meta["choices"]))
+        text = "one of " + ", ".join(map(repr, choices_of(meta)))
     elif kind == "str":
         text = "a non-empty string" if not optional else "a string"
     else:
@@ -82,6 +82,13 @@ def allowed(kind: str, optional: bool, meta: dict[str, Any], value: Any = None) 
     return f"{text} (or none)" if optional else text
 
 
+def choices_of(meta: dict[str, Any]) -> tuple[str, ...]:
+    """A field's allowed strings: a tuple, or a function that lists them when asked (a
+    registry that grows, such as the backends)."""
+    found = meta.get("choices") or ()
+    return tuple(found() if callable(found) else found)
+
+
 def _above_int_max(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > INT_MAX
 
@@ -92,7 +99,7 @@ def _fits(kind: str, value: Any, meta: dict[str, Any]) -> bool:
     if kind == "str":
         if not isinstance(value, str):
             return False
-        return value in meta["choices"] if meta.get("choices") else bool(value)
+        return value in choices_of(meta) if meta.get("choices") else bool(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if kind == "int" and not isinstance(value, int):

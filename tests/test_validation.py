@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from qa.config import RunConfig, apply_overrides
 from qa.errors import QABenchError
 from qa.profiles import load_profile
-from qa.validation import INT_MAX, declared_fields
+from qa.validation import INT_MAX, choices_of, declared_fields
 
 FIELDS = list(declared_fields())
 NAMES = [name for name, *_ in FIELDS]
@@ -42,7 +42,8 @@ def edges(kind: str, meta: dict[str, Any]) -> tuple[list[Any], list[Any]]:
     if kind == "bool":
         return [True, False], ["maybe", 2]
     if meta.get("choices"):
-        return list(meta["choices"]), ["", "nope", meta["choices"][0].upper() + "x"]
+        names = list(choices_of(meta))
+        return names, ["", "nope", names[0].upper() + "x"]
     if kind == "str":
         return ["x", "a/b"], []
     step = 1 if kind == "int" else 1e-9
