@@ -76,7 +76,7 @@ def test_custom_profile_with_other_data_is_not_comparable_never_a_fail(smoke_bas
     assert timing.baseline == 156.7397  # the baseline's number is shown beside the run's
     # Judged (merge/run): not a failure, and counted apart in the report's summary.
     judged = Judged([result], verdicts, [], Path("report.md"))
-    assert not judged.failed
+    assert judged.outcome.code == 5  # not a failure, and not green: nothing was judged
     text = " ".join(render_markdown([result], verdicts).split())
     assert f"{len(verdicts)} — not comparable" in text
     assert ("| torch/cpu/tiny-roformer__synthetic | exact_match | 40.00 | 99.47 | — | — | "
