@@ -4,7 +4,7 @@ Runs the smoke profile (``qa-bench run``, each in its own process) on the unchan
 once per injected bug, and prints for each: the exit code, EM/F1 and their verdicts against the
 committed baseline. A gate that cannot fail is no gate; one that fires on an unchanged tree is
 a false alarm. Bugs come from ordinary config overrides or from the test-only fault hook
-(``$QA_BENCH_INJECT_FAULT``, see ``qa/faults.py``).
+(``$QA_BENCH_INJECT_FAULT``, see ``qa/task/faults.py``).
 
     python benchmarks/detection.py --out reports/detection [--only lr0,label_shift] [--set ...]
 

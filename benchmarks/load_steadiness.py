@@ -7,7 +7,7 @@ expressed per probe GFLOP (``timings.train_samples_per_probe_gflop``). This scri
 smoke entry (each in its own process) alternately on the machine as it is and beside a CPU hog
 (``--hogs`` busy-looping processes), and prints both measures' change under load, their spread, and
 the share of the CPUs other processes used while each run was timed (what the "busy machine"
-verdict reads, ``qa.contention``).
+verdict reads, ``qa.measure.contention``).
 
     python benchmarks/load_steadiness.py --out reports/steadiness --rounds 3 --hogs 1
 
@@ -36,7 +36,7 @@ def run(folder: Path, hogs: int, sets: list[str]) -> dict[str, Any]:
         spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                     for _ in range(hogs)]
         try:
-            args = [sys.executable, "-m", "qa.cli", "run", "--profile", "smoke", "--no-progress",
+            args = [sys.executable, "-m", "qa.frontends.cli", "run", "--profile", "smoke", "--no-progress",
                     "--out", str(folder)]
             for item in (*SHORT, *sets):
                 args += ["--set", item]
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{statistics.median(loaded) / statistics.median(quiet):.3f} | "
                      f"{spread(quiet) * 100:.1f} % | {spread(quiet + loaded) * 100:.1f} % |")
     shares = {k: [r["other_cpu_share"] for r in v] for k, v in runs.items()}
-    lines += ["", "other processes' share of the CPUs while timed (qa.contention): "
+    lines += ["", "other processes' share of the CPUs while timed (qa.measure.contention): "
               + "; ".join(f"{k}: {', '.join(f'{x:.2f}' for x in v if x is not None)}"
                           for k, v in shares.items())]
     text = "\n".join(lines) + "\n"

@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "sweep.json").write_text(json.dumps(dict(rows), indent=2))
     print(text)
     if args.update_baselines:
-        from qa.baseline_guard import guarded_update
-        from qa.results import load_run_dir
+        from qa.gating.baseline_guard import guarded_update
+        from qa.results.store import load_run_dir
 
         results = [r for folder in folders for r in load_run_dir(folder)]
         outcome = guarded_update(args.update_baselines, results,

@@ -30,10 +30,10 @@ import numpy as np
 import pytest
 import torch
 
-from qa.baselines import load_baseline
-from qa.config import RunConfig, apply_overrides
-from qa.pipeline import result_key, run_entry
-from qa.profiles import expand, load_profile
+from qa.gating.baselines import load_baseline
+from qa.run.config import RunConfig, apply_overrides
+from qa.run.pipeline import result_key, run_entry
+from qa.run.profiles import expand, load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 # A shortened smoke entry: full data preparation, a fixed number of steps.
@@ -119,7 +119,7 @@ def test_dynamic_padding_and_grouping_keep_em_f1_of_static(tmp_path, record_prop
 
 def _cli_run(out: Path, overrides: list[str], env: dict[str, str]) -> dict:
     """``qa-bench run`` in a fresh process; returns the entry's RunResult JSON."""
-    command = [sys.executable, "-m", "qa.cli", "run", "--no-progress", "--out", str(out),
+    command = [sys.executable, "-m", "qa.frontends.cli", "run", "--no-progress", "--out", str(out),
                "--baselines", str(out / "no-baselines")]
     for item in overrides:
         command += ["--set", item]

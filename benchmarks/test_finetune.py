@@ -1,7 +1,7 @@
-"""Per matrix entry: every gated metric (``qa.metricspec.METRICS``) against its baseline.
+"""Per matrix entry: every gated metric (``qa.gating.metricspec.METRICS``) against its baseline.
 
 One pipeline run per entry is shared by its tests. pytest-benchmark records the very durations
-the gate judges (replayed through its ``timer`` option, see ``qa.pytest_support.ReplayClock``);
+the gate judges (replayed through its ``timer`` option, see ``qa.frontends.pytest_support.ReplayClock``);
 EM/F1 and the RunResult's timings travel in its ``extra_info``.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.metricspec import METRICS
-from qa.pytest_support import REPLAY_CLOCK, check_gate, record_benchmark
+from qa.gating.metricspec import METRICS
+from qa.frontends.pytest_support import REPLAY_CLOCK, check_gate, record_benchmark
 
 
 @pytest.mark.benchmark(timer=REPLAY_CLOCK)

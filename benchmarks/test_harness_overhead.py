@@ -19,8 +19,8 @@ from datasets import Dataset
 
 from qa.backends.torch import TorchBackend
 from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order
-from qa.config import RunConfig, apply_overrides
-from qa.models import build_tiny_model
+from qa.run.config import RunConfig, apply_overrides
+from qa.task.models import build_tiny_model
 
 STEPS, ROUNDS, FLOOR = 40, 5, 0.98
 

@@ -51,10 +51,10 @@ import pytest
 
 from benchmarks.reference import seed
 from benchmarks.validate_squad import check_features, load_examples, model_like_logits
-from qa import postprocessing, preprocessing
-from qa.config import squad_dir_from_env
-from qa.models import tokenizer_from_vocab, train_wordpiece
-from qa.synthetic import generate_squad
+from qa.task import postprocessing, preprocessing
+from qa.run.config import squad_dir_from_env
+from qa.task.models import tokenizer_from_vocab, train_wordpiece
+from qa.task.synthetic import generate_squad
 
 MAX_LENGTH, DOC_STRIDE = 384, 128
 VOCAB_ENV = "QA_BENCH_VOCAB"

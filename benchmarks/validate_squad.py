@@ -1,4 +1,4 @@
-"""Check qa.preprocessing and qa.postprocessing against the seed notebook on SQuAD; time both.
+"""Check qa.task.preprocessing and qa.task.postprocessing against the seed notebook on SQuAD; time both.
 
 Usage (from the repository root):
 
@@ -32,8 +32,8 @@ except ModuleNotFoundError:  # run as a script: the repository root is not on sy
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.reference import seed
 
-from qa import postprocessing, preprocessing
-from qa.models import tokenizer_from_vocab
+from qa.task import postprocessing, preprocessing
+from qa.task.models import tokenizer_from_vocab
 
 DEV_FILES = ("dev-v1.1.json", "dev-v2.0.json")
 

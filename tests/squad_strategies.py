@@ -1,7 +1,7 @@
 """Hypothesis strategies and tokenizers shared by the property tests.
 
 The tokenizers are the two kinds qa-bench ships features for: BERT-style WordPiece
-(``qa.models.tokenizer_from_vocab``, as for bert-base-uncased and the tiny models) and a
+(``qa.task.models.tokenizer_from_vocab``, as for bert-base-uncased and the tiny models) and a
 RoBERTa-style byte-level BPE with RoBERTa's post-processor (``<s> A </s></s> B </s>``, trimmed
 offsets), trained here on a small corpus because no hub is reachable.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from qa.models import SPECIAL_TOKENS, tokenizer_from_vocab
+from qa.task.models import SPECIAL_TOKENS, tokenizer_from_vocab
 
 # In-vocabulary words (single WordPiece tokens) ...
 VOCAB_WORDS = ("the", "king", "river", "city", "north", "old", "new", "bank", "ship", "sea",

@@ -1,7 +1,7 @@
 """The backend contract: every call the pipeline makes on a backend binds on every backend.
 
 The calls are read from the pipeline's own source with ``ast`` (not copied here by hand), so a
-keyword added to a call in ``qa/pipeline.py`` is checked against every registered backend the
+keyword added to a call in ``qa/run/pipeline.py`` is checked against every registered backend the
 moment it is written. This is the class of break that kept the IPU backend from ever running:
 ``backend_cls(padding_side=...)`` and ``train(..., progress=..., monitor=...)`` against an
 ``IPUBackend`` that took neither.
@@ -21,7 +21,7 @@ from qa.backends.base import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The modules that call into backends.
-CALLERS = ("qa/pipeline.py", "qa/runner.py", "qa/profiles/__init__.py", "qa/pytest_support.py")
+CALLERS = ("qa/run/pipeline.py", "qa/run/runner.py", "qa/run/profiles/__init__.py", "qa/frontends/pytest_support.py")
 #: Local names the callers bind a backend class or instance to.
 BACKEND_NAMES = {"backend", "backend_cls"}
 
@@ -109,8 +109,8 @@ def test_backends_construct_with_the_pipeline_arguments(name: str) -> None:
 
 def test_a_new_backend_is_one_module_and_one_registry_line(tmp_path, monkeypatch) -> None:
     """Pods, result key, marks and failure kinds all come from the backend class itself."""
-    from qa import profiles
-    from qa.pipeline import result_key
+    from qa.run import profiles
+    from qa.run.pipeline import result_key
 
     package = tmp_path / "toy_backend"
     package.mkdir()
@@ -148,8 +148,8 @@ def test_a_new_backend_is_one_module_and_one_registry_line(tmp_path, monkeypatch
 
 def test_failure_kinds_come_from_the_backend() -> None:
     from qa.backends.base import Diverged
-    from qa.pipeline import _record_failure
-    from qa.results import RunResult
+    from qa.run.pipeline import _record_failure
+    from qa.results.store import RunResult
 
     status = backends.get("torch").failure_status  # the torch loop raises the contract's kind
     result = RunResult(key={}, config={})
@@ -161,7 +161,7 @@ def test_failure_kinds_come_from_the_backend() -> None:
 
 def test_the_flops_probe_runs_only_where_the_host_is_the_hardware() -> None:
     """MFU and the probe during training measure the device the steps ran on, or nothing."""
-    from qa.config import RunConfig, apply_overrides
+    from qa.run.config import RunConfig, apply_overrides
 
     cpu = apply_overrides(RunConfig(), ["hardware.backend=torch", "hardware.device=cpu"])
     assert backends.get("torch").probe_device(cpu) == "cpu"

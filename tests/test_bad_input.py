@@ -2,7 +2,7 @@
 
 The files live in ``tests/bad_inputs/``. Each case below is ``name -> (input, expected message
 fragment)``; the tables are the corpus index, so ``len(ALL_CASES)`` counts it. Cases run through
-the real front ends: ``qa.cli.main`` in-process, a few through ``python -m qa.cli`` and
+the real front ends: ``qa.frontends.cli.main`` in-process, a few through ``python -m qa.frontends.cli`` and
 ``pytest benchmarks`` subprocesses (to see what reaches the terminal), and the library entry
 points the front ends call (baseline files, the preprocessing of an over-long question).
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.baselines import load_baseline_file
-from qa.cli import main
-from qa.config import RunConfig
-from qa.data import read_squad_json
+from qa.gating.baselines import load_baseline_file
+from qa.frontends.cli import main
+from qa.run.config import RunConfig
+from qa.task.data import read_squad_json
 from qa.errors import QABenchError
-from qa.results import RunResult, save_result
+from qa.results.store import RunResult, save_result
 
 BAD = Path(__file__).resolve().parent / "bad_inputs"
 REPO = Path(__file__).resolve().parents[1]
@@ -146,7 +146,7 @@ BASELINE_CASES: dict[str, tuple[str, str]] = {
                                  "unknown metric 'f2' (did you mean 'f1'?)"),
 }
 
-# Through a real ``python -m qa.cli`` process: nothing but one line reaches the terminal.
+# Through a real ``python -m qa.frontends.cli`` process: nothing but one line reaches the terminal.
 SUBPROCESS_CASES = ["evaluate: malformed JSON data", "evaluate: predictions are a list",
                     "run: unknown profile", "run: --set key typo",
                     "run: output folder cannot be written"]
@@ -325,7 +325,7 @@ def test_baseline_case_through_report_cli(name: str, sandbox: Path,
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
 def test_cli_case_in_a_subprocess(name: str, sandbox: Path) -> None:
     args, fragment = CLI_CASES[name]
-    proc = subprocess.run([sys.executable, "-m", "qa.cli", *cli_argv(args, sandbox)],
+    proc = subprocess.run([sys.executable, "-m", "qa.frontends.cli", *cli_argv(args, sandbox)],
                           capture_output=True, text=True, cwd=sandbox, env=subprocess_env(sandbox),
                           timeout=120)
     assert_one_clear_line(proc.returncode, proc.stdout, proc.stderr, fragment)
@@ -349,8 +349,8 @@ def test_pytest_option_case(name: str, sandbox: Path) -> None:
 def test_question_longer_than_max_length(tmp_path: Path,
                                          caplog: pytest.LogCaptureFixture) -> None:
     """An over-long question is cut to fit (with a warning), never a tokenizer crash."""
-    from qa.models import train_wordpiece
-    from qa.preprocessing import prepare_train_features, prepare_validation_features
+    from qa.task.models import train_wordpiece
+    from qa.task.preprocessing import prepare_train_features, prepare_validation_features
 
     records = read_squad_json(BAD / "data_question_too_long.json", version_2=False)
     tokenizer = train_wordpiece([r["context"] for r in records] + [r["question"] for r in records],
@@ -377,8 +377,8 @@ def test_question_longer_than_max_length(tmp_path: Path,
 
 
 def test_doc_stride_leaving_no_room_is_a_clear_error(tmp_path: Path) -> None:
-    from qa.models import train_wordpiece
-    from qa.preprocessing import prepare_train_features
+    from qa.task.models import train_wordpiece
+    from qa.task.preprocessing import prepare_train_features
 
     records = read_squad_json(BAD / "data_question_too_long.json", version_2=False)
     tokenizer = train_wordpiece([r["context"] for r in records], vocab_size=200,

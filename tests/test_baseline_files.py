@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_baselines import KEY, make_result
 
-from qa.baselines import (
+from qa.gating.baselines import (
     Baseline,
     baseline_from_results,
     baseline_path,
@@ -18,8 +18,8 @@ from qa.baselines import (
     load_baseline_file,
     update_baseline,
 )
-from qa.metricspec import timing_values
-from qa.verdicts import Verdict
+from qa.gating.metricspec import timing_values
+from qa.gating.verdicts import Verdict
 
 OTHER = {**KEY, "model": "other-model"}
 FAILED = {**KEY, "model": "failed-model"}

@@ -1,7 +1,7 @@
-"""Baselines are never replaced silently (``qa.baseline_guard``): an unfit run is refused with
+"""Baselines are never replaced silently (``qa.gating.baseline_guard``): an unfit run is refused with
 the file left byte-identical, a forced or normal update keeps the old file in
 ``.previous.jsonl`` and shows old → new, and both writers (``run --update-baselines``, pytest
-through ``qa.runner``, and ``qa-bench baseline``) go through the guard."""
+through ``qa.run.runner``, and ``qa-bench baseline``) go through the guard."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from test_baselines import IPU_KEY, KEY, make_result
 
-from qa import profiles
-from qa.baseline_guard import _gate_reasons, archive_path, guarded_update
-from qa.baselines import baseline_path, load_baseline, update_baseline
-from qa.cli import main
-from qa.results import RunResult
-from qa.runner import RunOptions, run_entries
-from qa.verdicts import Verdict
+from qa.run import profiles
+from qa.gating.baseline_guard import _gate_reasons, archive_path, guarded_update
+from qa.gating.baselines import baseline_path, load_baseline, update_baseline
+from qa.frontends.cli import main
+from qa.results.store import RunResult
+from qa.run.runner import RunOptions, run_entries
+from qa.gating.verdicts import Verdict
 
 GOOD = dict(em=99.47, f1=99.6)
 BROKEN = dict(em=1.67, f1=5.0)
@@ -206,7 +206,7 @@ def smoke_entry() -> list[profiles.Entry]:
 def test_a_run_that_fails_its_gates_writes_no_baseline_unless_forced(
         root: Path, tmp_path: Path, monkeypatch, smoke_entry, force: bool) -> None:
     # Training is replaced by a finished broken result; everything after it is the real run.
-    monkeypatch.setattr("qa.runner.run_one", lambda config, options: make_result(**BROKEN))
+    monkeypatch.setattr("qa.run.runner.run_one", lambda config, options: make_result(**BROKEN))
     path = baseline_path(root, KEY)
     before = _sha(path)
     options = RunOptions(out_dir=tmp_path / "run", baselines_root=root, progress=False,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qa.baselines import (
+from qa.gating.baselines import (
     METRICS,
     Baseline,
     BaselineMetric,
@@ -22,10 +22,10 @@ from qa.baselines import (
     measured_tolerance,
     update_baseline,
 )
-from qa.comparability import recorded
-from qa.config import RunConfig
+from qa.gating.comparability import recorded
+from qa.run.config import RunConfig
 from qa.errors import QABenchError
-from qa.results import RunResult
+from qa.results.store import RunResult
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}
 HW = {"kind": "cpu", "cpu": "Test CPU", "cpu_id": "Test/25/1/1", "cpu_flags": "f00", "cores": 8,
@@ -422,7 +422,7 @@ def test_timings_can_come_from_other_runs_than_accuracy(tmp_path: Path) -> None:
 
 
 def test_baseline_command_takes_timings_from_quiet_runs(tmp_path: Path) -> None:
-    from qa.cli import main
+    from qa.frontends.cli import main
 
     def run_dir(name: str, results: list[RunResult]) -> Path:
         folder = tmp_path / name / "results"
@@ -443,7 +443,7 @@ def test_baseline_command_takes_timings_from_quiet_runs(tmp_path: Path) -> None:
 def test_baseline_command_sets_the_accuracy_tolerance_floor(tmp_path: Path, capsys) -> None:
     # A tight sweep (std 0.5) gates at mean - 3 sigma unless a wider floor is asked for; the
     # floor is written into the file and kept by the next update that does not give one.
-    from qa.cli import main
+    from qa.frontends.cli import main
 
     folder = tmp_path / "sweep" / "results"
     folder.mkdir(parents=True)

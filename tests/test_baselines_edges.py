@@ -14,7 +14,7 @@ import pytest
 from test_baselines import HW, KEY, OTHER_HW, make_result
 
 import qa
-from qa.baselines import (
+from qa.gating.baselines import (
     Baseline,
     BaselineMetric,
     baseline_from_results,
@@ -56,7 +56,7 @@ def test_written_provenance_records_runs_machines_seeds_and_the_last_environment
                     environment=last_env, finished_at="2024-04-30T00:00:00+00:00"),
     ]
     provenance = baseline_from_results(results)["provenance"]
-    # What makes a run comparable (qa.comparability): the pooled workload, each judged
+    # What makes a run comparable (qa.gating.comparability): the pooled workload, each judged
     # setting's values (a config without a seed counts at the default, 42).
     assert provenance.pop("workload")["data.dataset"] == "synthetic"
     assert provenance.pop("settings")["train.seed"] == [7, 8, 42]

@@ -1,4 +1,4 @@
-"""The partition behind the bounded grids of pre- and postprocessing (``qa.chunks``): each
+"""The partition behind the bounded grids of pre- and postprocessing (``qa.task.chunks``): each
 index once, in order, no piece larger than asked. An overlapping partition would give the same
 labels and answers, only quadratically slower, so it is pinned here rather than by outputs."""
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.chunks import chunks
+from qa.task.chunks import chunks
 
 
 def test_pieces_of_ten_by_three() -> None:

@@ -4,7 +4,7 @@ the same workload; judged settings that differ are judged with a caveat.
 The runs are real ``RunResult`` objects with the config the smoke profile expands to (plus the
 ``--set`` a user would pass) and the dataset fingerprints that config really produces
 (``1b3e6099479dadbb`` for the smoke data; ``303c2a85f3387b36`` for 120 training contexts, as
-computed by ``qa.data`` from the generated files); the baseline is the committed one.
+computed by ``qa.task.data`` from the generated files); the baseline is the committed one.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from qa import comparability
-from qa.baselines import baseline_from_results, load_baseline, load_baseline_file
-from qa.comparability import differences, series_key, summarise, workload
-from qa.config import apply_overrides
+from qa.gating import comparability
+from qa.gating.baselines import baseline_from_results, load_baseline, load_baseline_file
+from qa.gating.comparability import differences, series_key, summarise, workload
+from qa.run.config import apply_overrides
 from qa.errors import QABenchError
-from qa.merge import Judged
-from qa.profiles import expand, load_profile
-from qa.report import render_markdown, summary_counts
-from qa.results import RunResult, short_commit
-from qa.verdicts import VERDICTS, gate
+from qa.reporting.merge import Judged
+from qa.run.profiles import expand, load_profile
+from qa.reporting.report import render_markdown, summary_counts
+from qa.results.store import RunResult, short_commit
+from qa.gating.verdicts import VERDICTS, gate
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from qa.compare import compare_runs, config_differences
-from qa.config import RunConfig, config_hash
+from qa.gating.compare import compare_runs, config_differences
+from qa.run.config import RunConfig, config_hash
 from qa.errors import QABenchError
-from qa.results import RunResult
+from qa.results.store import RunResult
 
 KEY = {"backend": "ipu", "pod": "pod16", "model": "bert-base-uncased", "dataset": "squad"}
 ENTRY = "ipu/pod16/bert-base-uncased__squad"

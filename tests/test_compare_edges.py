@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from test_compare import ENTRY, KEY, make_result
 
-from qa.compare import compare_runs
-from qa.config import RunConfig
+from qa.gating.compare import compare_runs
+from qa.run.config import RunConfig
 from qa.errors import QABenchError
 
 OTHER = "ipu/pod16/roberta-base__squad"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.config import RunConfig, apply_overrides
-from qa.convergence import ConvergenceMonitor
+from qa.run.config import RunConfig, apply_overrides
+from qa.measure.convergence import ConvergenceMonitor
 from qa.errors import QABenchError
 
 

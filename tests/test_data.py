@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from qa.config import DataConfig
-from qa.data import SQUAD_FILES, load, read_squad_json
+from qa.run.config import DataConfig
+from qa.task.data import SQUAD_FILES, load, read_squad_json
 from qa.errors import HubUnreachableError, QABenchError
 
 CONTEXT = "Ada Lovelace was born in London in 1815. She worked with Charles Babbage."

@@ -15,7 +15,7 @@ from transformers import (
     RoFormerForQuestionAnswering,
 )
 
-from qa.efficiency import (
+from qa.measure.efficiency import (
     efficiency_summary,
     encoder_shape,
     flops_per_token,
@@ -39,7 +39,7 @@ SIZES = dict(
 
 def bert_config(**overrides: int) -> BertConfig:
     # Eager attention: its matmuls are plain bmm, counted once each by FlopCounterMode. The
-    # fused SDPA kernels are counted differently (see the qa.efficiency docstring).
+    # fused SDPA kernels are counted differently (see the qa.measure.efficiency docstring).
     return BertConfig(**{**SIZES, **overrides}, attn_implementation="eager")
 
 

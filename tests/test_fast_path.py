@@ -20,17 +20,17 @@ from typing import Any
 import pytest
 from squad_strategies import TOKENIZERS
 
-from qa import preprocessing
-from qa.data import read_squad_json
-from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
-from qa.synthetic import generate_squad
+from qa.task import preprocessing
+from qa.task.data import read_squad_json
+from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
+from qa.task.synthetic import generate_squad
 
 # Examples per batch, as datasets.Dataset.map passes them by default.
 BATCH = 1000
 
 
 def columns(records: list[dict[str, Any]]) -> dict[str, list]:
-    """Flat records (``qa.data.read_squad_json``) as batch columns."""
+    """Flat records (``qa.task.data.read_squad_json``) as batch columns."""
     return {key: [r[key] for r in records] for key in ("id", "question", "context", "answers")}
 
 
@@ -82,7 +82,7 @@ def test_a_rejected_batch_is_counted_and_logged(synthetic: dict[str, list],
         (kind, token, 1 - type_id if kind >= 0 else type_id)
         for kind, token, type_id in real(*args)])
     stats = FastPathStats()
-    with caplog.at_level(logging.DEBUG, logger="qa.preprocessing"):
+    with caplog.at_level(logging.DEBUG, logger="qa.task.preprocessing"):
         got = prepare_validation_features(batch, tokenizer, stats=stats)
         prepare_train_features(batch, tokenizer, stats=stats)
     assert got["token_type_ids"] == right["token_type_ids"]
@@ -126,7 +126,7 @@ def _squad_inputs() -> tuple[Path, Path] | None:
                     reason="set QA_BENCH_SQUAD_DIR and QA_BENCH_VOCAB (bert-base-uncased)")
 @pytest.mark.parametrize("padding_side", ["right", "left"])
 def test_squad_dev_stays_on_the_fast_path(padding_side: str) -> None:
-    from qa.models import tokenizer_from_vocab
+    from qa.task.models import tokenizer_from_vocab
 
     path, vocab = _squad_inputs()  # type: ignore[misc]
     tokenizer = tokenizer_from_vocab(vocab)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from datasets import Dataset
 
-from qa import faults
+from qa.task import faults
 from qa.errors import QABenchError
-from qa.models import train_wordpiece
-from qa.preprocessing import prepare_validation_features
+from qa.task.models import train_wordpiece
+from qa.task.preprocessing import prepare_validation_features
 
 
 def test_nothing_is_injected_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,7 +75,7 @@ def test_end_offsets_cut_every_answer_before_its_last_token(monkeypatch: pytest.
                                                              tmp_path) -> None:
     import numpy as np
 
-    from qa.postprocessing import postprocess_qa_predictions
+    from qa.task.postprocessing import postprocess_qa_predictions
 
     context = "Klaus was born in Berlin in 1970."
     tok = train_wordpiece([context, "Where was Klaus born?"] * 5, 200, cache_dir=tmp_path)

@@ -1,4 +1,4 @@
-"""The on-disk feature cache of ``qa.features``: hits skip preprocessing, any key change misses."""
+"""The on-disk feature cache of ``qa.task.features``: hits skip preprocessing, any key change misses."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from qa import data
-from qa.config import DataConfig
-from qa.features import tokenize_split, tokenizer_digest
-from qa.models import train_wordpiece
-from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
+from qa.task import data
+from qa.run.config import DataConfig
+from qa.task.features import tokenize_split, tokenizer_digest
+from qa.task.models import train_wordpiece
+from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
 CONFIG = DataConfig(
     synthetic_train_contexts=24, synthetic_validation_contexts=8, max_length=128, doc_stride=32

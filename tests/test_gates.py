@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from test_baselines import HW, KEY, by_metric, make_result
 
-from qa.baselines import Baseline, baseline_from_results, measured_tolerance
-from qa.compare import compare_runs
-from qa.metricspec import ACCURACY_TOLERANCE, METRICS
-from qa.verdicts import gate
+from qa.gating.baselines import Baseline, baseline_from_results, measured_tolerance
+from qa.gating.compare import compare_runs
+from qa.gating.metricspec import ACCURACY_TOLERANCE, METRICS
+from qa.gating.verdicts import gate
 
 # The direction users read every gated metric in.
 HIGHER_IS_BETTER = {"exact_match": True, "f1": True, "train_samples_per_s": True,

@@ -34,9 +34,9 @@ from qa.backends.ipu.keywords import (
     trainer_kwargs,
     training_args_kwargs,
 )
-from qa.config import RunConfig
+from qa.run.config import RunConfig
 from qa.errors import QABenchError
-from qa.models import cache_root
+from qa.task.models import cache_root
 
 # 0.3.1 and 0.7.1 are the two API generations; the others sit on either side of each change
 # api_for_version encodes (compile_model at 0.4.0, wildcards at 0.6.0, n_ipu at 0.6.1).

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from qa import profiles, sharding
-from qa.cli import main
-from qa.manifest import build_manifest, write_manifest
-from qa.merge import append_history_once, judge_run_dir, merge_runs
-from qa.pipeline import result_key
-from qa.results import RunResult, read_history, save_result, write_json_atomic
+from qa.run import profiles, sharding
+from qa.frontends.cli import main
+from qa.run.manifest import build_manifest, write_manifest
+from qa.reporting.merge import append_history_once, judge_run_dir, merge_runs
+from qa.run.pipeline import result_key
+from qa.results.store import RunResult, read_history, save_result, write_json_atomic
 
 PROFILE = """
 description = "four tiny entries"
@@ -211,6 +211,6 @@ def test_merge_profile_names_a_pod_whose_every_shard_job_died(tmp_path: Path, ca
 
 
 def read_manifest_entries(folder: Path) -> int:
-    from qa.manifest import read_manifest
+    from qa.run.manifest import read_manifest
 
     return len(read_manifest(folder)["entries"])

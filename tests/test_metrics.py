@@ -1,4 +1,4 @@
-"""Tests for qa.metrics: official SQuAD v1.1 / v2.0 scoring, file loading, the evaluate module.
+"""Tests for qa.task.metrics: official SQuAD v1.1 / v2.0 scoring, file loading, the evaluate module.
 
 Every expected number below is worked out by hand in the comment next to it.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import QABenchError
-from qa.metrics import (
+from qa.task.metrics import (
     MissingPredictionWarning,
     compute_squad,
     evaluate_files,

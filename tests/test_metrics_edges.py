@@ -1,4 +1,4 @@
-"""qa.metrics edges: malformed references named by where they are, the warnings' categories,
+"""qa.task.metrics edges: malformed references named by where they are, the warnings' categories,
 words and the line they are reported at, and the defaults ``load_evaluate_metric`` gives
 ``evaluate.load``."""
 
@@ -16,7 +16,7 @@ import pytest
 from test_metrics import no_network  # noqa: F401  (a fixture)
 
 from qa.errors import QABenchError
-from qa.metrics import (
+from qa.task.metrics import (
     IgnoredInputWarning,
     MissingPredictionWarning,
     compute_squad,

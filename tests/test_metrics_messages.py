@@ -1,4 +1,4 @@
-"""qa.metrics' user errors say what was wrong in JSON's terms, and which file it was in; the
+"""qa.task.metrics' user errors say what was wrong in JSON's terms, and which file it was in; the
 file entry points keep the official scripts' defaults."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import QABenchError
-from qa.metrics import compute_squad, evaluate_files, load_predictions, load_squad_json
+from qa.task.metrics import compute_squad, evaluate_files, load_predictions, load_squad_json
 
 ARTICLE = {"title": "t", "paragraphs": [{"context": "Paris is big.", "qas": [
     {"id": "q1", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]}]}]}

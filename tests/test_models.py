@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qa.config import TrainConfig
+from qa.run.config import TrainConfig
 from qa.errors import QABenchError
-from qa.models import TINY_MODELS, build_tiny_model
+from qa.task.models import TINY_MODELS, build_tiny_model
 
 
 def test_tiny_bert_takes_sdpa_and_eager_with_equal_outputs() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from qa.backends.torch.launcher import torchrun_command
-from qa.config import RunConfig
+from qa.run.config import RunConfig
 from qa.errors import QABenchError
-from qa.runner import prepare_run
+from qa.run.runner import prepare_run
 
 TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=8",
         "data.max_length=128", "data.doc_stride=64", "train.max_steps=6", "target.every=0",
@@ -52,7 +52,7 @@ def test_one_host_is_standalone_and_nodes_meet_at_the_rendezvous(tmp_path: Path)
 
 @pytest.mark.parametrize("hardware, message", [
     ({"nodes": 2}, "needs hardware.rdzv_endpoint"),
-    # One format for every refusal (qa.validation): the field, its value, what is allowed.
+    # One format for every refusal (qa.run.validation): the field, its value, what is allowed.
     ({"nodes": 2, "node_rank": 2, "rdzv_endpoint": "h:1"},
      "hardware.node_rank = 2: must be in 0 .. 1"),
     ({"nodes": 0}, "hardware.nodes = 0: must be an integer >= 1"),
@@ -64,7 +64,7 @@ def test_bad_node_settings_are_one_clear_error(hardware: dict, message: str) -> 
 
 
 def test_multinode_options_become_the_entrys_hardware(tmp_path: Path) -> None:
-    from qa.options import RUN_OPTIONS, dest
+    from qa.frontends.options import RUN_OPTIONS, dest
 
     values = {dest(flag).removeprefix("qa_"): kw.get("default") for flag, kw in RUN_OPTIONS}
     values.update(profile="smoke", set=[], out=str(tmp_path / "run"), nnodes=2, node_rank=1,
@@ -86,7 +86,7 @@ def test_two_nodes_on_this_machine_train_one_entry(tmp_path: Path) -> None:
     sets = [arg for item in TINY for arg in ("--set", item)]
     endpoint = f"127.0.0.1:{_free_port()}"
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "run", "--profile", "smoke", "--nnodes", "2",
+        [sys.executable, "-m", "qa.frontends.cli", "run", "--profile", "smoke", "--nnodes", "2",
          "--node-rank", str(k), "--rdzv-endpoint", endpoint, "--out", str(tmp_path / f"node{k}"),
          "--baselines", str(tmp_path / "none"), "--no-progress", *sets],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -21,7 +21,7 @@ def _tool():
 def test_configured_modules_are_those_of_pyproject() -> None:
     tool = _tool()
     modules = tool.configured_modules()
-    assert "qa.verdicts" in modules and "qa.preprocessing" in modules
+    assert "qa.gating.verdicts" in modules and "qa.task.preprocessing" in modules
     assert all((ROOT / (m.replace(".", "/") + ".py")).exists() for m in modules)
 
 
@@ -38,12 +38,12 @@ def test_a_module_with_only_pending_or_no_mutants_is_unmeasured() -> None:
 
 def test_a_timeout_is_a_kill_and_is_counted_apart() -> None:
     tool = _tool()
-    mutants = [tool.Mutant("qa.verdicts.x_gate__mutmut_1", "killed"),
-               tool.Mutant("qa.verdicts.x_gate__mutmut_2", "timeout"),
-               tool.Mutant("qa.verdicts.x_gate__mutmut_3", "survived", key="k")]
-    row = tool.summary(mutants, {})["qa.verdicts"]
+    mutants = [tool.Mutant("qa.gating.verdicts.x_gate__mutmut_1", "killed"),
+               tool.Mutant("qa.gating.verdicts.x_gate__mutmut_2", "timeout"),
+               tool.Mutant("qa.gating.verdicts.x_gate__mutmut_3", "survived", key="k")]
+    row = tool.summary(mutants, {})["qa.gating.verdicts"]
     assert (row["killed"], row["timeout"], row["survived"], row["unexplained"]) == (2, 1, 1, 1)
-    line = tool.table_lines({"qa.verdicts": row})[2]
-    assert line.startswith("| `qa.verdicts` | 3 | 2 | 1 | 1 | 0 | 0 | 66.7 % |")
+    line = tool.table_lines({"qa.gating.verdicts": row})[2]
+    assert line.startswith("| `qa.gating.verdicts` | 3 | 2 | 1 | 1 | 0 | 0 | 66.7 % |")
     before = {k: v for k, v in row.items() if k != "timeout"}  # docs/mutation-before.json
-    assert tool.table_lines({"qa.verdicts": before})[2].startswith("| `qa.verdicts` | 3 | 2 | — |")
+    assert tool.table_lines({"qa.gating.verdicts": before})[2].startswith("| `qa.gating.verdicts` | 3 | 2 | — |")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import main
+from qa.frontends.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = """
@@ -36,7 +36,7 @@ def test_two_shard_processes_then_one_merge(tmp_path: Path, capsys) -> None:
     started = time.perf_counter()
     for k in (1, 2):
         proc = subprocess.run(
-            [sys.executable, "-m", "qa.cli", "run", "--profile", str(profile), "--shard",
+            [sys.executable, "-m", "qa.frontends.cli", "run", "--profile", str(profile), "--shard",
              f"{k}/2", "--out", str(tmp_path / f"shard{k}"), "--baselines",
              str(tmp_path / "none"), "--no-progress", *sets],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)

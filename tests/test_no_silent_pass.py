@@ -1,5 +1,5 @@
 """No silent pass: an exit 0 only where something was judged; unlike, absent or refused work is
-never green (``qa.outcome``, ``qa.availability``, ``qa.runner.check_fresh``, ``qa-bench compare``).
+never green (``qa.gating.outcome``, ``qa.run.availability``, ``qa.run.runner.check_fresh``, ``qa-bench compare``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from test_compare import make_result
 
-from qa import availability
-from qa.cli import main
-from qa.config import DataConfig, ModelConfig, RunConfig
-from qa.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
-from qa.results import save_result
-from qa.verdicts import Verdict
+from qa.run import availability
+from qa.frontends.cli import main
+from qa.run.config import DataConfig, ModelConfig, RunConfig
+from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
+from qa.results.store import save_result
+from qa.gating.verdicts import Verdict
 
 
 def verdict(status: str, entry: str = "torch/cpu/m__d", metric: str = "f1") -> Verdict:

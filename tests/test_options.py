@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import build_parser
+from qa.frontends.cli import build_parser
 from qa.errors import QABenchError
-from qa.options import RUN_OPTIONS, read_run_options
-from qa.results import RunResult
-from qa.runner import prepare_run, write_run_report
+from qa.frontends.options import RUN_OPTIONS, read_run_options
+from qa.results.store import RunResult
+from qa.run.runner import prepare_run, write_run_report
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = {flag for flag, _ in RUN_OPTIONS}
@@ -74,8 +74,8 @@ def test_qa_bench_config_lists_every_field_with_default_and_help(
         capsys: pytest.CaptureFixture[str]) -> None:
     import dataclasses
 
-    from qa.cli import main
-    from qa.config import RunConfig
+    from qa.frontends.cli import main
+    from qa.run.config import RunConfig
 
     assert main(["config"]) == 0
     out = capsys.readouterr().out
@@ -89,7 +89,7 @@ def test_qa_bench_config_lists_every_field_with_default_and_help(
 
 
 def test_the_default_profiles_ship_inside_the_package() -> None:
-    from qa import profiles
+    from qa.run import profiles
 
     shipped = {p.stem for p in profiles.SHIPPED.glob("*.toml")}
     assert {"smoke", "nightly", "sdk-upgrade"} <= shipped

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from qa.cli import main
-from qa.config import RunConfig, apply_overrides
-from qa.pipeline import run_entry
+from qa.frontends.cli import main
+from qa.run.config import RunConfig, apply_overrides
+from qa.run.pipeline import run_entry
 
 # Small enough for CI (about 25 s on 2 cores). Measured (generator v7): this config reaches EM
 # 10.0 (seed 42) and 11.0 (seed 7); the same pipeline with learning_rate=0 (an untrained model)
@@ -94,12 +94,12 @@ def test_same_seed_same_scores(trained) -> None:
 def test_learning_rate_zero_is_caught_by_the_cli_gate(tmp_path, trained, monkeypatch) -> None:
     """A baseline from the good run, then a broken run: exit 1 and EM/F1 marked failed.
 
-    The broken run changes only a judged setting (``qa.comparability``). ``trained`` is built on
+    The broken run changes only a judged setting (``qa.gating.comparability``). ``trained`` is built on
     ``RunConfig()`` while ``run`` starts from the smoke profile, whose 5 % long contexts (not
     25 %) are other data: the run says so; with fewer steps too (``train.max_steps``, workload)
     it would be "not comparable" to this baseline as well."""
     result, _, cache = trained
-    from qa.baselines import update_baseline
+    from qa.gating.baselines import update_baseline
 
     update_baseline(tmp_path / "baselines", [result])
     monkeypatch.setenv("QA_BENCH_CACHE", str(cache))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.metricspec import METRICS
+from qa.gating.metricspec import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,13 +114,13 @@ def test_missing_baseline_skips_then_update_creates_it_and_gates_pass(suite) -> 
 ])
 def test_the_plugin_builds_a_session_exactly_when_the_benchmarks_are_collected(
         args: list[str], base: Path, expected: bool) -> None:
-    from qa.pytest_support import collects_benchmarks
+    from qa.frontends.pytest_support import collects_benchmarks
 
     assert collects_benchmarks(args, ROOT, base) is expected
 
 
 def test_replay_clock_gives_back_the_measured_durations() -> None:
-    from qa.pytest_support import ReplayClock
+    from qa.frontends.pytest_support import ReplayClock
 
     clock = ReplayClock()
     assert clock.load([0.5, 0.25, 2.0]) == 3

@@ -1,4 +1,4 @@
-"""qa.postprocessing against the seed notebook's loop (benchmarks/reference/seed.py)."""
+"""qa.task.postprocessing against the seed notebook's loop (benchmarks/reference/seed.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 
 from benchmarks.reference import seed
 from qa.errors import QABenchError
-from qa.models import SPECIAL_TOKENS, tokenizer_from_vocab
-from qa.postprocessing import postprocess_qa_predictions
-from qa.preprocessing import prepare_validation_features
+from qa.task.models import SPECIAL_TOKENS, tokenizer_from_vocab
+from qa.task.postprocessing import postprocess_qa_predictions
+from qa.task.preprocessing import prepare_validation_features
 
 WORDS = ("alpha", "beta", "gamma", "delta", "river", "city", "king", "built", "the", "of",
          "in", "was", "by", "north", "south", "bridge", "tower", "sea")

@@ -1,4 +1,4 @@
-"""qa.postprocessing at its boundaries: the defaults users rely on, threshold equality, the
+"""qa.task.postprocessing at its boundaries: the defaults users rely on, threshold equality, the
 null score at the CLS token, logits dtypes, and input forms that must be rejected.
 
 Each test builds logits by hand over real features of one long context, so that exactly one
@@ -16,10 +16,10 @@ import pytest
 from squad_strategies import bert_tokenizer
 
 from benchmarks.reference import seed
-from qa.config import DataConfig, PostprocessConfig
+from qa.run.config import DataConfig, PostprocessConfig
 from qa.errors import QABenchError
-from qa.postprocessing import postprocess_qa_predictions
-from qa.preprocessing import prepare_train_features, prepare_validation_features
+from qa.task.postprocessing import postprocess_qa_predictions
+from qa.task.preprocessing import prepare_train_features, prepare_validation_features
 
 CONTEXT = " ".join(["the", "old", "river", "city"] * 20)  # 80 single-token words
 WIDTH = 64

@@ -1,4 +1,4 @@
-"""qa.preprocessing against the seed notebook's functions (benchmarks/reference/seed.py)."""
+"""qa.task.preprocessing against the seed notebook's functions (benchmarks/reference/seed.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from benchmarks.reference import seed
-from qa import preprocessing
+from qa.task import preprocessing
 from qa.errors import QABenchError
-from qa.models import SPECIAL_TOKENS, tokenizer_from_vocab
-from qa.preprocessing import prepare_train_features, prepare_validation_features
+from qa.task.models import SPECIAL_TOKENS, tokenizer_from_vocab
+from qa.task.preprocessing import prepare_train_features, prepare_validation_features
 
 WORDS = ("the", "king", "queen", "river", "city", "north", "south", "old", "new", "war",
          "peace", "bank", "ship", "sea", "castle", "town", "law", "court", "church", "school",
@@ -160,7 +160,7 @@ def test_long_question_is_truncated_with_one_warning(tmp_path: Path,
     # about the stride, whichever example the tokenizer reaches first.
     with pytest.raises(BaseException, match="(?i)truncat|stride"):
         seed.prepare_train_features(examples, tokenizer, 48, 16)
-    with caplog.at_level(logging.WARNING, logger="qa.preprocessing"):
+    with caplog.at_level(logging.WARNING, logger="qa.task.preprocessing"):
         train = prepare_train_features(examples, tokenizer, 48, 16)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].getMessage().startswith("2 question(s)")

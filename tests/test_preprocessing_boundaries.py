@@ -1,4 +1,4 @@
-"""qa.preprocessing at its boundaries: windows of a single context token, the question length at
+"""qa.task.preprocessing at its boundaries: windows of a single context token, the question length at
 which truncation starts, and the label of an answer on a window's edge tokens."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from squad_strategies import bert_tokenizer, roberta_tokenizer, token_count, token_offsets
 
 from benchmarks.reference import seed
-from qa import preprocessing
+from qa.task import preprocessing
 from qa.errors import QABenchError
-from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
+from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
 CONTEXT = "the old river city was built by the king of the north sea town"  # 15 tokens
 QUESTION = "who built the city ?"
@@ -65,7 +65,7 @@ def test_questions_are_cut_from_one_token_over_the_budget(over: int,
     question = " ".join(["north"] * (budget + over))
     batch = {"id": ["a"], "question": [question], "context": [CONTEXT * 4],
              "answers": [{"text": ["river"], "answer_start": [CONTEXT.index("river")]}]}
-    with caplog.at_level(logging.WARNING, logger="qa.preprocessing"):
+    with caplog.at_level(logging.WARNING, logger="qa.task.preprocessing"):
         ours = prepare_train_features(batch, tokenizer, max_length, doc_stride)
     assert len(caplog.records) == over
     kept = {**batch, "question": [" ".join(["north"] * budget)]}
@@ -99,7 +99,7 @@ def test_a_one_token_budget_keeps_the_questions_first_token(
     batch = {"id": ["a"], "question": [QUESTION], "context": [CONTEXT * 3],
              "answers": [{"text": ["river"], "answer_start": [CONTEXT.index("river")]}]}
     stats = FastPathStats()
-    with caplog.at_level(logging.WARNING, logger="qa.preprocessing"):
+    with caplog.at_level(logging.WARNING, logger="qa.task.preprocessing"):
         ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
     assert [r.getMessage() for r in caplog.records] == [
         f"1 question(s) left too little room for the context at max_length=32, "
@@ -154,7 +154,7 @@ def test_a_long_question_beside_a_context_that_just_fits(padding_side: str, extr
     batch = {"id": ["a"], "question": [question], "context": [context],
              "answers": [{"text": ["city"], "answer_start": [context.index("city")]}]}
     stats = FastPathStats()
-    with caplog.at_level(logging.WARNING, logger="qa.preprocessing"):
+    with caplog.at_level(logging.WARNING, logger="qa.task.preprocessing"):
         ours = prepare_train_features(batch, tokenizer, max_length, doc_stride, stats=stats)
     assert len(caplog.records) == extra
     assert (stats.batches, stats.fallbacks) == (1, 0)

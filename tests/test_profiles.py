@@ -8,7 +8,7 @@ import pytest
 
 from qa.backends.ipu import IPUBackend
 from qa.errors import QABenchError
-from qa.profiles import expand, load_profile, select
+from qa.run.profiles import expand, load_profile, select
 
 PROFILES = Path(__file__).resolve().parents[1] / "qa" / "profiles"
 NIGHTLY_MODELS = {"bert-base-uncased", "bert-large-uncased", "roberta-base",

@@ -3,7 +3,7 @@
 Random SQuAD files (several articles and paragraphs, several gold answers per question, gold
 answers that normalise to nothing, repeated ids in v2.0) and random predictions (case,
 punctuation, articles, whitespace runs, unicode; missing and extra ids where the official
-script defines a result) are scored by ``qa.metrics.compute_squad`` and by the official scripts'
+script defines a result) are scored by ``qa.task.metrics.compute_squad`` and by the official scripts'
 functions (``benchmarks/reference/official_squad.py``): the dicts must be equal, float for float
 and key for key, in both reference layouts.
 """
@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.reference import official_squad
-from qa.metrics import MissingPredictionWarning, compute_squad
+from qa.task.metrics import MissingPredictionWarning, compute_squad
 
 # Pieces that normalisation treats specially: articles (alone and inside words), punctuation
 # (ASCII only is removed), case, unicode letters and digits, whitespace runs.

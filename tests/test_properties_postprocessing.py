@@ -2,7 +2,7 @@
 
 Random batches (``squad_strategies``) go through both preprocessing paths; random logits,
 ``n_best_size``, ``max_answer_length``, SQuAD v2 on or off and null thresholds go through
-``qa.postprocessing`` and the seed's loop (with its corrected v2 rule: minimum null score,
+``qa.task.postprocessing`` and the seed's loop (with its corrected v2 rule: minimum null score,
 threshold). The logits of a batch are a permutation of integers, so no two logits tie (where
 the documented tie rules differ from the seed's) while span scores, null scores and thresholds
 often do (where they must not differ). Features come as our arrays, the seed's lists with
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from squad_strategies import SHAPES, bert_tokenizer, squad_batches
 
 from benchmarks.reference import seed
-from qa.postprocessing import postprocess_qa_predictions
-from qa.preprocessing import prepare_validation_features
+from qa.task.postprocessing import postprocess_qa_predictions
+from qa.task.preprocessing import prepare_validation_features
 
 FORMS = ("ours", "ours-arrow", "ndarray", "seed-none", "seed-empty", "seed-arrow")
 

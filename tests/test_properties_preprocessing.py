@@ -3,7 +3,7 @@
 Random contexts and questions (unicode, whitespace runs, words that split or become unknown),
 answers at window edges, anywhere, or absent, several answers per question, both padding and
 truncation sides, several (max_length, doc_stride) pairs, BERT- and RoBERTa-style tokenizers:
-``qa.preprocessing`` must produce exactly the seed's columns (with the seed's labelling slip
+``qa.task.preprocessing`` must produce exactly the seed's columns (with the seed's labelling slip
 corrected: ``stop_at_context_end``), and never leave its fast path on the way.
 """
 
@@ -25,7 +25,7 @@ from squad_strategies import (
 )
 
 from benchmarks.reference import seed
-from qa.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
+from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
 
 def seed_offsets(rows: list) -> list:
@@ -93,7 +93,7 @@ def test_a_long_question_is_cut_to_the_budget_and_the_rest_is_the_seeds(
         words += " " + piece
     batch["question"][0] = words
     batch["context"] = [c + " sea" * max_length for c in batch["context"]]  # always overflows
-    logger = logging.getLogger("qa.preprocessing")
+    logger = logging.getLogger("qa.task.preprocessing")
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]

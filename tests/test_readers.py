@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.data import read_squad_json
+from qa.task.data import read_squad_json
 from qa.errors import QABenchError
-from qa.metrics import evaluate_files
+from qa.task.metrics import evaluate_files
 from qa.readers import read_json, read_toml
 
 ROOT = Path(__file__).resolve().parent

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from qa.baselines import Reference, Verdict
-from qa.config import RunConfig
-from qa.report import (
+from qa.gating.baselines import Reference, Verdict
+from qa.run.config import RunConfig
+from qa.reporting.report import (
     PLOT_FILE,
     plot_trend,
     render_markdown,
@@ -19,7 +19,7 @@ from qa.report import (
     verdicts_to_json,
     write_report,
 )
-from qa.results import RunResult, save_result
+from qa.results.store import RunResult, save_result
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}
 ENTRY = "torch/cpu/tiny-roformer__synthetic"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.config import RunConfig
+from qa.run.config import RunConfig
 from qa.errors import QABenchError
-from qa.results import (
+from qa.results.store import (
     SCHEMA_VERSION,
     RunResult,
     append_history,

@@ -7,11 +7,11 @@ import time
 import pytest
 
 from qa.backends.torch import TorchBackend
-from qa.config import RunConfig, apply_overrides
+from qa.run.config import RunConfig, apply_overrides
 from qa.errors import QABenchError
-from qa.pipeline import STAGES, run_entry
-from qa.results import RunResult
-from qa.runner import EntryTimeout, RunOptions, aggregate_seeds, run_one, time_limit
+from qa.run.pipeline import STAGES, run_entry
+from qa.results.store import RunResult
+from qa.run.runner import EntryTimeout, RunOptions, aggregate_seeds, run_one, time_limit
 
 TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=8",
         "data.max_length=128", "data.doc_stride=64", "train.max_steps=4",
@@ -66,7 +66,7 @@ def test_seeds_are_merged_into_mean_and_std() -> None:
 
 
 def test_seed_list_from_seeds_set_or_profile() -> None:
-    from qa.runner import seed_list
+    from qa.run.runner import seed_list
 
     assert seed_list(None, [7, 8]) == [7, 8]
     assert seed_list(3, [7]) == [42, 43, 44]

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from qa import profiles, sharding
-from qa.config import RunConfig, apply_overrides
+from qa.run import profiles, sharding
+from qa.run.config import RunConfig, apply_overrides
 from qa.errors import QABenchError
 
 

@@ -1,6 +1,6 @@
 """Every stop ends like Ctrl-C: a real ``qa-bench run`` process stopped by SIGTERM or SIGHUP
 keeps its finished results and the history, writes the partial report marked incomplete, and
-exits 128 + N (``qa.stopping``)."""
+exits 128 + N (``qa.run.stopping``)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_a_signal_ends_the_run_like_ctrl_c(tmp_path: Path, sig: signal.Signals) 
     out = tmp_path / "runs" / "run"
     env = {**os.environ, "QA_BENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "run", "--profile", str(profile), "--out", str(out),
+        [sys.executable, "-m", "qa.frontends.cli", "run", "--profile", str(profile), "--out", str(out),
          "--baselines", str(tmp_path / "none"), "--no-progress"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qa.synthetic import RELATIONS, TEMPLATES, generate_squad
+from qa.task.synthetic import RELATIONS, TEMPLATES, generate_squad
 
 N_CONTEXTS = 60
 
@@ -137,7 +137,7 @@ def test_each_asked_relation_is_stated_once_by_default(v1: dict[str, Any]) -> No
 @pytest.mark.parametrize("templates", ["core", "distinct"])
 def test_every_answer_has_a_same_type_distractor(templates: str) -> None:
     """Another entity of the answer's type (a city for a city, a year for a year) is present."""
-    from qa.synthetic import TEMPLATES
+    from qa.task.synthetic import TEMPLATES
 
     relations = {r.name: r for r in TEMPLATES[templates]}
     data = generate_squad(N_CONTEXTS, seed=7, templates=templates, questions_per_context=4)
@@ -164,7 +164,7 @@ def test_every_answer_has_a_same_type_distractor(templates: str) -> None:
 @pytest.mark.parametrize("templates", ["core", "distinct", "overlapping"])
 def test_each_answer_type_has_two_relations_in_the_harder_sets(templates: str) -> None:
     """So that no answer type alone gives the answer away."""
-    from qa.synthetic import TEMPLATES
+    from qa.task.synthetic import TEMPLATES
 
     kinds = Counter(r.answer for r in TEMPLATES[templates])
     assert min(kinds.values()) >= 2, kinds
@@ -211,7 +211,7 @@ def _words(template: str) -> set[str]:
 def test_distinct_templates_share_each_key_word_with_one_relation_only(templates: str) -> None:
     """Generators v8+: a question's words that occur in any statement are its own relation's
     key word(s) or function words that occur in the statements of three or more relations."""
-    from qa.synthetic import TEMPLATES
+    from qa.task.synthetic import TEMPLATES
 
     relations = TEMPLATES[templates]
     statement_words = {r.name: set().union(*map(_words, r.statements)) for r in relations}
@@ -230,7 +230,7 @@ def test_distinct_templates_share_each_key_word_with_one_relation_only(templates
 
 
 def test_overlapping_templates_remain_available_and_parse() -> None:
-    from qa.synthetic import OVERLAPPING_RELATIONS, TEMPLATES
+    from qa.task.synthetic import OVERLAPPING_RELATIONS, TEMPLATES
 
     assert TEMPLATES["overlapping"] is OVERLAPPING_RELATIONS
     data = generate_squad(10, seed=3, templates="overlapping")
@@ -244,7 +244,7 @@ def test_overlapping_templates_remain_available_and_parse() -> None:
 
 
 def test_core_is_four_answer_types_of_two_relations_each() -> None:
-    from qa.synthetic import TEMPLATES
+    from qa.task.synthetic import TEMPLATES
 
     kinds = Counter(r.answer for r in TEMPLATES["core"])
     assert kinds == {"city": 2, "year": 2, "person": 2, "number": 2}

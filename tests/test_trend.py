@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from qa.changepoint import find_steps, noise_sigma
-from qa.comparability import series_key
-from qa.results import RunResult
-from qa.trend import _tick, detect_changes, plot_trend, select
+from qa.reporting.changepoint import find_steps, noise_sigma
+from qa.gating.comparability import series_key
+from qa.results.store import RunResult
+from qa.reporting.trend import _tick, detect_changes, plot_trend, select
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}
 
@@ -75,7 +75,7 @@ def test_change_is_named_with_commit_date_and_runs_ago() -> None:
 
 
 def test_trend_plot_with_one_point_and_with_a_failed_run(tmp_path: Path) -> None:
-    from qa.baselines import Baseline
+    from qa.gating.baselines import Baseline
 
     baseline = Baseline.from_dict({
         "key": KEY, "provenance": {"measured_by": "t", "date": "2026-11-01"},
@@ -135,7 +135,7 @@ def test_ad_hoc_runs_do_not_hide_a_change_point_of_the_nightly() -> None:
 
 
 def test_a_run_report_draws_its_own_series_and_counts_the_others(tmp_path: Path) -> None:
-    from qa.report import render_markdown
+    from qa.reporting.report import render_markdown
 
     history = [_run(i, 90.0, NIGHTLY) for i in range(5)] + [_run(5, 60.0, AD_HOC)]
     text = render_markdown([history[-1]], [], history=history)

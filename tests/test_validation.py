@@ -1,7 +1,7 @@
 """The validation boundary: every config value, ``--set`` list and profile fragment is either
 accepted or refused with one ``QABenchError`` line naming the field, never another exception.
 
-The strategies are generated from the config declaration itself (``qa.validation
+The strategies are generated from the config declaration itself (``qa.run.validation
 .declared_fields``: each field's type, range and choices), so a new field is fuzzed the day it is
 declared, and a field whose range is dropped (``train.micro_batch_size`` accepting 0, the
 regression of issue 21) fails ``test_every_declared_edge_is_judged_by_its_range``.
@@ -24,10 +24,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.config import RunConfig, apply_overrides
+from qa.run.config import RunConfig, apply_overrides
 from qa.errors import QABenchError
-from qa.profiles import load_profile
-from qa.validation import INT_MAX, choices_of, declared_fields
+from qa.run.profiles import load_profile
+from qa.run.validation import INT_MAX, choices_of, declared_fields
 
 FIELDS = list(declared_fields())
 NAMES = [name for name, *_ in FIELDS]
@@ -154,8 +154,8 @@ def later_stages(config: RunConfig) -> None:
     import numpy as np
 
     from qa.backends.torch.batching import BatchPlan, global_order
-    from qa.sharding import estimate_cost
-    from qa.synthetic import generate_squad
+    from qa.run.sharding import estimate_cost
+    from qa.task.synthetic import generate_squad
 
     data, train, hw = config.data, config.train, config.hardware
     generate_squad(2, data.synthetic_seed, long_fraction=data.synthetic_long_fraction,
@@ -301,7 +301,7 @@ def _env(tmp: Path) -> dict[str, str]:
 ])
 def test_cli_refuses_a_bad_set_at_once(item: str, fragment: str, tmp_path: Path) -> None:
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "qa.cli", "run", "--set", item, "--out",
+    proc = subprocess.run([sys.executable, "-m", "qa.frontends.cli", "run", "--set", item, "--out",
                            str(tmp_path / "out"), "--baselines", str(tmp_path / "b")],
                           capture_output=True, text=True, cwd=tmp_path, env=_env(tmp_path),
                           timeout=120)
@@ -329,7 +329,7 @@ def _digest(root: Path) -> dict[str, str]:
 ], ids=["bad-set", "unknown-key", "bad-profile", "no-squad-dir", "squad-dir-without-dev",
         "bad-baseline-file"])
 def test_a_refused_run_writes_nothing(args: list[str], tmp_path: Path) -> None:
-    from qa.cli import main
+    from qa.frontends.cli import main
 
     work = tmp_path / "work"
     (work / "baselines" / "torch" / "cpu").mkdir(parents=True)
@@ -362,7 +362,7 @@ def test_a_refused_run_writes_nothing(args: list[str], tmp_path: Path) -> None:
 def test_a_closed_pipe_ends_quietly(args: list[str], tmp_path: Path) -> None:
     """``qa-bench run --list | head -1``: the reader is gone before the output is written."""
     out = ["--out", str(tmp_path / "o")] if args[0] == "run" else []
-    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", *args, *out],
+    proc = subprocess.Popen([sys.executable, "-m", "qa.frontends.cli", *args, *out],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
                             env=_env(tmp_path))
     assert proc.stdout is not None and proc.stderr is not None

@@ -1,4 +1,4 @@
-"""Every field of a verdict, on every path of ``qa.verdicts.compare``.
+"""Every field of a verdict, on every path of ``qa.gating.verdicts.compare``.
 
 The report and ``verdicts.json`` show each verdict's entry, value, baseline, delta, tolerance,
 unit, direction and message; a verdict with the right status but a lost baseline value or
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from test_baselines import HW, KEY, make_baseline, make_result, provenance
 
-from qa.baselines import Baseline
-from qa.hardware import describe
-from qa.results import entry_id
-from qa.verdicts import IMPRECISION, Verdict, gate, judge
+from qa.gating.baselines import Baseline
+from qa.measure.hardware import describe
+from qa.results.store import entry_id
+from qa.gating.verdicts import IMPRECISION, Verdict, gate, judge
 
 ENTRY = entry_id(KEY)
 BASE = {"exact_match": {"value": 80.0, "tolerance": 0.5}, "f1": {"value": 88.0, "tolerance": 0.5},

@@ -6,10 +6,10 @@ from __future__ import annotations
 from test_baselines import HW, KEY, make_baseline, make_result, provenance
 from test_verdict_fields import BASE, timings
 
-from qa.baselines import Baseline
-from qa.contention import busy
-from qa.results import entry_id
-from qa.verdicts import Verdict, gate
+from qa.gating.baselines import Baseline
+from qa.measure.contention import busy
+from qa.results.store import entry_id
+from qa.gating.verdicts import Verdict, gate
 
 ENTRY = entry_id(KEY)
 EMULATED = {**HW, "emulated": True}

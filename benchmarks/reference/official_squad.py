@@ -2,9 +2,9 @@
 
 This re-expresses, function for function, the scoring parts of ``evaluate-v1.1.py`` and
 ``evaluate-v2.0.py`` (the scripts published with SQuAD 1.1 and 2.0; the ``evaluate`` hub metrics
-wrap the same code). ``qa.metrics`` is checked against it by property tests
+wrap the same code). ``qa.task.metrics`` is checked against it by property tests
 (``tests/test_properties_metrics.py``), so it must stay literal: do not optimise it, and do not
-give it the defined results ``qa.metrics`` adds where the scripts crash.
+give it the defined results ``qa.task.metrics`` adds where the scripts crash.
 
 Left out, because they do not change the scores: command-line parsing, the dataset-version
 check, the ``--na-prob-file`` / ``--out-image-dir`` options (no-answer probabilities default to 0

@@ -2,7 +2,7 @@
 
 This re-expresses, loop for loop, the three functions of the question-answering notebook this
 project grew from (Optimum Graphcore's ``notebooks/question_answering.ipynb``, itself derived from
-Hugging Face's ``question_answering.ipynb``). ``qa.preprocessing`` and ``qa.postprocessing`` are
+Hugging Face's ``question_answering.ipynb``). ``qa.task.preprocessing`` and ``qa.task.postprocessing`` are
 checked against it for equality and timed against it for speed, so it must stay slow and literal:
 do not optimise it, and do not fix its quirks here.
 
@@ -20,8 +20,8 @@ Differences from the notebook that do not change results: the tokenizer, ``pad_o
 ``squad_v2`` are arguments instead of notebook globals; the caller's batch is not mutated; the
 postprocessing prints no progress bar. Two keyword-only switches of ``postprocess_qa_predictions``
 (``null_score`` and ``null_score_diff_threshold``) select the corrected v2 rule that
-``qa.postprocessing`` implements, and one of ``prepare_train_features`` (``stop_at_context_end``)
-the corrected labelling walk of ``qa.preprocessing``, so that both can be compared against these
+``qa.task.postprocessing`` implements, and one of ``prepare_train_features`` (``stop_at_context_end``)
+the corrected labelling walk of ``qa.task.preprocessing``, so that both can be compared against these
 loops for equality; by default the loops are the seed's.
 """
 
@@ -64,7 +64,7 @@ def prepare_train_features(examples: Mapping[str, Any], tokenizer: Any, max_leng
         max_length: tokens per feature.
         doc_stride: tokens of overlap between consecutive windows of one context.
         stop_at_context_end: False is the seed's start walk (see the quirk above); True stops
-            it at the window's last context token, as ``qa.preprocessing`` does.
+            it at the window's last context token, as ``qa.task.preprocessing`` does.
 
     Returns:
         The tokenizer's ``BatchEncoding`` plus ``start_positions`` and ``end_positions``.
@@ -174,9 +174,9 @@ def postprocess_qa_predictions(
         max_answer_length: longest answer in tokens.
         squad_v2: allow the null answer.
         null_score: ``"max"`` is the seed's update (keeps the largest CLS score over an example's
-            features); ``"min"`` keeps the smallest, as ``qa.postprocessing`` does.
+            features); ``"min"`` keeps the smallest, as ``qa.task.postprocessing`` does.
         null_score_diff_threshold: ``None`` is the seed's rule (answer iff best > null); a number
-            answers ``""`` iff ``null - best > threshold``, as ``qa.postprocessing`` does.
+            answers ``""`` iff ``null - best > threshold``, as ``qa.task.postprocessing`` does.
 
     Returns:
         Example id -> answer text, in example order.

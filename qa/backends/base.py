@@ -21,9 +21,9 @@ import numpy as np
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from qa.config import RunConfig
-    from qa.convergence import ConvergenceMonitor
-    from qa.results import RunResult
+    from qa.run.config import RunConfig
+    from qa.measure.convergence import ConvergenceMonitor
+    from qa.results.store import RunResult
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Backend(ABC):
     @classmethod
     @abstractmethod
     def fingerprint(cls, config: RunConfig) -> dict[str, Any]:
-        """The hardware this entry runs on (``qa.hardware``): timing baselines match on it."""
+        """The hardware this entry runs on (``qa.measure.hardware``): timing baselines match on it."""
 
     @classmethod
     def pod_overrides(cls, pod: str) -> list[str]:
@@ -140,7 +140,7 @@ class Backend(ABC):
 
         ``options`` is the runner's ``RunOptions`` (cache folder, progress).
         """
-        from qa.pipeline import run_entry
+        from qa.run.pipeline import run_entry
 
         return run_entry(config, options.cache_dir, options.progress)
 

@@ -54,8 +54,8 @@ from qa.errors import QABenchError
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from qa.config import RunConfig
-    from qa.convergence import ConvergenceMonitor
+    from qa.run.config import RunConfig
+    from qa.measure.convergence import ConvergenceMonitor
 
 #: Suffix of the result key's pod under the poptorch emulation: emulated results and baselines
 #: are filed apart from real pods' and can never gate (or be gated by) hardware numbers.

@@ -25,7 +25,7 @@ from qa.backends.torch.devices import (
     init_distributed,
     resolve_device,
 )
-from qa.convergence import ConvergenceMonitor
+from qa.measure.convergence import ConvergenceMonitor
 from qa.errors import QABenchError
 
 __all__ = ["Diverged", "TorchBackend"]  # Diverged: the contract's failure kind, raised here
@@ -117,7 +117,7 @@ class TorchBackend(Backend):
     @classmethod
     def fingerprint(cls, config: Any) -> dict[str, Any]:
         """CPU (name, id, flags, cores, threads) or GPU (name, count), and the torch build."""
-        from qa.hardware import cpu_info, torch_build
+        from qa.measure.hardware import cpu_info, torch_build
 
         hw = config.hardware
         device = "cuda" if hw.device == "cuda" or (

@@ -21,13 +21,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from qa.config import RunConfig
-from qa.results import RunResult, load_result, write_json_atomic
+from qa.run.config import RunConfig
+from qa.results.store import RunResult, load_result, write_json_atomic
 
 
 def torchrun_command(config: RunConfig, config_path: Path, out_path: Path) -> list[str]:
     """The torchrun command line for one entry (one host's part of it when nodes > 1)."""
-    from qa.config import config_hash
+    from qa.run.config import config_hash
 
     hw = config.hardware
     if hw.nodes > 1:
@@ -46,7 +46,7 @@ def torchrun_command(config: RunConfig, config_path: Path, out_path: Path) -> li
 def run_under_torchrun(config: RunConfig, options: Any) -> RunResult:
     """Run ``config`` under torchrun: ``hardware.replicas`` processes on each of ``hardware.nodes``
     hosts."""
-    from qa.pipeline import result_key
+    from qa.run.pipeline import result_key
 
     with tempfile.TemporaryDirectory(prefix="qa-bench-ddp-") as tmp:
         config_path, out_path = Path(tmp) / "config.json", Path(tmp) / "result.json"
@@ -68,7 +68,7 @@ def run_under_torchrun(config: RunConfig, options: Any) -> RunResult:
 
 
 def _worker(config_path: str, out_path: str) -> int:
-    from qa.pipeline import run_entry
+    from qa.run.pipeline import run_entry
 
     raw = json.loads(Path(config_path).read_text(encoding="utf-8"))
     config = RunConfig.from_dict(raw["config"])

@@ -1,0 +1,113 @@
+"""qa-bench's pytest plugin, installed through the ``pytest11`` entry point: hooks only.
+
+The options are ``qa.frontends.options`` (the same as ``qa-bench run``); the logic is ``qa.frontends.pytest_support``
+over ``qa.run.runner``. The plugin is active in every pytest run of an environment where qa-bench
+is installed; it builds a benchmark session only when the run collects the checkout's
+``benchmarks/`` folder (``pytest benchmarks`` from the checkout, ``pytest /path/to/benchmarks``
+from anywhere). Its state lives in ``config.stash``. Imports of ``qa`` beyond the options stay
+inside the hooks, so a plain ``pytest tests`` loads nothing heavy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa.run import stopping
+from qa.frontends.options import add_run_options, read_run_options
+
+SESSION = pytest.StashKey[Any]()  # qa.frontends.pytest_support.Session, or None outside benchmark runs
+REPORT = pytest.StashKey[Path]()
+SIGNALS = pytest.StashKey[Any]()  # the active qa.run.stopping.signals_as_interrupts()
+OUTCOME = pytest.StashKey[Any]()  # qa.gating.outcome.Outcome of the benchmark session
+STOPPED = pytest.StashKey[int]()  # the exit code of the signal that stopped the session
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_run_options(parser.getgroup("qa-bench", "qa-bench (the options of qa-bench run)")
+                    .addoption)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from qa.frontends import pytest_support
+    from qa.errors import QABenchError
+
+    for line in pytest_support.marker_lines():
+        config.addinivalue_line("markers", line)
+    config.stash[SESSION] = None
+    if not pytest_support.collects_benchmarks(config.args, config.rootpath,
+                                              config.invocation_params.dir):
+        return
+    try:
+        session = pytest_support.make_session(read_run_options(config.getoption),
+                                              config.rootpath)
+    except QABenchError as exc:
+        pytest.exit(f"qa-bench: error: {exc}", returncode=2)
+    if session.plan.listing is not None:  # --list: the entries, nothing run
+        print(session.plan.listing)
+        pytest.exit("qa-bench: --list: nothing run", returncode=0)
+    config.stash[SESSION] = session
+    # SIGTERM/SIGHUP end the session like Ctrl-C: partial report, then exit 128 + N.
+    config.stash[SIGNALS] = stopping.signals_as_interrupts(
+        lambda signum: config.stash.__setitem__(STOPPED, 128 + signum))
+    config.stash[SIGNALS].__enter__()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    handlers = config.stash.get(SIGNALS, None)
+    if handlers is not None:
+        handlers.__exit__(None, None, None)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "entry" not in metafunc.fixturenames:
+        return
+    from qa.frontends import pytest_support
+
+    session = metafunc.config.stash.get(SESSION, None)
+    params = []
+    for entry in session.entries if session else []:
+        marks = [getattr(pytest.mark, m) for m in entry.marks]
+        reason = pytest_support.skip_reason(session, entry)
+        if reason:
+            marks.append(pytest.mark.skip(reason=f"{entry.id}: {reason}"))
+        params.append(pytest.param(entry, id=entry.id, marks=marks))
+    metafunc.parametrize("entry", params)
+
+
+@pytest.fixture(scope="session")
+def qa_session(request: pytest.FixtureRequest) -> Any:
+    """The benchmark session (entries, options, shared results); None outside benchmark runs."""
+    return request.config.stash.get(SESSION, None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    qa_session = session.config.stash.get(SESSION, None)
+    if qa_session is None:
+        return
+    from qa.gating.outcome import EXIT_NOTHING_JUDGED
+    from qa.frontends.pytest_support import finish, outcome
+
+    path = finish(qa_session, incomplete=exitstatus == pytest.ExitCode.INTERRUPTED)
+    if path is not None:
+        session.config.stash[REPORT] = path
+    result = outcome(qa_session)
+    session.config.stash[OUTCOME] = result
+    if exitstatus == pytest.ExitCode.OK and result.code == EXIT_NOTHING_JUDGED:
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED  # 5, as qa-bench run's
+    if STOPPED in session.config.stash:  # SIGTERM/SIGHUP: 128 + N, as qa-bench run's
+        session.exitstatus = session.config.stash[STOPPED]
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    path = config.stash.get(REPORT, None)
+    if path is not None:
+        terminalreporter.write_line(f"qa-bench report: {path}")
+    qa_session = config.stash.get(SESSION, None)
+    for note in qa_session.notes if qa_session else []:
+        terminalreporter.write_line(f"qa-bench: {note}")
+    result = config.stash.get(OUTCOME, None)
+    if result is not None:
+        terminalreporter.write_line(f"qa-bench: {result.reason}")

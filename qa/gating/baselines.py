@@ -1,0 +1,470 @@
+"""Baselines: per-entry JSON files of expected metrics, each with a tolerance and a direction.
+
+A baseline lives at ``<root>/<backend>/<pod-or-device>/<model>__<dataset>.json``, the entry's
+``results.entry_id(key)`` plus ``.json``. The diff of a rewritten file is reviewed like code::
+
+    {"key": {...},
+     "metrics": {"exact_match": {...}, "f1": {...}},           # accuracy: gates on any machine
+     "timings": [{"hardware": {fingerprint}, "metrics": {...}, "provenance": {...}}, ...],
+     "provenance": {...}}
+
+Accuracy is one set of numbers per entry; timings are one section per hardware fingerprint
+(``qa.measure.hardware``), so baselines measured on several machines live side by side in one file and
+a run is timed only against the section of its own hardware. Files written before timing
+sections existed (timing metrics beside EM/F1) load with their timings in a section whose
+fingerprint is the old, partial ``provenance.hardware``: it matches no machine, so those timings
+are reported as "other hardware" until ``--update-baselines`` measures them again.
+
+Tolerances written by ``update_baseline`` (why these numbers):
+
+- Accuracy: ``ACCURACY_TOLERANCE`` = 1.0 point is the floor. The gate's real width comes from
+  the measured spread: with ``std`` over ``n > 1`` runs (seeds, thread counts, torch builds —
+  float rounding moves when a tiny model learns) the effective tolerance is
+  ``max(tolerance, SIGMA_GATE * std)`` (``qa.gating.verdicts``). A tolerance already in the file (set
+  by hand) is kept on update.
+- Timings are derived from what was measured, not guessed: ``max(floor, IQR_K * IQR / median,
+  range / median)`` — the per-step IQR of each run and the range over the runs (separate
+  processes) of that hardware. ``IQR_K`` = 1.5 is Tukey's outlier fence. The floors cover
+  run-to-run noise that few runs cannot see (host load, clocks, file cache): 5 % for throughput,
+  25 % for a cold compile, 50 % for a warm compile (sub-second, so relatively noisy). Fewer than
+  ``MIN_TIMING_PROCESSES`` runs are recorded as such in the section's provenance.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from qa.gating.comparability import recorded
+from qa.measure.contention import busy
+from qa.errors import QABenchError, unknown
+from qa.measure.hardware import same_hardware
+from qa.gating.metricspec import ACCURACY_TOLERANCE as ACCURACY_TOLERANCE
+from qa.gating.metricspec import METRICS as METRICS
+from qa.gating.metricspec import MetricSpec as MetricSpec
+from qa.gating.metricspec import is_number, timing_values
+from qa.gating.references import Reference as Reference  # re-exported: published numbers, never gates
+from qa.gating.references import load_references as load_references
+from qa.results.store import RunResult, entry_id, read_json, write_json_atomic
+
+UNITS = ("points", "ratio")
+IQR_K = 1.5
+SIGMA_GATE = 3.0
+MIN_TIMING_PROCESSES = 3
+
+
+@dataclass(frozen=True)
+class BaselineMetric:
+    """Expected value of one metric with its tolerance (absolute points or relative ratio)."""
+
+    value: float
+    tolerance: float
+    unit: str
+    higher_is_better: bool
+    std: float | None = None
+    n: int | None = None
+    min: float | None = None  # the range of the runs the value is the mean of (accuracy)
+    max: float | None = None
+
+    def effective_tolerance(self) -> float:
+        """The tolerance widened by the measured spread where several runs were pooled.
+
+        ``max(tolerance, 3σ)``, and for points metrics never less than the distance from the
+        mean to the worst run pooled (``value - min``, or ``max - value`` where lower is
+        better): a run as good as the worst one the baseline was measured from passes.
+        """
+        if self.std is None or (self.n or 0) <= 1:
+            return self.tolerance
+        sigma = self.std if self.unit == "points" else self.std / abs(self.value)
+        widest = max(self.tolerance, SIGMA_GATE * sigma)
+        worst = self.min if self.higher_is_better else self.max
+        if self.unit == "points" and worst is not None:
+            widest = max(widest, abs(self.value - worst))
+        return widest
+
+
+def _metrics_dict(metrics: dict[str, BaselineMetric]) -> dict[str, Any]:
+    return {name: {k: v for k, v in asdict(m).items() if v is not None}
+            for name, m in metrics.items()}
+
+
+@dataclass(frozen=True)
+class TimingBaseline:
+    """The timing metrics of one entry as measured on one hardware fingerprint."""
+
+    hardware: dict[str, Any]
+    metrics: dict[str, BaselineMetric]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hardware": dict(self.hardware), "metrics": _metrics_dict(self.metrics),
+                "provenance": dict(self.provenance)}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A loaded, validated baseline file."""
+
+    key: dict[str, str]
+    metrics: dict[str, BaselineMetric]  # accuracy: judged everywhere
+    provenance: dict[str, Any]
+    path: Path | None = None
+    timings: tuple[TimingBaseline, ...] = ()  # one section per hardware fingerprint
+
+    def timing_for(self, hardware: dict[str, Any] | None) -> TimingBaseline | None:
+        """The timing section measured on ``hardware``, or None (other or unknown hardware)."""
+        return next((t for t in self.timings if same_hardware(t.hardware, hardware)), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file's JSON form (``None`` std/n left out)."""
+        return {"key": dict(self.key), "metrics": _metrics_dict(self.metrics),
+                "timings": [t.to_dict() for t in self.timings],
+                "provenance": dict(self.provenance)}
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str = "baseline", path: Path | None = None) -> Baseline:
+        """Validate a baseline dict; every problem is one QABenchError naming file and field."""
+        if not isinstance(raw, dict):
+            raise QABenchError(f"{source}: a baseline must be a JSON object")
+        for section in ("key", "metrics", "provenance"):
+            if section not in raw:
+                raise QABenchError(f"{source}: missing field {section!r}")
+            if not isinstance(raw[section], dict):
+                raise QABenchError(f"{source}: field {section!r} must be an object")
+        key = raw["key"]
+        for name in ("backend", "model", "dataset"):
+            if not isinstance(key.get(name), str) or not key[name]:
+                raise QABenchError(f"{source}: missing field 'key.{name}'")
+        for name in ("measured_by", "date"):
+            if name not in raw["provenance"]:
+                raise QABenchError(f"{source}: missing field 'provenance.{name}'")
+        metrics = {name: _metric(f"{source}: metrics.{name}", name, m)
+                   for name, m in raw["metrics"].items()}
+        accuracy = {n: m for n, m in metrics.items() if not METRICS[n].hardware_bound}
+        legacy = {n: m for n, m in metrics.items() if METRICS[n].hardware_bound}
+        timings = [_timing_section(source, i, t) for i, t in enumerate(_list(
+            raw.get("timings", []), f"{source}: field 'timings'"))]
+        if legacy:  # written before timing sections: a partial fingerprint that matches nothing
+            old = raw["provenance"].get("hardware") or {}
+            timings.append(TimingBaseline({**old, "legacy": True}, legacy,
+                                          {"note": "timings from a file without a fingerprint"}))
+        return cls(key=dict(key), metrics=accuracy, provenance=dict(raw["provenance"]),
+                   path=path, timings=tuple(timings))
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise QABenchError(f"{where} must be a list")
+    return value
+
+
+def _timing_section(source: str, index: int, raw: Any) -> TimingBaseline:
+    where = f"{source}: timings[{index}]"
+    if not isinstance(raw, dict):
+        raise QABenchError(f"{where} must be an object")
+    hardware, metrics = raw.get("hardware"), raw.get("metrics")
+    if not isinstance(hardware, dict) or not hardware:
+        raise QABenchError(f"{where}: missing field 'hardware' (the fingerprint it was "
+                           "measured on)")
+    if not isinstance(metrics, dict):
+        raise QABenchError(f"{where}: missing field 'metrics'")
+    parsed = {name: _metric(f"{where}.metrics.{name}", name, m) for name, m in metrics.items()}
+    accuracy = [n for n in parsed if not METRICS[n].hardware_bound]
+    if accuracy:
+        raise QABenchError(f"{where}.metrics.{accuracy[0]}: accuracy is not per hardware; "
+                           "it belongs in the top-level 'metrics'")
+    return TimingBaseline(dict(hardware), parsed, dict(raw.get("provenance") or {}))
+
+
+def _metric(where: str, name: str, raw: Any) -> BaselineMetric:
+    if name not in METRICS:
+        raise QABenchError(f"{where.rsplit('.', 1)[0]}: {unknown('metric', name, METRICS)}")
+    if not isinstance(raw, dict):
+        raise QABenchError(f"{where} must be an object")
+    for field_name in ("value", "tolerance", "unit", "higher_is_better"):
+        if field_name not in raw:
+            raise QABenchError(f"{where}: missing field {field_name!r}")
+    spec = METRICS[name]
+    if not is_number(raw["value"]):
+        raise QABenchError(f"{where}.value must be a finite number, got {raw['value']!r}")
+    if not is_number(raw["tolerance"]) or raw["tolerance"] < 0:
+        raise QABenchError(f"{where}.tolerance must be a number >= 0, got {raw['tolerance']!r}")
+    if raw["unit"] not in UNITS:
+        raise QABenchError(f"{where}.unit must be 'points' or 'ratio', got {raw['unit']!r}")
+    if raw["unit"] != spec.unit:
+        raise QABenchError(f"{where}.unit: {name} is measured in {spec.unit}, not {raw['unit']}")
+    if not isinstance(raw["higher_is_better"], bool):
+        raise QABenchError(f"{where}.higher_is_better must be true or false")
+    if raw["higher_is_better"] != spec.higher_is_better:
+        raise QABenchError(f"{where}.higher_is_better: {name} is "
+                           f"{'higher' if spec.higher_is_better else 'lower'}-is-better")
+    if spec.unit == "ratio" and raw["value"] <= 0:
+        raise QABenchError(f"{where}.value must be > 0 for a ratio tolerance")
+    std, n = raw.get("std"), raw.get("n")
+    if std is not None and (not is_number(std) or std < 0):
+        raise QABenchError(f"{where}.std must be a number >= 0, got {std!r}")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise QABenchError(f"{where}.n must be an integer >= 1, got {n!r}")
+    bounds = [raw.get("min"), raw.get("max")]
+    if any(b is not None and not is_number(b) for b in bounds):
+        raise QABenchError(f"{where}.min/max must be numbers, got {bounds!r}")
+    if spec.unit == "points":  # a score in points lies in 0 .. 100, and so does its spread
+        scores = {"value": raw["value"], "tolerance": raw["tolerance"], "std": std,
+                  "min": bounds[0], "max": bounds[1]}
+        for label, score in scores.items():
+            if score is not None and not 0 <= score <= 100:
+                raise QABenchError(f"{where}.{label} must be in 0 .. 100 points for {name}, "
+                                   f"got {score!r}")
+    return BaselineMetric(float(raw["value"]), float(raw["tolerance"]), raw["unit"],
+                          raw["higher_is_better"], None if std is None else float(std), n,
+                          *(None if b is None else float(b) for b in bounds))
+
+
+def baseline_path(root: str | os.PathLike, key: dict[str, str]) -> Path:
+    """Where the baseline of ``key`` lives under ``root``."""
+    return Path(root) / f"{entry_id(key)}.json"
+
+
+def load_baseline_file(path: str | os.PathLike) -> Baseline:
+    """Load and validate one baseline file.
+
+    Raises:
+        QABenchError: unreadable file, bad JSON or a schema problem (file and field named).
+    """
+    return Baseline.from_dict(read_json(path), source=str(path), path=Path(path))
+
+
+def load_baseline(root: str | os.PathLike, key: dict[str, str]) -> Baseline | None:
+    """The baseline of ``key`` under ``root``, or None when there is none yet.
+
+    Raises:
+        QABenchError: the file exists but is invalid, or its key belongs to another entry.
+    """
+    path = baseline_path(root, key)
+    if not path.exists():
+        return None
+    baseline = load_baseline_file(path)
+    if entry_id(baseline.key) != entry_id(key):
+        raise QABenchError(f"{path}: field 'key' names {entry_id(baseline.key)}, "
+                           f"not the entry at this path ({entry_id(key)})")
+    return baseline
+
+
+# --------------------------------------------------------------------------- building
+
+
+def accuracy_samples(result: RunResult, name: str) -> list[float]:
+    """Per-seed values of an accuracy metric (the result's mean when it has no seed list)."""
+    spec = METRICS[name]
+    keys = [source.rsplit(".", 1)[-1] for source in spec.sources]
+    per_seed = [next((s[k] for k in keys if s.get(k) is not None), None) for s in result.seeds]
+    if per_seed and all(v is not None for v in per_seed):
+        return [float(v) for v in per_seed]
+    value = spec.extract(result)
+    return [] if value is None else [float(value)]
+
+
+def timing_samples(result: RunResult, name: str) -> list[float]:
+    """Per-run values of a timing metric: one per seed where each seed kept its own timings."""
+    per_seed = [(s.get("timings") or {}).get(name) for s in result.seeds]
+    if per_seed and all(is_number(v) for v in per_seed):
+        return [float(v) for v in per_seed]
+    value = METRICS[name].extract(result)
+    return [] if value is None else [float(value)]
+
+
+def measured_tolerance(name: str, results: Iterable[RunResult]) -> float:
+    """A ratio metric's tolerance from measured spread: ``max(floor, IQR_K·IQR/median, range)``."""
+    spec = METRICS[name]
+    results = list(results)
+    spreads = [spec.default_tolerance]
+    for result in results:
+        dist = result.timings.get(spec.spread_key) if spec.spread_key else None
+        if isinstance(dist, dict) and dist.get("median") and dist.get("iqr") is not None:
+            spreads.append(IQR_K * float(dist["iqr"]) / float(dist["median"]))
+    values = [v for r in results for v in timing_samples(r, name)]
+    if len(values) >= 2 and statistics.median(values) > 0:
+        spreads.append((max(values) - min(values)) / statistics.median(values))
+    return round(max(spreads), 4)
+
+
+def _accuracy_metrics(ok: list[RunResult], previous: Baseline | None,
+                      accuracy_tolerance: float | None) -> dict[str, dict[str, Any]]:
+    metrics: dict[str, dict[str, Any]] = {}
+    for name, spec in METRICS.items():
+        if spec.hardware_bound:
+            continue
+        samples = [v for r in ok for v in accuracy_samples(r, name)]
+        if not samples:
+            continue
+        kept = previous.metrics.get(name) if previous else None
+        tolerance = accuracy_tolerance if accuracy_tolerance is not None else (
+            kept.tolerance if kept else spec.default_tolerance)
+        entry: dict[str, Any] = {"value": round(statistics.fmean(samples), 4),
+                                 "tolerance": tolerance, "n": len(samples),
+                                 "min": round(min(samples), 4), "max": round(max(samples), 4)}
+        if len(samples) > 1:
+            entry["std"] = round(statistics.stdev(samples), 4)
+        metrics[name] = {**entry, "unit": spec.unit, "higher_is_better": spec.higher_is_better}
+    return metrics
+
+
+def _timing_section_from(results: list[RunResult]) -> dict[str, Any]:
+    metrics: dict[str, dict[str, Any]] = {}
+    for name, spec in METRICS.items():
+        if not spec.hardware_bound:
+            continue
+        values = [v for r in results for v in timing_samples(r, name)]
+        if not values or statistics.median(values) <= 0:
+            continue
+        metrics[name] = {"value": round(statistics.median(values), 4),
+                         "tolerance": measured_tolerance(name, results), "unit": spec.unit,
+                         "higher_is_better": spec.higher_is_better}
+    processes = sum(max(1, len(r.seeds)) for r in results)
+    provenance = {**_provenance(results), "processes": processes}
+    if processes < MIN_TIMING_PROCESSES:
+        provenance["note"] = (f"timing spread from {processes} run(s); at least "
+                              f"{MIN_TIMING_PROCESSES} separate runs give a trustworthy tolerance")
+    return {"hardware": dict(results[0].hardware), "metrics": metrics, "provenance": provenance}
+
+
+def baseline_from_results(results: list[RunResult], previous: Baseline | None = None,
+                          accuracy_tolerance: float | None = None,
+                          timing_results: list[RunResult] | None = None) -> dict[str, Any]:
+    """Build a baseline dict for one entry from its ok results (repeats, seeds, machines pooled).
+
+    Accuracy: mean over every run, with ``std``, ``n``, ``min`` and ``max``. Timings: one
+    section per hardware fingerprint among the results (median over its runs, tolerance from
+    the measured spread); ``previous`` sections of other hardware are kept, the section of a
+    re-measured fingerprint is replaced. An accuracy tolerance already in ``previous`` is kept
+    unless ``accuracy_tolerance`` is given. ``timing_results``, when given, are the only runs
+    the timing sections come from (e.g. runs on a quiet machine, while ``results`` is an
+    accuracy sweep run under load); they must be of the same entry.
+
+    Raises:
+        QABenchError: no ok result, or results of different entries.
+    """
+    ok = [r for r in results if r.status == "ok"]
+    if not ok:
+        raise QABenchError("cannot build a baseline: no successful result")
+    _refuse_faults(ok)
+    if len({bool((r.hardware or {}).get("emulated")) for r in ok}) > 1:
+        raise QABenchError("cannot build one baseline from emulated and real hardware results: "
+                           "emulated numbers never stand for hardware")
+    entries = {entry_id(r.key) for r in ok}
+    if len(entries) > 1:
+        raise QABenchError(f"cannot build one baseline from several entries: {sorted(entries)}")
+    timed = ok if timing_results is None else [r for r in timing_results if r.status == "ok"]
+    if timing_results is not None:
+        _refuse_faults(timed)
+        if {entry_id(r.key) for r in timed} - entries:
+            raise QABenchError("the timing runs are of another entry than the accuracy runs")
+    # A run timed while other processes shared the CPUs measured the neighbour, not the code.
+    timed = [r for r in timed if not busy(r.timings.get("contention"))]
+    groups: list[list[RunResult]] = []
+    for result in timed:
+        if not result.hardware:
+            continue  # a result without a fingerprint cannot found a timing baseline
+        group = next((g for g in groups if same_hardware(g[0].hardware, result.hardware)), None)
+        if group is None:
+            groups.append([result])
+        else:
+            group.append(result)
+    sections = [_timing_section_from(g) for g in groups]
+    if previous is not None:
+        sections += [t.to_dict() for t in previous.timings
+                     if not t.hardware.get("legacy")
+                     and not any(same_hardware(t.hardware, g[0].hardware) for g in groups)]
+    return {"key": dict(ok[0].key), "metrics": _accuracy_metrics(ok, previous,
+                                                                 accuracy_tolerance),
+            "timings": sections, "provenance": {**_provenance(ok), **recorded(ok)}}
+
+
+def _refuse_faults(results: list[RunResult]) -> None:
+    faulty = sorted({f for r in results if (f := (r.environment or {}).get("injected_fault"))})
+    if faulty:
+        raise QABenchError(f"cannot build a baseline from a run with an injected fault "
+                           f"({', '.join(faulty)})")
+
+
+def _provenance(results: list[RunResult]) -> dict[str, Any]:
+    env = results[-1].environment or {}
+    versions = dict(env.get("versions") or {})
+    seeds = {s["seed"] for r in results for s in r.seeds if s.get("seed") is not None}
+    if not seeds:  # single-seed runs: the seed is in the config
+        seeds = {r.config.get("train", {}).get("seed") for r in results} - {None}
+    finished = max((r.finished_at for r in results if r.finished_at), default="")
+    return {
+        "measured_by": f"qa-bench {versions.get('qa-bench', _own_version())}",
+        "date": finished or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": env.get("git_commit"),
+        "versions": versions,
+        "python": env.get("python"),
+        "hardware": [dict(h) for h in _distinct(r.hardware for r in results)],
+        "seeds": sorted(seeds),
+        "runs": sum(max(1, len(r.seeds)) for r in results),
+        "dataset_fingerprint": results[-1].dataset_fingerprint,
+    }
+
+
+def _distinct(fingerprints: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    for fp in fingerprints:
+        if fp and not any(same_hardware(fp, s) for s in seen):
+            seen.append(fp)
+    return seen
+
+
+def _own_version() -> str:
+    from qa import __version__
+
+    return __version__
+
+
+def update_baseline(root: str | os.PathLike, results: list[RunResult],
+                    accuracy_tolerance: float | None = None,
+                    timing_results: list[RunResult] | None = None) -> list[Path]:
+    """Rewrite the baseline file of every entry that has an ok result; atomic per file.
+
+    The unguarded primitive: it neither judges the results against the current baseline nor
+    keeps the old file. The suite's writers go through ``qa.gating.baseline_guard.guarded_update``.
+    Entries whose results all failed are left untouched (a failure is no new baseline).
+    ``timing_results``: where given, the timing sections come from these runs only.
+
+    Returns:
+        The paths written.
+    """
+    groups: dict[str, list[RunResult]] = {}
+    for result in results:
+        groups.setdefault(entry_id(result.key), []).append(result)
+    written = []
+    for group in groups.values():
+        if not any(r.status == "ok" for r in group):
+            continue
+        path = baseline_path(root, group[0].key)
+        previous = load_baseline_file(path) if path.exists() else None
+        timed = None if timing_results is None else [
+            r for r in timing_results if entry_id(r.key) == entry_id(group[0].key)]
+        data = baseline_from_results(group, previous, accuracy_tolerance, timed)
+        Baseline.from_dict(data, source=str(path))  # never write what load would reject
+        written.append(write_json_atomic(path, data))
+    return written
+
+
+# Gating lives in qa.gating.verdicts; these names stay importable from here for callers and tests.
+from qa.gating.verdicts import IMPRECISION as IMPRECISION  # noqa: E402
+from qa.gating.verdicts import VERDICTS as VERDICTS  # noqa: E402
+from qa.gating.verdicts import Verdict as Verdict  # noqa: E402
+from qa.gating.verdicts import gate as gate  # noqa: E402
+from qa.gating.verdicts import judge as judge  # noqa: E402
+
+__all__ = ["ACCURACY_TOLERANCE", "IMPRECISION", "METRICS", "VERDICTS", "Baseline",
+           "BaselineMetric", "MetricSpec", "Reference", "TimingBaseline", "Verdict",
+           "accuracy_samples", "baseline_from_results", "baseline_path", "gate", "judge",
+           "load_baseline", "load_baseline_file", "load_references", "measured_tolerance",
+           "timing_samples", "timing_values", "update_baseline"]

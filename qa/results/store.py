@@ -1,0 +1,266 @@
+"""RunResult: what one benchmark entry measured, with the config and environment that produced it.
+
+Results are written atomically (temp file + rename) the moment they exist, and appended to an
+append-only JSON-lines history; a torn last line (a run killed mid-write) is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.errors import QABenchError
+from qa.readers import read_json as read_json  # re-exported: results and baselines read JSON
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed", "diverged", "timeout", "interrupted")
+
+
+@dataclass
+class RunResult:
+    """One matrix entry's outcome. ``to_dict`` is the JSON schema (schema_version 1)."""
+
+    key: dict[str, str]
+    config: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+    efficiency: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    hardware: dict[str, Any] = field(default_factory=dict)  # qa.measure.hardware fingerprint
+    dataset_fingerprint: str = ""
+    status: str = "ok"
+    failure: dict[str, str] | None = None
+    seeds: list[dict[str, Any]] = field(default_factory=list)
+    started_at: str = ""
+    finished_at: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def entry_id(self) -> str:
+        """``backend/pod/model__dataset`` — also the relative path of its baseline file."""
+        return entry_id(self.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "result") -> RunResult:
+        """Validate and load a RunResult dict.
+
+        Raises:
+            QABenchError: not a RunResult (missing keys, wrong schema version).
+        """
+        if not isinstance(raw, dict):
+            raise QABenchError(f"{source}: a RunResult must be a JSON object")
+        missing = [k for k in ("key", "config", "metrics", "timings", "status") if k not in raw]
+        if missing:
+            raise QABenchError(f"{source}: not a RunResult (missing {', '.join(missing)})")
+        if raw.get("schema_version") != SCHEMA_VERSION:
+            raise QABenchError(
+                f"{source}: schema_version {raw.get('schema_version')!r} is not {SCHEMA_VERSION}"
+            )
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def entry_id(key: dict[str, str]) -> str:
+    """Path-safe id of a matrix entry: ``backend/pod/model__dataset``."""
+    return "/".join(
+        [
+            safe_name(key.get("backend", "")),
+            safe_name(key.get("pod") or "none"),
+            f"{safe_name(key.get('model', ''))}__{safe_name(key.get('dataset', ''))}",
+        ]
+    )
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe form of a model/dataset id: no separators, no ``..``, no leading dot."""
+    out = "".join(c if c.isalnum() or c in "-_." else "-" for c in str(name))
+    out = out.replace("..", "-").strip(".")
+    return out or "unnamed"
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    """Write JSON to ``path`` via a temp file in the same folder and an atomic rename.
+
+    Raises:
+        QABenchError: the folder cannot be created or written.
+    """
+    def dump(handle: Any) -> None:
+        json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    return _write_atomic(Path(path), dump)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write text to ``path`` atomically (temp file + rename)."""
+    return _write_atomic(Path(path), lambda handle: handle.write(text))
+
+
+def _write_atomic(path: Path, write: Any) -> Path:
+    """Call ``write(handle)`` on a temp file beside ``path``, then rename it over ``path``.
+
+    On any failure (disk full, an unserialisable value) the temp file is removed and ``path``
+    keeps its old content.
+    """
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            write(handle)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise QABenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def save_result(result: RunResult, out_dir: str | os.PathLike,
+                history: str | os.PathLike | None = None) -> Path:
+    """Write ``<out_dir>/results/<entry_id>.json`` atomically and append it to the history.
+
+    The history defaults to ``history.jsonl`` beside the run folder, shared by all runs.
+    """
+    out = Path(out_dir)
+    path = write_json_atomic(out / "results" / f"{result.entry_id}.json", result.to_dict())
+    append_history(history or out.parent / "history.jsonl", result)
+    return path
+
+
+def load_result(path: str | os.PathLike) -> RunResult:
+    """Load one RunResult JSON file.
+
+    Raises:
+        QABenchError: unreadable file, bad JSON or not a RunResult.
+    """
+    return RunResult.from_dict(read_json(path), source=str(path))
+
+
+def load_run_dir(path: str | os.PathLike) -> list[RunResult]:
+    """All RunResults of a run directory (``results/**/*.json``), or of one result file."""
+    path = Path(path)
+    if path.is_file():
+        return [load_result(path)]
+    if not path.is_dir():
+        raise QABenchError(f"{path}: no such run directory or result file")
+    files = sorted((path / "results").rglob("*.json"))
+    if not files:
+        raise QABenchError(f"{path}: no results/ in this run directory")
+    return [load_result(f) for f in files]
+
+
+def append_history(path: str | os.PathLike, result: RunResult) -> None:
+    """Append one line to the JSON-lines history; one ``write`` so a line is whole or torn."""
+    path = Path(path)
+    line = json.dumps(result.to_dict(), sort_keys=True, default=_json_default) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise QABenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def read_history(path: str | os.PathLike) -> list[RunResult]:
+    """Read the history; unparseable lines (e.g. torn by ``kill -9``) are skipped with a warning."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    results = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            results.append(RunResult.from_dict(json.loads(line), source=f"{path}:{number}"))
+        except (json.JSONDecodeError, QABenchError) as exc:
+            warnings.warn(f"{path}:{number}: skipping unreadable history line ({exc})",
+                          stacklevel=2)
+    return results
+
+
+def environment_manifest() -> dict[str, Any]:
+    """Versions, hardware and commit: enough to tell two runs' environments apart."""
+    import importlib.metadata as md
+
+    versions = {}
+    for package in ("qa-bench", "torch", "transformers", "datasets", "tokenizers", "accelerate",
+                    "numpy", "optimum-graphcore"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            continue
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "versions": versions,
+        "git_commit": git_commit(),
+    }
+    try:
+        import torch
+
+        env["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(0)
+            env["cuda"] = torch.version.cuda
+    except ImportError:
+        pass
+    return env
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with ``-dirty`` when it has changes), or None outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def short_commit(commit: str | None) -> str:
+    """A commit for a label: 7 hex digits, ``+dirty`` kept (``abc1234+dirty``); ``?`` if none."""
+    if not commit:
+        return "?"
+    sha, dirty, _ = commit.partition("-dirty")
+    return sha[:7] + ("+dirty" if dirty else "")

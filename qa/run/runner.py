@@ -1,0 +1,498 @@
+"""A matrix run: entries × seeds, each result saved the moment it exists, then gates, baselines
+(``--update-baselines``, through ``qa.gating.baseline_guard``, judged first) and report.
+
+Shared by the CLI (``qa-bench run``) and the pytest layer, so neither holds logic the other lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import statistics
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from qa.gating import baselines
+
+from qa.reporting import report
+
+from qa.run import profiles, sharding, stopping
+from qa.run.config import RunConfig, apply_overrides, squad_dir_from_env
+from qa.errors import QABenchError
+from qa.run.manifest import build_manifest, write_manifest
+from qa.gating.metricspec import accuracy_specs, is_number
+from qa.gating.outcome import Outcome, decide
+from qa.run.pipeline import EntryTimeout
+from qa.run.profiles import Entry
+from qa.results.store import RunResult, save_result
+
+log = logging.getLogger("qa")
+
+#: ``--seeds N`` runs N seeds of every entry: more than this is not a run that ends.
+MAX_SEEDS = 1000
+
+
+@dataclass
+class RunOptions:
+    """How a matrix run behaves (from CLI or pytest options)."""
+
+    out_dir: Path
+    baselines_root: Path = Path("baselines")
+    references: Path = Path("baselines/reference.toml")
+    seeds: list[int] = field(default_factory=lambda: [42])
+    repeat: int = 1
+    update_baselines: bool = False
+    force_update_baselines: bool = False  # write even from an unfit run (``qa.gating.baseline_guard``)
+    entry_timeout: float | None = None
+    progress: bool = True
+    cache_dir: Path | None = None
+    history: Path | None = None  # the JSON-lines history (default: beside the run folder)
+
+    @property
+    def history_path(self) -> Path:
+        """Where results are appended and the trend is read from."""
+        return Path(self.history) if self.history else Path(self.out_dir).parent / "history.jsonl"
+
+
+@dataclass
+class RunSummary:
+    """What a matrix run produced."""
+
+    results: list[RunResult]
+    verdicts: list[Any]
+    report_path: Path | None
+    incomplete: bool = False
+    notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # entry id -> why it could not run
+
+    @property
+    def outcome(self) -> Outcome:
+        """The exit code and its reason (``qa.gating.outcome``): 0 only where something was judged."""
+        return decide(self.results, self.verdicts, skipped=list(self.skipped))
+
+
+@dataclass
+class RunPlan:
+    """A prepared run: the profile, its entries (this shard's) and how to run them."""
+
+    profile: profiles.Profile
+    entries: list[Entry]
+    options: RunOptions
+    manifest: dict[str, Any]  # what this run folder was asked to run (``qa.run.manifest``)
+    listing: str | None = None  # ``--list``: the entries and the shard balance, nothing to run
+    skipped: dict[str, str] = field(default_factory=dict)  # entry id -> why it cannot run here
+    # (``entries`` holds every entry of this shard, skipped ones included)
+
+
+def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> RunPlan:
+    """The one run set-up of both front ends: options (``qa.frontends.options``) → entries and RunOptions.
+
+    Every check that can fail on bad input runs here, before anything trains: profile and
+    names, ``--set`` overrides, seeds, ``--repeat``, ``--replicas``, ``--entry-timeout``, the
+    SQuAD folder, every baseline file, and whether the run folder can be written.
+
+    Args:
+        values: ``qa.frontends.options.read_run_options`` output.
+        home: where the default ``baselines/`` and ``reports/`` are (the working folder for the
+            CLI, the rootdir for pytest, so pytest behaves the same from any folder).
+        out_prefix: prefix of the default run folder's name (``pytest-`` under pytest).
+
+    Raises:
+        QABenchError: any bad option or input, as one line.
+    """
+    # The options first (cheap), then the profile and every entry's config (``qa.run.validation``,
+    # inside ``profiles.expand``), then the files: all before anything is written or downloaded.
+    repeat = 1 if values.get("repeat") is None else values["repeat"]
+    if repeat < 1:
+        raise QABenchError("--repeat must be at least 1")
+    check_entry_timeout(values.get("entry_timeout"))
+    sets = list(values.get("set") or [])
+    # torchrun's multi-node options are config fields, so a profile can hold them too.
+    for option, field_name in (("nnodes", "nodes"), ("node_rank", "node_rank"),
+                               ("rdzv_endpoint", "rdzv_endpoint")):
+        if values.get(option) is not None:
+            sets.append(f"hardware.{field_name}={values[option]}")
+    profile = profiles.load_profile(values["profile"])
+    profile = profiles.select(profile, values.get("backend"), split_names(values.get("models")),
+                              split_names(values.get("pods")),
+                              split_names(values.get("datasets")))
+    squad_dir = squad_dir_from_env(values.get("squad_dir"))
+    entries = []
+    for replicas in replica_counts(values.get("replicas")):
+        extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
+        entries += profiles.expand(profile, squad_dir, [*sets, *extra])
+    for folder in {e.config.data.squad_dir for e in entries} - {None, ""}:
+        if not Path(folder).is_dir():
+            raise QABenchError(f"--squad-dir {folder}: no such folder")
+    check_data_files(entries)
+    seeds = seed_list(values.get("seeds"), profile.seeds, sets)
+    shard_index, shard_count = (sharding.parse_shard(values["shard"]) if values.get("shard")
+                                else (None, 1))
+    shards = sharding.plan_shards(entries, shard_count, seeds=len(seeds))
+    if shard_index is not None:
+        entries = [a.entry for a in shards.shard(shard_index)]
+    listing = sharding.format_listing(shards, shard_index) if values.get("list") else None
+    root = Path(values["baselines"]) if values.get("baselines") else home / "baselines"
+    check_baselines(entries, root)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(values.get("out") or home / "reports" / f"{out_prefix}{profile.name}-{stamp}")
+    if listing is None:
+        check_fresh(out)
+    check_writable(out)
+    progress = not values.get("no_progress")
+    _quiet_libraries(progress)
+    options = RunOptions(out_dir=out, baselines_root=root, references=root / "reference.toml",
+                         seeds=seeds, repeat=repeat,
+                         update_baselines=bool(values.get("update_baselines")
+                                               or values.get("force_update_baselines")),
+                         force_update_baselines=bool(values.get("force_update_baselines")),
+                         entry_timeout=values.get("entry_timeout"), progress=progress,
+                         history=Path(values["history"]) if values.get("history") else None)
+    skipped = {} if listing is not None else skip_reasons(entries)
+    manifest = build_manifest(profile.name, shards, shard_index, seeds)
+    manifest["skipped"] = {result_id(e): why for e in entries
+                           if (why := skipped.get(e.id)) is not None}
+    return RunPlan(profile, entries, options, manifest, listing, skipped)
+
+
+def skip_reasons(entries: list[Entry]) -> dict[str, str]:
+    """``entry id -> why`` for each entry whose device, data or model is absent here
+    (``qa.run.availability``): the same skips under ``qa-bench run`` and pytest, in seconds."""
+    from qa.run.availability import unavailable
+
+    reasons = {e.id: unavailable(e.config) for e in entries}
+    return {entry: why for entry, why in reasons.items() if why is not None}
+
+
+def result_id(entry: Entry) -> str:
+    """The result id (``backend/pod/model__dataset``) an entry's results are filed under."""
+    from qa.run.pipeline import result_key
+    from qa.results.store import entry_id
+
+    return entry_id(result_key(entry.config))
+
+
+def check_fresh(out: Path) -> None:
+    """Refuse a run folder that already holds a run: two runs are never mixed in one folder.
+
+    Raises:
+        QABenchError: ``out`` holds a manifest, results or a report.
+    """
+    held = [name for name in ("manifest.json", "results", "report.md")
+            if (Path(out) / name).exists()]
+    if held:
+        raise QABenchError(f"--out {out} already holds a run ({held[0]}): choose a new folder "
+                           "(runs are never mixed in one folder)")
+
+
+def check_data_files(entries: list[Entry]) -> None:
+    """The local data files an entry names exist: refused before the run folder is written.
+
+    Raises:
+        QABenchError: a ``data.train_file`` / ``data.validation_file`` that is not a file, or
+            a SQuAD folder without the official dev file of the entry's dataset.
+    """
+    from qa.task.data import SQUAD_FILES
+
+    for entry in entries:
+        data = entry.config.data
+        for name in ("train_file", "validation_file"):
+            path = getattr(data, name)
+            if path and not Path(path).is_file():
+                raise QABenchError(f"data.{name} = {path!r}: no such file")
+        if data.squad_dir and data.dataset in SQUAD_FILES and not (
+                data.train_file or data.validation_file):
+            dev = Path(data.squad_dir) / SQUAD_FILES[data.dataset][1]
+            if not dev.is_file():
+                raise QABenchError(f"{dev} not found (squad_dir must hold the official "
+                                   f"{dev.name})")
+
+
+def start_run(plan: RunPlan) -> None:
+    """Write the run folder's manifest before the first entry runs (``qa-bench merge`` and the
+    report name the entries that never delivered a result)."""
+    write_manifest(plan.options.out_dir, plan.manifest)
+
+
+def replica_counts(value: str | None) -> list[int | None]:
+    """``--replicas 2`` → [2]; ``--replicas 1,2`` → [1, 2]; absent → [None] (the config's)."""
+    if value is None:
+        return [None]
+    try:
+        counts = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise QABenchError(f"--replicas expects a number or a list like 1,2, got {value!r}") \
+            from None
+    if not counts or any(c < 1 for c in counts):
+        raise QABenchError("--replicas must be at least 1")
+    if len(set(counts)) < len(counts):
+        raise QABenchError(f"--replicas {value}: a count listed twice (duplicate entries)")
+    return counts
+
+
+def check_writable(out: Path) -> None:
+    """Fail before any work when the output folder cannot be written (leaves no empty folder)."""
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+        if created:
+            out.rmdir()  # the results' writers create it again; a run with no result leaves none
+    except OSError as exc:
+        raise QABenchError(f"cannot write to output folder {out}: {exc.strerror or exc}") \
+            from None
+
+
+def _quiet_libraries(progress: bool) -> None:
+    """Keep the console readable: library chatter off, offline hub calls fail fast."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    datasets.logging.set_verbosity_error()
+    if not progress:
+        datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise EntryTimeout inside the block after ``seconds`` (main thread, POSIX)."""
+    if not seconds:
+        yield
+        return
+
+    def _expired(signum: int, frame: Any) -> None:
+        raise EntryTimeout(f"entry exceeded --entry-timeout {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_one(config: RunConfig, options: RunOptions) -> RunResult:
+    """One entry for one seed, bounded by the entry timeout."""
+    from qa import backends
+    from qa.run.pipeline import result_key
+
+    try:
+        with time_limit(options.entry_timeout):
+            return backends.get(config.hardware.backend).launch(config, options)
+    except EntryTimeout as exc:
+        result = RunResult(key=result_key(config), config=config.to_dict(), status="timeout",
+                           failure={"stage": "entry", "cause": str(exc)})
+        return result
+
+
+def check_baselines(entries: list[Entry], root: Path) -> None:
+    """Load every entry's baseline before running anything: a bad file fails in seconds.
+
+    Raises:
+        QABenchError: a baseline file with bad JSON, a missing field, a bad tolerance, ...
+    """
+    from qa.run.pipeline import result_key
+
+    for entry in entries:
+        baselines.load_baseline(root, result_key(entry.config))
+
+
+def aggregate_seeds(results: list[RunResult]) -> RunResult:
+    """Merge one entry's per-seed results: accuracy = mean over seeds, per-seed values kept.
+
+    Timings come from the first seed's run (the seeds change the weights, not the work).
+    """
+    first = results[0]
+    ok = [r for r in results if r.status == "ok"]
+    if len(results) == 1 or not ok:
+        return first
+    merged = replace(ok[0], seeds=[s for r in ok for s in r.seeds])
+    merged.metrics = dict(ok[0].metrics)
+    # Every score of qa.task.metrics.compute_squad (the gated EM/F1 and v2's HasAns_/NoAns_ ones);
+    # question counts ("total") are the same in every seed.
+    scores = [k for k, v in ok[0].metrics.items() if is_number(v) and not k.endswith("total")]
+    for key in scores:
+        values = [r.metrics[key] for r in ok if key in r.metrics]
+        if values:
+            merged.metrics[key] = statistics.fmean(values)
+            if len(values) > 1:
+                merged.metrics[f"{key}_std"] = statistics.stdev(values)
+    bad = [r for r in results if r.status != "ok"]
+    if bad:
+        merged.status, merged.failure = bad[0].status, bad[0].failure
+    return merged
+
+
+def run_entries(entries: list[Entry], options: RunOptions,
+                skipped: dict[str, str] | None = None) -> RunSummary:
+    """Run every entry (× seeds × repeats), save results as they come, gate, and report.
+
+    Ctrl-C (or SIGTERM/SIGHUP inside ``qa.run.stopping.signals_as_interrupts``) stops the run and
+    writes a partial report marked incomplete, then re-raises. ``skipped`` (entry id -> why,
+    from ``RunPlan.skipped``) is named in the summary and the report.
+    """
+    results: list[RunResult] = []
+    skipped = dict(skipped or {})
+    notes: list[str] = []
+    candidates: dict[str, list[RunResult]] = {}
+    try:
+        for entry in (e for e in entries if e.id not in skipped):
+            results.append(run_entry_all_seeds(entry, options, notes, candidates))
+    except KeyboardInterrupt as exc:
+        notes.append(f"{stopping.describe(exc)}: entries after the last one listed did not "
+                     "run")
+        _finish(results, options, notes, True, candidates, skipped)
+        raise
+    except QABenchError as exc:
+        if results:  # keep what was measured before the bad entry
+            notes.append(f"stopped on bad input: {exc}")
+            _finish(results, options, notes, True, candidates, skipped)
+        raise
+    return _finish(results, options, notes, False, candidates, skipped)
+
+
+def run_entry_all_seeds(entry: Entry, options: RunOptions, notes: list[str],
+                        candidates: dict[str, list[RunResult]]) -> RunResult:
+    """One entry over every seed: merged and saved at once.
+
+    The one per-entry flow of both front ends (``run_entries`` and the pytest session). With
+    ``--update-baselines`` the per-seed results are kept in ``candidates``: the baselines are
+    written once the run is over and judged (``update_baselines``), never before.
+    """
+    log.info("entry %s", entry.id)
+    per_seed = _run_entry_seeds(entry, options, notes)
+    result = aggregate_seeds(per_seed)
+    save_result(result, options.out_dir, options.history_path)
+    if options.update_baselines:
+        candidates[result.entry_id] = per_seed
+    return result
+
+
+def update_baselines(results: list[RunResult], candidates: dict[str, list[RunResult]],
+                     options: RunOptions, notes: list[str], incomplete: bool) -> None:
+    """``--update-baselines`` at the end of a run, through ``qa.gating.baseline_guard``.
+
+    Judged against the baselines as they were (what the run's gates saw): a run that failed a
+    gate or an entry, or stopped early, writes nothing unless ``--force-update-baselines``.
+    The notes say what was written, refused or replaced, with the diff.
+    """
+    if not options.update_baselines:
+        return
+    from qa.gating.baseline_guard import guarded_update
+
+    pooled = [r for result in results for r in candidates.get(result.entry_id, [result])]
+    outcome = guarded_update(options.baselines_root, pooled, judged=results,
+                             force=options.force_update_baselines,
+                             force_flag="--force-update-baselines", incomplete=incomplete)
+    notes.extend(outcome.lines)
+
+
+def split_names(value: str | None) -> list[str] | None:
+    """``"a, b"`` → ``["a", "b"]``; None or empty → None (comma-separated CLI/pytest options)."""
+    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+    return names or None
+
+
+def seed_list(count: int | None, default: list[int], sets: list[str] | None = None) -> list[int]:
+    """``--seeds N`` → 42, 43, …; ``--set train.seed=S`` → [S]; neither → the profile's seeds."""
+    chosen = [item for item in sets or [] if item.partition("=")[0].strip() == "train.seed"]
+    if chosen and count is not None:
+        raise QABenchError("use --seeds N or --set train.seed=S, not both")
+    if chosen:
+        return [apply_overrides(RunConfig(), chosen).train.seed]
+    if count is None:
+        return list(default)
+    if count < 1:
+        raise QABenchError("--seeds must be at least 1")
+    if count > MAX_SEEDS:
+        raise QABenchError(f"--seeds {count}: must be at most {MAX_SEEDS}")
+    return [42 + i for i in range(count)]
+
+
+def check_entry_timeout(seconds: float | None) -> None:
+    """``--entry-timeout`` must be a finite number of seconds > 0 when given."""
+    if seconds is not None and not 0 < seconds < math.inf:
+        raise QABenchError(f"--entry-timeout {seconds}: must be more than 0 seconds (and "
+                           "finite)")
+
+
+def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> list[RunResult]:
+    per_seed = []
+    for seed in options.seeds:
+        config = replace(entry.config, train=replace(entry.config.train, seed=seed))
+        result = run_one(config, options)
+        if options.repeat > 1 and result.status == "ok":
+            notes.append(_check_repeat(entry, config, options, result))
+        per_seed.append(result)
+    return per_seed
+
+
+def _check_repeat(entry: Entry, config: RunConfig, options: RunOptions,
+                  first: RunResult) -> str:
+    """Run the entry again and say whether EM/F1 are identical (reproducibility check)."""
+    repeats = [run_one(config, options) for _ in range(options.repeat - 1)]
+    accuracy = accuracy_specs()
+    same = all(r.status == "ok" and all(s.extract(r) == s.extract(first) for s in accuracy)
+               for r in repeats)
+    values = ", ".join(" / ".join(f"{s.header} {_or_nan(s.extract(r)):.4f}" for s in accuracy)
+                       for r in [first, *repeats])
+    first.timings["repeat"] = {"runs": options.repeat, "identical": same}
+    verdict = "identical" if same else "DIFFERENT"
+    return f"repeat check {entry.id} seed {config.train.seed}: {verdict} over " \
+           f"{options.repeat} runs ({values})"
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _finish(results: list[RunResult], options: RunOptions, notes: list[str],
+            incomplete: bool, candidates: dict[str, list[RunResult]],
+            skipped: dict[str, str] | None = None) -> RunSummary:
+    verdicts: list[Any] = []
+    for result in results:
+        verdicts.extend(baselines.gate(result, baselines.load_baseline(
+            options.baselines_root, result.key)))
+    update_baselines(results, candidates, options, notes, incomplete)
+    path = write_run_report(results, verdicts, options, notes, incomplete, skipped)
+    return RunSummary(results, verdicts, path, incomplete, notes, dict(skipped or {}))
+
+
+def write_run_report(results: list[RunResult], verdicts: list[Any], options: RunOptions,
+                     notes: list[str], incomplete: bool,
+                     skipped: dict[str, str] | None = None) -> Path:
+    """The run folder's report.md with the published references and the history's trend.
+
+    Entries the folder's manifest assigned to it but no result delivered are named as missing.
+    """
+    from qa.run.manifest import assigned, missing, read_manifest, skipped_entries
+    Path(options.out_dir).mkdir(parents=True, exist_ok=True)
+    from qa.results.store import read_history
+
+    emulated = [r.entry_id for r in results if (r.hardware or {}).get("emulated")]
+    if emulated:
+        notes = [*notes, f"emulated hardware: {', '.join(emulated)} ran on an emulation on the "
+                         "CPU: not hardware numbers; filed under their own key, so they never "
+                         "gate real hardware or become its baseline"]
+    references = baselines.load_references(options.references) \
+        if Path(options.references).exists() else []
+    history = read_history(options.history_path)
+    manifest = read_manifest(options.out_dir)
+    absent = missing(assigned(manifest), results, skipped_entries(manifest)) if manifest else []
+    return report.write_report(options.out_dir, results, verdicts, references=references,
+                               history=history, incomplete=incomplete, notes=notes,
+                               missing=absent, baselines_root=options.baselines_root,
+                               skipped=skipped)
