@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 import torch
 
+from qa.config.schema import RunConfig, apply_overrides
 from qa.gating.baselines import load_baseline
-from qa.run.config import RunConfig, apply_overrides
 from qa.run.pipeline import result_key, run_entry
 from qa.run.profiles import expand, load_profile
 

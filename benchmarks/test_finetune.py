@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.gating.metricspec import METRICS
 from qa.frontends.pytest_support import REPLAY_CLOCK, check_gate, record_benchmark
+from qa.gating.metricspec import METRICS
 
 
 @pytest.mark.benchmark(timer=REPLAY_CLOCK)

@@ -19,7 +19,7 @@ from datasets import Dataset
 
 from qa.backends.torch import TorchBackend
 from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order
-from qa.run.config import RunConfig, apply_overrides
+from qa.config.schema import RunConfig, apply_overrides
 from qa.task.models import build_tiny_model
 
 STEPS, ROUNDS, FLOOR = 40, 5, 0.98

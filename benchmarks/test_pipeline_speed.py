@@ -51,8 +51,8 @@ import pytest
 
 from benchmarks.reference import seed
 from benchmarks.validate_squad import check_features, load_examples, model_like_logits
+from qa.config.schema import squad_dir_from_env
 from qa.task import postprocessing, preprocessing
-from qa.run.config import squad_dir_from_env
 from qa.task.models import tokenizer_from_vocab, train_wordpiece
 from qa.task.synthetic import generate_squad
 

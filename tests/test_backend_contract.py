@@ -148,8 +148,8 @@ def test_a_new_backend_is_one_module_and_one_registry_line(tmp_path, monkeypatch
 
 def test_failure_kinds_come_from_the_backend() -> None:
     from qa.backends.base import Diverged
-    from qa.run.pipeline import _record_failure
     from qa.results.store import RunResult
+    from qa.run.pipeline import _record_failure
 
     status = backends.get("torch").failure_status  # the torch loop raises the contract's kind
     result = RunResult(key={}, config={})
@@ -161,7 +161,7 @@ def test_failure_kinds_come_from_the_backend() -> None:
 
 def test_the_flops_probe_runs_only_where_the_host_is_the_hardware() -> None:
     """MFU and the probe during training measure the device the steps ran on, or nothing."""
-    from qa.run.config import RunConfig, apply_overrides
+    from qa.config.schema import RunConfig, apply_overrides
 
     cpu = apply_overrides(RunConfig(), ["hardware.backend=torch", "hardware.device=cpu"])
     assert backends.get("torch").probe_device(cpu) == "cpu"

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.gating.baselines import load_baseline_file
-from qa.frontends.cli import main
-from qa.run.config import RunConfig
-from qa.task.data import read_squad_json
+from qa.config.schema import RunConfig
 from qa.errors import QABenchError
+from qa.frontends.cli import main
+from qa.gating.baselines import load_baseline_file
 from qa.results.store import RunResult, save_result
+from qa.task.data import read_squad_json
 
 BAD = Path(__file__).resolve().parent / "bad_inputs"
 REPO = Path(__file__).resolve().parents[1]

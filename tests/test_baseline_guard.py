@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from test_baselines import IPU_KEY, KEY, make_result
 
-from qa.run import profiles
+from qa.frontends.cli import main
 from qa.gating.baseline_guard import _gate_reasons, archive_path, guarded_update
 from qa.gating.baselines import baseline_path, load_baseline, update_baseline
-from qa.frontends.cli import main
-from qa.results.store import RunResult
-from qa.run.runner import RunOptions, run_entries
 from qa.gating.verdicts import Verdict
+from qa.results.store import RunResult
+from qa.run import profiles
+from qa.run.runner import RunOptions, run_entries
 
 GOOD = dict(em=99.47, f1=99.6)
 BROKEN = dict(em=1.67, f1=5.0)

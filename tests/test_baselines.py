@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from qa.config.schema import RunConfig
+from qa.errors import QABenchError
 from qa.gating.baselines import (
     METRICS,
     Baseline,
@@ -23,8 +25,6 @@ from qa.gating.baselines import (
     update_baseline,
 )
 from qa.gating.comparability import recorded
-from qa.run.config import RunConfig
-from qa.errors import QABenchError
 from qa.results.store import RunResult
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}

@@ -14,6 +14,7 @@ import pytest
 from test_baselines import HW, KEY, OTHER_HW, make_result
 
 import qa
+from qa.errors import QABenchError
 from qa.gating.baselines import (
     Baseline,
     BaselineMetric,
@@ -25,7 +26,6 @@ from qa.gating.baselines import (
     measured_tolerance,
     update_baseline,
 )
-from qa.errors import QABenchError
 
 PROV = {"measured_by": "test", "date": "2024-01-01"}
 

@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
+from qa.config.schema import apply_overrides
+from qa.errors import QABenchError
 from qa.gating import comparability
 from qa.gating.baselines import baseline_from_results, load_baseline, load_baseline_file
 from qa.gating.comparability import differences, series_key, summarise, workload
-from qa.run.config import apply_overrides
-from qa.errors import QABenchError
+from qa.gating.verdicts import VERDICTS, gate
 from qa.reporting.merge import Judged
-from qa.run.profiles import expand, load_profile
 from qa.reporting.report import render_markdown, summary_counts
 from qa.results.store import RunResult, short_commit
-from qa.gating.verdicts import VERDICTS, gate
+from qa.run.profiles import expand, load_profile
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}

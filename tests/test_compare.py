@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from qa.gating.compare import compare_runs, config_differences
-from qa.run.config import RunConfig, config_hash
+from qa.config.schema import RunConfig, config_hash
 from qa.errors import QABenchError
+from qa.reporting.compare import compare_runs, config_differences
 from qa.results.store import RunResult
 
 KEY = {"backend": "ipu", "pod": "pod16", "model": "bert-base-uncased", "dataset": "squad"}

@@ -7,8 +7,8 @@ import copy
 
 from test_compare import ENTRY, KEY, make_result, verdicts
 
-from qa.gating.compare import compare_runs, config_differences
-from qa.run.config import RunConfig, comparable_config, config_hash
+from qa.config.schema import RunConfig, comparable_config, config_hash
+from qa.reporting.compare import compare_runs, config_differences
 
 
 def rows(comparisons: list, entry: str = ENTRY) -> dict:
@@ -17,7 +17,7 @@ def rows(comparisons: list, entry: str = ENTRY) -> dict:
 
 def all_rows(a: list, b: list) -> dict:
     """Every comparison of a forced compare (``compare_runs`` returns the regressions only)."""
-    from qa.gating.compare import _compare_entry
+    from qa.reporting.compare import _compare_entry
 
     return {c.metric: c for c in _compare_entry(ENTRY, a, b, {})}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from test_compare import ENTRY, KEY, make_result
 
-from qa.gating.compare import compare_runs
-from qa.run.config import RunConfig
+from qa.config.schema import RunConfig
 from qa.errors import QABenchError
+from qa.reporting.compare import compare_runs
 
 OTHER = "ipu/pod16/roberta-base__squad"
 

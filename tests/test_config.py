@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from qa.run.config import (
+from qa.config.schema import (
     DataConfig,
     HardwareConfig,
     ModelConfig,
@@ -178,7 +178,7 @@ def test_config_hash_stable_and_ignores_hardware() -> None:
 
 
 def test_config_hash_same_in_another_process() -> None:
-    code = ("from qa.run.config import RunConfig, apply_overrides, config_hash; "
+    code = ("from qa.config.schema import RunConfig, apply_overrides, config_hash; "
             "print(config_hash(apply_overrides(RunConfig(), ['train.seed=9', 'model.name=x'])))")
     env = {**os.environ, "PYTHONHASHSEED": "123"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

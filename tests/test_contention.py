@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.measure import contention
 from qa.gating.baselines import baseline_from_results
+from qa.gating.verdicts import gate
+from qa.measure import contention
 from qa.measure.contention import BUSY_SHARE, CpuShare, busy
 from qa.reporting.report import render_markdown
-from qa.gating.verdicts import gate
 from tests.test_baselines import KEY, by_metric, make_baseline, make_result
 
 LINUX = Path("/proc/stat").exists()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.run.config import RunConfig, apply_overrides
-from qa.measure.convergence import ConvergenceMonitor
+from qa.config.schema import RunConfig, apply_overrides
 from qa.errors import QABenchError
+from qa.measure.convergence import ConvergenceMonitor
 
 
 def _scripted(values: list[float]) -> ConvergenceMonitor:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from qa.run.config import DataConfig
-from qa.task.data import SQUAD_FILES, load, read_squad_json
+from qa.config.schema import DataConfig
 from qa.errors import HubUnreachableError, QABenchError
+from qa.task.data import SQUAD_FILES, load, read_squad_json
 
 CONTEXT = "Ada Lovelace was born in London in 1815. She worked with Charles Babbage."
 

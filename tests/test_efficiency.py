@@ -15,6 +15,7 @@ from transformers import (
     RoFormerForQuestionAnswering,
 )
 
+from qa.errors import QABenchError
 from qa.measure.efficiency import (
     efficiency_summary,
     encoder_shape,
@@ -25,7 +26,6 @@ from qa.measure.efficiency import (
     model_flops_per_sample,
     peak_memory,
 )
-from qa.errors import QABenchError
 
 SIZES = dict(
     vocab_size=97,

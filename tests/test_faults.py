@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from datasets import Dataset
 
-from qa.task import faults
 from qa.errors import QABenchError
+from qa.task import faults
 from qa.task.models import train_wordpiece
 from qa.task.preprocessing import prepare_validation_features
 

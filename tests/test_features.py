@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from qa.config.schema import DataConfig
 from qa.task import data
-from qa.run.config import DataConfig
 from qa.task.features import tokenize_split, tokenizer_digest
 from qa.task.models import train_wordpiece
 from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features

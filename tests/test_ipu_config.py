@@ -41,7 +41,7 @@ from qa.backends.ipu.keywords import (
     trainer_kwargs,
     training_args_kwargs,
 )
-from qa.run.config import RunConfig
+from qa.config.schema import RunConfig
 from qa.errors import QABenchError
 
 OLD, NEW = api_for_version("0.3.1"), api_for_version("0.7.1")

@@ -34,7 +34,7 @@ from qa.backends.ipu.keywords import (
     trainer_kwargs,
     training_args_kwargs,
 )
-from qa.run.config import RunConfig
+from qa.config.schema import RunConfig
 from qa.errors import QABenchError
 from qa.task.models import cache_root
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.run import profiles
 from qa.backends.ipu.backend import IPUBackend, emulated
+from qa.run import profiles
 from qa.run.runner import RunOptions, RunSummary, run_entries
 
 READY = bool(os.environ.get("QA_BENCH_IPU_EMULATION")) and emulated() and \

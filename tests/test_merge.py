@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from qa.run import profiles, sharding
+from qa.files import write_json_atomic
 from qa.frontends.cli import main
-from qa.run.manifest import build_manifest, write_manifest
 from qa.reporting.merge import append_history_once, judge_run_dir, merge_runs
+from qa.results.store import RunResult, read_history, save_result
+from qa.run import profiles, sharding
+from qa.run.manifest import build_manifest, write_manifest
 from qa.run.pipeline import result_key
-from qa.results.store import RunResult, read_history, save_result, write_json_atomic
 
 PROFILE = """
 description = "four tiny entries"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from qa.gating.metricspec import METRICS, SPECS, _reported, specs
 from qa.gating.references import REFERENCE_METRICS, Reference
+from qa.gating.verdicts import gate
 from qa.reporting.report import render_markdown
 from qa.results.store import RunResult
-from qa.gating.verdicts import gate
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}
 TIMINGS = {"train_step_s": {"median": 0.5, "iqr": 0.01, "rounds": 9},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qa.run.config import TrainConfig
+from qa.config.schema import TrainConfig
 from qa.errors import QABenchError
 from qa.task.models import TINY_MODELS, build_tiny_model
 

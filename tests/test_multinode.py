@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.backends.torch.launcher import torchrun_command
-from qa.run.config import RunConfig
+from qa.config.schema import RunConfig
 from qa.errors import QABenchError
+from qa.launchers.torchrun import torchrun_command
 from qa.run.runner import prepare_run
 
 TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=8",
@@ -52,7 +52,7 @@ def test_one_host_is_standalone_and_nodes_meet_at_the_rendezvous(tmp_path: Path)
 
 @pytest.mark.parametrize("hardware, message", [
     ({"nodes": 2}, "needs hardware.rdzv_endpoint"),
-    # One format for every refusal (qa.run.validation): the field, its value, what is allowed.
+    # One format for every refusal (qa.config.validation): the field, its value, what is allowed.
     ({"nodes": 2, "node_rank": 2, "rdzv_endpoint": "h:1"},
      "hardware.node_rank = 2: must be in 0 .. 1"),
     ({"nodes": 0}, "hardware.nodes = 0: must be an integer >= 1"),

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from test_compare import make_result
 
-from qa.run import availability
+from qa.config.schema import DataConfig, ModelConfig, RunConfig
 from qa.frontends.cli import main
-from qa.run.config import DataConfig, ModelConfig, RunConfig
 from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
-from qa.results.store import save_result
 from qa.gating.verdicts import Verdict
+from qa.results.store import save_result
+from qa.run import availability
 
 
 def verdict(status: str, entry: str = "torch/cpu/m__d", metric: str = "f1") -> Verdict:

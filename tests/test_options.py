@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.frontends.cli import build_parser
 from qa.errors import QABenchError
+from qa.frontends.cli import build_parser
 from qa.frontends.options import RUN_OPTIONS, read_run_options
 from qa.results.store import RunResult
 from qa.run.runner import prepare_run, write_run_report
@@ -74,8 +74,8 @@ def test_qa_bench_config_lists_every_field_with_default_and_help(
         capsys: pytest.CaptureFixture[str]) -> None:
     import dataclasses
 
+    from qa.config.schema import RunConfig
     from qa.frontends.cli import main
-    from qa.run.config import RunConfig
 
     assert main(["config"]) == 0
     out = capsys.readouterr().out

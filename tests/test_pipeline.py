@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from qa.config.schema import RunConfig, apply_overrides
 from qa.frontends.cli import main
-from qa.run.config import RunConfig, apply_overrides
 from qa.run.pipeline import run_entry
 
 # Small enough for CI (about 25 s on 2 cores). Measured (generator v7): this config reaches EM

@@ -16,7 +16,7 @@ import pytest
 from squad_strategies import bert_tokenizer
 
 from benchmarks.reference import seed
-from qa.run.config import DataConfig, PostprocessConfig
+from qa.config.schema import DataConfig, PostprocessConfig
 from qa.errors import QABenchError
 from qa.task.postprocessing import postprocess_qa_predictions
 from qa.task.preprocessing import prepare_train_features, prepare_validation_features

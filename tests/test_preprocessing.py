@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from benchmarks.reference import seed
-from qa.task import preprocessing
 from qa.errors import QABenchError
+from qa.task import preprocessing
 from qa.task.models import SPECIAL_TOKENS, tokenizer_from_vocab
 from qa.task.preprocessing import prepare_train_features, prepare_validation_features
 

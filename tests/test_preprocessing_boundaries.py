@@ -10,8 +10,8 @@ import pytest
 from squad_strategies import bert_tokenizer, roberta_tokenizer, token_count, token_offsets
 
 from benchmarks.reference import seed
-from qa.task import preprocessing
 from qa.errors import QABenchError
+from qa.task import preprocessing
 from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
 CONTEXT = "the old river city was built by the king of the north sea town"  # 15 tokens

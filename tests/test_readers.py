@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.task.data import read_squad_json
 from qa.errors import QABenchError
+from qa.files import read_json, read_toml
+from qa.task.data import read_squad_json
 from qa.task.metrics import evaluate_files
-from qa.readers import read_json, read_toml
 
 ROOT = Path(__file__).resolve().parent
 DATA_OK = ROOT / "bad_inputs" / "data_ok.json"

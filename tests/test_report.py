@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from qa.config.schema import RunConfig
 from qa.gating.baselines import Reference, Verdict
-from qa.run.config import RunConfig
 from qa.reporting.report import (
     PLOT_FILE,
     plot_trend,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.run.config import RunConfig
+from qa.config.schema import RunConfig
 from qa.errors import QABenchError
 from qa.results.store import (
     SCHEMA_VERSION,

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from qa.backends.torch import TorchBackend
-from qa.run.config import RunConfig, apply_overrides
+from qa.config.schema import RunConfig, apply_overrides
 from qa.errors import QABenchError
-from qa.run.pipeline import STAGES, run_entry
 from qa.results.store import RunResult
+from qa.run.pipeline import STAGES, run_entry
 from qa.run.runner import EntryTimeout, RunOptions, aggregate_seeds, run_one, time_limit
 
 TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=8",

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from qa.run import profiles, sharding
-from qa.run.config import RunConfig, apply_overrides
+from qa.config.schema import RunConfig, apply_overrides
 from qa.errors import QABenchError
+from qa.run import profiles, sharding
 
 
 def _nightly() -> list[profiles.Entry]:

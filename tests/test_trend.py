@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from qa.reporting.changepoint import find_steps, noise_sigma
 from qa.gating.comparability import series_key
-from qa.results.store import RunResult
+from qa.reporting.changepoint import find_steps, noise_sigma
 from qa.reporting.trend import _tick, detect_changes, plot_trend, select
+from qa.results.store import RunResult
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}
 

@@ -1,7 +1,7 @@
 """The validation boundary: every config value, ``--set`` list and profile fragment is either
 accepted or refused with one ``QABenchError`` line naming the field, never another exception.
 
-The strategies are generated from the config declaration itself (``qa.run.validation
+The strategies are generated from the config declaration itself (``qa.config.validation
 .declared_fields``: each field's type, range and choices), so a new field is fuzzed the day it is
 declared, and a field whose range is dropped (``train.micro_batch_size`` accepting 0, the
 regression of issue 21) fails ``test_every_declared_edge_is_judged_by_its_range``.
@@ -24,12 +24,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.run.config import RunConfig, apply_overrides
+from qa.config.schema import RunConfig, apply_overrides
+from qa.config.validation import INT_MAX, choices_of, declared_fields
 from qa.errors import QABenchError
 from qa.run.profiles import load_profile
-from qa.run.validation import INT_MAX, choices_of, declared_fields
 
-FIELDS = list(declared_fields())
+FIELDS = list(declared_fields(RunConfig))
 NAMES = [name for name, *_ in FIELDS]
 REPO = Path(__file__).resolve().parents[1]
 

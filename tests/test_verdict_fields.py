@@ -13,9 +13,9 @@ import pytest
 from test_baselines import HW, KEY, make_baseline, make_result, provenance
 
 from qa.gating.baselines import Baseline
+from qa.gating.verdicts import IMPRECISION, Verdict, gate, judge
 from qa.measure.hardware import describe
 from qa.results.store import entry_id
-from qa.gating.verdicts import IMPRECISION, Verdict, gate, judge
 
 ENTRY = entry_id(KEY)
 BASE = {"exact_match": {"value": 80.0, "tolerance": 0.5}, "f1": {"value": 88.0, "tolerance": 0.5},

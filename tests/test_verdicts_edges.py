@@ -7,9 +7,9 @@ from test_baselines import HW, KEY, make_baseline, make_result, provenance
 from test_verdict_fields import BASE, timings
 
 from qa.gating.baselines import Baseline
+from qa.gating.verdicts import Verdict, gate
 from qa.measure.contention import busy
 from qa.results.store import entry_id
-from qa.gating.verdicts import Verdict, gate
 
 ENTRY = entry_id(KEY)
 EMULATED = {**HW, "emulated": True}

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.launchers import Worker, inline
+
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from qa.run.config import RunConfig
+    from qa.config.schema import RunConfig
     from qa.measure.convergence import ConvergenceMonitor
     from qa.results.store import RunResult
 
@@ -135,14 +137,14 @@ class Backend(ABC):
 
     # -- running an entry -------------------------------------------------------------------
     @classmethod
-    def launch(cls, config: RunConfig, options: Any) -> RunResult:
-        """Run one entry and return its result: in this process unless a backend says otherwise.
+    def launch(cls, config: RunConfig, options: Any, worker: Worker) -> RunResult:
+        """Run ``worker`` for one entry and return its result: in this process
+        (``qa.launchers.inline``) unless a backend picks another launcher.
 
-        ``options`` is the runner's ``RunOptions`` (cache folder, progress).
+        ``options`` is the runner's ``RunOptions`` (cache folder, progress); ``worker`` the
+        pipeline's ``run_entry``, handed down so that no backend imports the pipeline.
         """
-        from qa.run.pipeline import run_entry
-
-        return run_entry(config, options.cache_dir, options.progress)
+        return inline(config, options, worker)
 
     @classmethod
     def failure_status(cls, exc: BaseException) -> str | None:

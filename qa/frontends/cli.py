@@ -17,10 +17,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from qa.run import stopping
 from qa.errors import QABenchError
 from qa.frontends.options import add_history_option, add_run_options, read_run_options
 from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, EXIT_USAGE, Outcome
+from qa.run import stopping
 
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE: the reader of stdout closed it
 
@@ -155,11 +155,11 @@ def _exit_with(outcome: Outcome) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     """``qa-bench config``: every config field, its default, help and allowed values; with
     ``--profile``, what each of the profile's entries sets."""
-    from qa.run.config import config_fields
-    from qa.run.validation import allowed, declared_fields
+    from qa.config.schema import RunConfig, config_fields
+    from qa.config.validation import allowed, declared_fields
 
     rules = {name: allowed(kind, optional, meta) for name, kind, optional, meta
-             in declared_fields()}
+             in declared_fields(RunConfig)}
     rows = [(name, "none" if default is None else json.dumps(default), text)
             for name, default, text in config_fields()]
     width = max(len(name) + len(default) for name, default, _ in rows) + 3
@@ -177,8 +177,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def _print_resolved(name: str, sets: list[str]) -> None:
     """Each entry of a profile: the fields it sets away from the defaults."""
+    from qa.config.schema import RunConfig
     from qa.run import profiles
-    from qa.run.config import RunConfig
 
     defaults = RunConfig().to_dict()
     for entry in profiles.expand(profiles.load_profile(name), overrides=sets):
@@ -306,7 +306,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``qa-bench compare A B``: exit 1 on a regression, 2 when the runs are not comparable."""
-    from qa.gating.compare import compare_runs, nothing_shared
+    from qa.reporting.compare import compare_runs, nothing_shared
     from qa.results.store import load_run_dir
 
     a, b = load_run_dir(args.a), load_run_dir(args.b)

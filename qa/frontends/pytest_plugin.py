@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from qa.run import stopping
 from qa.frontends.options import add_run_options, read_run_options
+from qa.run import stopping
 
 SESSION = pytest.StashKey[Any]()  # qa.frontends.pytest_support.Session, or None outside benchmark runs
 REPORT = pytest.StashKey[Path]()
@@ -31,8 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from qa.frontends import pytest_support
     from qa.errors import QABenchError
+    from qa.frontends import pytest_support
 
     for line in pytest_support.marker_lines():
         config.addinivalue_line("markers", line)
@@ -87,8 +87,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     qa_session = session.config.stash.get(SESSION, None)
     if qa_session is None:
         return
-    from qa.gating.outcome import EXIT_NOTHING_JUDGED
     from qa.frontends.pytest_support import finish, outcome
+    from qa.gating.outcome import EXIT_NOTHING_JUDGED
 
     path = finish(qa_session, incomplete=exitstatus == pytest.ExitCode.INTERRUPTED)
     if path is not None:

@@ -33,16 +33,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from qa.errors import QABenchError
+from qa.files import write_json_atomic
 from qa.gating.baselines import (
     Baseline,
     baseline_from_results,
     baseline_path,
     load_baseline,
 )
-from qa.errors import QABenchError
 from qa.gating.metricspec import METRICS
-from qa.results.store import RunResult, entry_id, write_json_atomic
 from qa.gating.verdicts import Verdict, baseline_emulated, gate, is_emulated
+from qa.results.store import RunResult, entry_id
 
 #: Verdict statuses that make a result unfit to become the baseline.
 BLOCKING = ("fail", "not_comparable")

@@ -40,17 +40,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from qa.gating.comparability import recorded
-from qa.measure.contention import busy
 from qa.errors import QABenchError, unknown
-from qa.measure.hardware import same_hardware
+from qa.files import read_json, write_json_atomic
+from qa.gating.comparability import recorded
 from qa.gating.metricspec import ACCURACY_TOLERANCE as ACCURACY_TOLERANCE
 from qa.gating.metricspec import METRICS as METRICS
 from qa.gating.metricspec import MetricSpec as MetricSpec
 from qa.gating.metricspec import is_number, timing_values
-from qa.gating.references import Reference as Reference  # re-exported: published numbers, never gates
+from qa.gating.references import (
+    Reference as Reference,  # re-exported: published numbers, never gates
+)
 from qa.gating.references import load_references as load_references
-from qa.results.store import RunResult, entry_id, read_json, write_json_atomic
+from qa.measure.contention import busy
+from qa.measure.hardware import same_hardware
+from qa.results.store import RunResult, entry_id
 
 UNITS = ("points", "ratio")
 IQR_K = 1.5

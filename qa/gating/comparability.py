@@ -1,6 +1,6 @@
 """Like against like: the one place that says whether two runs' numbers may judge each other.
 
-Two tiers over ``qa.run.config.comparable_config`` (the config outside hardware and local paths):
+Two tiers over ``qa.config.schema.comparable_config`` (the config outside hardware and local paths):
 
 - **workload** — every comparable field except ``JUDGED_SETTINGS``, plus the dataset
   fingerprint. A baseline measured on another workload does not judge a run: its verdicts are
@@ -14,7 +14,7 @@ A field that one side lacks (a baseline or result written before the field exist
 its ``RunConfig`` default: adding a field does not make every committed baseline incomparable.
 
 The history's series (``qa.reporting.trend``) are stricter: runs join one line only with the same full
-comparable config (``qa.run.config.config_hash``) and dataset fingerprint (``series_key``), so an
+comparable config (``qa.config.schema.config_hash``) and dataset fingerprint (``series_key``), so an
 ad-hoc ``--set`` run is a series of its own and never bends the nightly's line.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from qa.run.config import RunConfig, comparable_config, config_hash
+from qa.config.schema import RunConfig, comparable_config, config_hash
 from qa.errors import QABenchError
 
 if TYPE_CHECKING:

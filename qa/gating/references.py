@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import QABenchError
+from qa.files import read_toml
 from qa.gating.metricspec import METRICS
-from qa.readers import read_toml
 
 # A reference may quote any gated metric (``qa.gating.metricspec.METRICS``).
 REFERENCE_METRICS = tuple(METRICS)

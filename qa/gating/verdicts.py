@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from qa.gating import comparability
+from qa.gating.metricspec import METRICS
 from qa.measure.contention import busy
 from qa.measure.hardware import describe, differences
-from qa.gating.metricspec import METRICS
 from qa.results.store import RunResult, entry_id
 
 if TYPE_CHECKING:

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.gating import baselines
-
-from qa.reporting import report
 from qa.errors import QABenchError
+from qa.files import write_json_atomic
+from qa.gating import baselines
+from qa.gating.outcome import Outcome, decide
+from qa.reporting import report
+from qa.results.store import RunResult, load_run_dir, read_history
 from qa.run.manifest import (
     assigned,
     identity,
@@ -27,8 +29,6 @@ from qa.run.manifest import (
     skipped_entries,
     write_manifest,
 )
-from qa.gating.outcome import Outcome, decide
-from qa.results.store import RunResult, load_run_dir, read_history, write_json_atomic
 
 log = logging.getLogger("qa")
 

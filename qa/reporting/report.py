@@ -16,16 +16,16 @@ from typing import Any
 
 from tabulate import tabulate
 
+from qa.errors import QABenchError
+from qa.files import read_json, write_json_atomic, write_text_atomic
 from qa.gating.baselines import Verdict, gate, load_baseline
 from qa.gating.comparability import SeriesKey, series_key
-from qa.errors import QABenchError
-from qa.measure.hardware import describe
 from qa.gating.metricspec import METRICS, MetricSpec, accuracy_specs, specs
 from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
-from qa.readers import read_json
 from qa.gating.references import Reference, load_references
-from qa.results.store import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
+from qa.measure.hardware import describe
 from qa.reporting.trend import detect_changes, left_out, plot_trend, select
+from qa.results.store import RunResult, load_run_dir, read_history
 
 log = logging.getLogger(__name__)
 

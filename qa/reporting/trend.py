@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.reporting.changepoint import find_steps
 from qa.gating.comparability import SeriesKey, series_key
-from qa.measure.hardware import same_hardware
 from qa.gating.metricspec import METRICS, specs
+from qa.measure.hardware import same_hardware
+from qa.reporting.changepoint import find_steps
 from qa.results.store import RunResult, short_commit
 
 MAX_PLOTTED_ENTRIES = 8

@@ -1,1 +1,1 @@
-"""TODO"""
+"""What a run leaves: the RunResult schema, its atomic storage, the history and the environment."""

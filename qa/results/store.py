@@ -10,14 +10,13 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qa.errors import QABenchError
-from qa.readers import read_json as read_json  # re-exported: results and baselines read JSON
+from qa.files import json_default, read_json, write_json_atomic
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "diverged", "timeout", "interrupted")
@@ -89,56 +88,6 @@ def safe_name(name: str) -> str:
     return out or "unnamed"
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write JSON to ``path`` via a temp file in the same folder and an atomic rename.
-
-    Raises:
-        QABenchError: the folder cannot be created or written.
-    """
-    def dump(handle: Any) -> None:
-        json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-    return _write_atomic(Path(path), dump)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write text to ``path`` atomically (temp file + rename)."""
-    return _write_atomic(Path(path), lambda handle: handle.write(text))
-
-
-def _write_atomic(path: Path, write: Any) -> Path:
-    """Call ``write(handle)`` on a temp file beside ``path``, then rename it over ``path``.
-
-    On any failure (disk full, an unserialisable value) the temp file is removed and ``path``
-    keeps its old content.
-    """
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            write(handle)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise QABenchError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def save_result(result: RunResult, out_dir: str | os.PathLike,
                 history: str | os.PathLike | None = None) -> Path:
     """Write ``<out_dir>/results/<entry_id>.json`` atomically and append it to the history.
@@ -176,7 +125,7 @@ def load_run_dir(path: str | os.PathLike) -> list[RunResult]:
 def append_history(path: str | os.PathLike, result: RunResult) -> None:
     """Append one line to the JSON-lines history; one ``write`` so a line is whole or torn."""
     path = Path(path)
-    line = json.dumps(result.to_dict(), sort_keys=True, default=_json_default) + "\n"
+    line = json.dumps(result.to_dict(), sort_keys=True, default=json_default) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 if TYPE_CHECKING:
-    from qa.run.config import RunConfig
+    from qa.config.schema import RunConfig
 
 HUB_PROBE_TIMEOUT_S = 2.0
 _TRUE = ("1", "true", "yes", "on")

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.errors import QABenchError
-from qa.readers import read_json
-from qa.results.store import RunResult, git_commit, write_json_atomic
+from qa.files import read_json, write_json_atomic
+from qa.results.store import RunResult, git_commit
 
 if TYPE_CHECKING:
     from qa.run.sharding import ShardPlan
@@ -50,8 +50,8 @@ def build_manifest(profile: str, plan: ShardPlan, shard: int | None,
 
 def entry_record(entry: Any, shard: int | None = None) -> dict[str, Any]:
     """A manifest's record of one matrix entry: its id, its result id, its shard."""
-    from qa.run.pipeline import result_key
     from qa.results.store import entry_id
+    from qa.run.pipeline import result_key
 
     return {"id": entry.id, "result": entry_id(result_key(entry.config)), "shard": shard}
 

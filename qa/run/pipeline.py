@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 
 from qa import backends
-
-from qa.task import data, faults, models
-from qa.run.config import RunConfig
-from qa.measure.contention import CpuShare
+from qa.config.schema import RunConfig
 from qa.errors import QABenchError
+from qa.measure.contention import CpuShare
 from qa.results.store import RunResult, environment_manifest
+from qa.task import data, faults, models
 
 log = logging.getLogger("qa")
 
@@ -116,7 +115,11 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
          stages: _Stages) -> None:
     from qa.task.metrics import compute_squad
     from qa.task.postprocessing import postprocess_qa_predictions
-    from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
+    from qa.task.preprocessing import (
+        FastPathStats,
+        prepare_train_features,
+        prepare_validation_features,
+    )
 
     dcfg = config.data
     version_2 = dcfg.version_2 or dcfg.dataset in ("squad_v2", "synthetic_v2")

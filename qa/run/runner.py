@@ -19,19 +19,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qa.gating import baselines
-
-from qa.reporting import report
-
-from qa.run import profiles, sharding, stopping
-from qa.run.config import RunConfig, apply_overrides, squad_dir_from_env
+from qa import backends
+from qa.config.schema import RunConfig, apply_overrides, squad_dir_from_env
 from qa.errors import QABenchError
-from qa.run.manifest import build_manifest, write_manifest
+from qa.gating import baselines
+from qa.gating.baseline_guard import guarded_update
 from qa.gating.metricspec import accuracy_specs, is_number
 from qa.gating.outcome import Outcome, decide
-from qa.run.pipeline import EntryTimeout
+from qa.launchers import LaunchFailed
+from qa.reporting import report
+from qa.results.store import RunResult, entry_id, read_history, save_result
+from qa.run import profiles, sharding, stopping
+from qa.run.availability import unavailable
+from qa.run.manifest import (
+    assigned,
+    build_manifest,
+    missing,
+    read_manifest,
+    skipped_entries,
+    write_manifest,
+)
+from qa.run.pipeline import EntryTimeout, result_key, run_entry
 from qa.run.profiles import Entry
-from qa.results.store import RunResult, save_result
+from qa.task.data import SQUAD_FILES
 
 log = logging.getLogger("qa")
 
@@ -107,7 +117,7 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     Raises:
         QABenchError: any bad option or input, as one line.
     """
-    # The options first (cheap), then the profile and every entry's config (``qa.run.validation``,
+    # The options first (cheap), then the profile and every entry's config (``qa.config.validation``,
     # inside ``profiles.expand``), then the files: all before anything is written or downloaded.
     repeat = 1 if values.get("repeat") is None else values["repeat"]
     if repeat < 1:
@@ -165,17 +175,12 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
 def skip_reasons(entries: list[Entry]) -> dict[str, str]:
     """``entry id -> why`` for each entry whose device, data or model is absent here
     (``qa.run.availability``): the same skips under ``qa-bench run`` and pytest, in seconds."""
-    from qa.run.availability import unavailable
-
     reasons = {e.id: unavailable(e.config) for e in entries}
     return {entry: why for entry, why in reasons.items() if why is not None}
 
 
 def result_id(entry: Entry) -> str:
     """The result id (``backend/pod/model__dataset``) an entry's results are filed under."""
-    from qa.run.pipeline import result_key
-    from qa.results.store import entry_id
-
     return entry_id(result_key(entry.config))
 
 
@@ -199,8 +204,6 @@ def check_data_files(entries: list[Entry]) -> None:
         QABenchError: a ``data.train_file`` / ``data.validation_file`` that is not a file, or
             a SQuAD folder without the official dev file of the entry's dataset.
     """
-    from qa.task.data import SQUAD_FILES
-
     for entry in entries:
         data = entry.config.data
         for name in ("train_file", "validation_file"):
@@ -285,17 +288,16 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def run_one(config: RunConfig, options: RunOptions) -> RunResult:
-    """One entry for one seed, bounded by the entry timeout."""
-    from qa import backends
-    from qa.run.pipeline import result_key
-
+    """One entry for one seed, bounded by the entry timeout, launched as its backend says."""
     try:
         with time_limit(options.entry_timeout):
-            return backends.get(config.hardware.backend).launch(config, options)
+            return backends.get(config.hardware.backend).launch(config, options, run_entry)
     except EntryTimeout as exc:
-        result = RunResult(key=result_key(config), config=config.to_dict(), status="timeout",
-                           failure={"stage": "entry", "cause": str(exc)})
-        return result
+        return RunResult(key=result_key(config), config=config.to_dict(), status="timeout",
+                         failure={"stage": "entry", "cause": str(exc)})
+    except LaunchFailed as exc:
+        return RunResult(key=result_key(config), config=config.to_dict(), status="failed",
+                         failure={"stage": exc.stage, "cause": str(exc)})
 
 
 def check_baselines(entries: list[Entry], root: Path) -> None:
@@ -304,8 +306,6 @@ def check_baselines(entries: list[Entry], root: Path) -> None:
     Raises:
         QABenchError: a baseline file with bad JSON, a missing field, a bad tolerance, ...
     """
-    from qa.run.pipeline import result_key
-
     for entry in entries:
         baselines.load_baseline(root, result_key(entry.config))
 
@@ -391,8 +391,6 @@ def update_baselines(results: list[RunResult], candidates: dict[str, list[RunRes
     """
     if not options.update_baselines:
         return
-    from qa.gating.baseline_guard import guarded_update
-
     pooled = [r for result in results for r in candidates.get(result.entry_id, [result])]
     outcome = guarded_update(options.baselines_root, pooled, judged=results,
                              force=options.force_update_baselines,
@@ -478,10 +476,7 @@ def write_run_report(results: list[RunResult], verdicts: list[Any], options: Run
 
     Entries the folder's manifest assigned to it but no result delivered are named as missing.
     """
-    from qa.run.manifest import assigned, missing, read_manifest, skipped_entries
     Path(options.out_dir).mkdir(parents=True, exist_ok=True)
-    from qa.results.store import read_history
-
     emulated = [r.entry_id for r in results if (r.hardware or {}).get("emulated")]
     if emulated:
         notes = [*notes, f"emulated hardware: {', '.join(emulated)} ran on an emulation on the "

@@ -29,7 +29,7 @@ from qa.backends.ipu.config import POD_SIZES
 from qa.errors import QABenchError
 
 if TYPE_CHECKING:
-    from qa.run.config import RunConfig
+    from qa.config.schema import RunConfig
     from qa.run.profiles import Entry
 
 # Parameters (millions) of the models the profiles name; an unknown model counts as BERT-base.

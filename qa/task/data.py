@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from qa.run.config import DataConfig
+from qa.config.schema import DataConfig
 from qa.errors import HubUnreachableError, QABenchError
 from qa.task.squad_file import read_squad_file
 
@@ -74,8 +74,8 @@ def dataset_fingerprint(config: DataConfig, source_hash: str) -> str:
 
 def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
     """Write (or reuse) the synthetic train/validation JSON files for ``config``."""
+    from qa.files import write_json_atomic
     from qa.task import synthetic
-    from qa.results.store import write_json_atomic
 
     fraction = SYNTHETIC[config.dataset]
     tag = (f"{config.dataset}-s{config.synthetic_seed}-"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qa.run.config import DataConfig
+from qa.config.schema import DataConfig
 from qa.task.preprocessing import FastPathStats
 
 log = logging.getLogger("qa")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import QABenchError
-from qa.results.store import read_json
+from qa.files import read_json
 from qa.task.squad_file import ignored_summary, read_squad_file
 
 __all__ = [

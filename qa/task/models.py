@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.run.config import ModelConfig, TrainConfig
+from qa.config.schema import ModelConfig, TrainConfig
 from qa.errors import HubUnreachableError, QABenchError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

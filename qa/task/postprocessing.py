@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.task.chunks import chunks
 from qa.errors import QABenchError
+from qa.task.chunks import chunks
 
 # Features per chunk of the [features, n_best, n_best] candidate grid (bounds its memory).
 _CHUNK = 1024

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.task.chunks import chunks
 from qa.errors import QABenchError
+from qa.task.chunks import chunks
 
 logger = logging.getLogger(__name__)
 

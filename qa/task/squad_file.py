@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qa.errors import QABenchError
-from qa.readers import read_json
+from qa.files import read_json
 
 
 @dataclass

@@ -54,7 +54,7 @@ from qa.errors import QABenchError
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from qa.run.config import RunConfig
+    from qa.config.schema import RunConfig
     from qa.measure.convergence import ConvergenceMonitor
 
 #: Suffix of the result key's pod under the poptorch emulation: emulated results and baselines

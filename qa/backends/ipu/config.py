@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qa.errors import QABenchError, did_you_mean, unknown
-from qa.readers import read_json
+from qa.files import read_json
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 

@@ -14,7 +14,7 @@ from qa.backends.ipu.config import IPUSettings, OptimumAPI, replication_factor, 
 from qa.errors import QABenchError
 
 if TYPE_CHECKING:
-    from qa.run.config import RunConfig
+    from qa.config.schema import RunConfig
 
 LABEL_COLUMNS = ("start_positions", "end_positions")
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from qa.launchers.torchrun import run_under_torchrun
 from qa.backends.base import Backend, CompileTiming, Diverged, Predictions, TrainTiming
 from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
 from qa.backends.torch.devices import (
@@ -25,8 +26,8 @@ from qa.backends.torch.devices import (
     init_distributed,
     resolve_device,
 )
-from qa.measure.convergence import ConvergenceMonitor
 from qa.errors import QABenchError
+from qa.measure.convergence import ConvergenceMonitor
 
 __all__ = ["Diverged", "TorchBackend"]  # Diverged: the contract's failure kind, raised here
 
@@ -106,13 +107,11 @@ class TorchBackend(Backend):
         return ("cuda",) if pod == "cuda" else ()
 
     @classmethod
-    def launch(cls, config: Any, options: Any) -> Any:
+    def launch(cls, config: Any, options: Any, worker: Any) -> Any:
         """In this process, or under torchrun when ``hardware.replicas`` or ``.nodes`` > 1."""
         if config.hardware.world_size > 1:
-            from qa.backends.torch.launcher import run_under_torchrun
-
-            return run_under_torchrun(config, options)
-        return super().launch(config, options)
+            return run_under_torchrun(config, options, worker)
+        return super().launch(config, options, worker)
 
     @classmethod
     def fingerprint(cls, config: Any) -> dict[str, Any]:

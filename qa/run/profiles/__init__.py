@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from qa import backends
-from qa.run.config import RunConfig, apply_overrides
+from qa.config.schema import RunConfig, apply_overrides
+from qa.config.validation import check_profile
 from qa.errors import QABenchError, did_you_mean, unknown
-from qa.readers import read_toml
+from qa.files import read_toml
 from qa.results.store import entry_id
-from qa.run.validation import check_profile
 
 PROFILE_KEYS = {"description", "backend", "models", "pods", "datasets", "seeds", "defaults",
                 "model", "dataset"}

@@ -1,6 +1,6 @@
 """The one validation pass over a resolved run config, read from the fields' declarations.
 
-Each field of ``qa.run.config`` declares what it allows in its metadata, next to its default and
+Each field of ``qa.config.schema`` declares what it allows in its metadata, next to its default and
 help: ``"min"`` / ``"max"`` (inclusive bounds), ``"above"`` (an exclusive lower bound),
 ``"also"`` (single values allowed besides the range, e.g. ``-1`` for "off") and ``"choices"``
 (the fixed set of a string). The type comes from the annotation (``int | None``: an int or
@@ -20,6 +20,7 @@ from dataclasses import fields
 from typing import Any, get_type_hints
 
 from qa.errors import QABenchError
+from qa.task.synthetic import TEMPLATES
 
 #: Ints without a declared maximum stop at a C int: torch, numpy and the tokenizers take no more.
 INT_MAX = 2**31 - 1
@@ -35,12 +36,11 @@ def _kind(hint: Any) -> tuple[str, bool]:
     return "object", optional
 
 
-def declared_fields() -> Iterator[tuple[str, str, bool, dict[str, Any]]]:
-    """``(section.key, type name, optional, metadata)`` of every config field, in order."""
-    from qa.run.config import RunConfig
-
-    for section in fields(RunConfig):
-        cls = get_type_hints(RunConfig)[section.name]
+def declared_fields(root: type) -> Iterator[tuple[str, str, bool, dict[str, Any]]]:
+    """``(section.key, type name, optional, metadata)`` of every field of ``root`` (the
+    ``RunConfig`` class: sections of fields), in declaration order."""
+    for section in fields(root):
+        cls = get_type_hints(root)[section.name]
         hints = get_type_hints(cls)
         for f in fields(cls):
             kind, optional = _kind(hints[f.name])
@@ -139,7 +139,7 @@ def validate(config: Any) -> Any:
     Raises:
         QABenchError: the first field (or pair of fields) that is not allowed, as one line.
     """
-    for name, kind, optional, meta in declared_fields():
+    for name, kind, optional, meta in declared_fields(type(config)):
         section, key = name.split(".")
         check_field(name, kind, optional, meta, getattr(getattr(config, section), key))
     _cross_field_rules(config)
@@ -162,8 +162,6 @@ def _cross_field_rules(config: Any) -> None:
                          else ("validation_file", "train_file"))
         raise QABenchError(f"data.{given} = {getattr(data, given)!r}: data.{absent} must be "
                            "given too (data.train_file and data.validation_file go together)")
-    from qa.task.synthetic import TEMPLATES
-
     relations = len(TEMPLATES[data.synthetic_templates])
     if data.synthetic_questions >= relations:
         raise QABenchError(

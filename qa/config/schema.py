@@ -3,7 +3,7 @@
 Every field declares, in its metadata next to its default, its ``"help"`` and what it allows:
 ``"min"`` / ``"max"`` (inclusive), ``"above"`` (exclusive lower bound), ``"also"`` (single
 values allowed besides the range) and ``"choices"``; the type is the annotation. ``qa-bench
-config`` lists them and ``qa.run.validation.validate`` checks every resolved config against them
+config`` lists them and ``qa.config.validation.validate`` checks every resolved config against them
 (``RunConfig.from_dict``, hence every profile entry and ``--set``) before any work.
 """
 
@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
+from qa.config.validation import validate
 from qa.errors import QABenchError, did_you_mean
 from qa.gating.metricspec import accuracy_specs
-from qa.run.validation import validate
 
 #: The metrics a time-to-target may be set on; points, so a target lies in 0 .. 100.
 ACCURACY = tuple(spec.name for spec in accuracy_specs())
@@ -135,20 +135,13 @@ class TrainConfig:
         **SHARE, "help": "dropout for tiny models built here"})
 
 
-def _backend_names() -> list[str]:
-    """The registered backends (``qa.backends``): a new backend needs no line here."""
-    from qa.backends import names
-
-    return names()
-
-
 @dataclass(frozen=True)
 class HardwareConfig:
     """Where the run executes."""
 
     backend: str = field(default="torch", metadata={
-        "choices": _backend_names, "help": "training backend: 'torch', 'ipu' or another "
-                                           "registered one"})
+        "help": "training backend: 'torch', 'ipu' or another registered one (checked "
+                "against the registry, qa.backends)"})
     device: str = field(default="auto", metadata={
         "choices": ("cpu", "cuda", "auto"), "help": "'cpu', 'cuda' or 'auto' (torch only)"})
     pod: str | None = field(default=None, metadata={
@@ -232,7 +225,7 @@ class RunConfig:
 
         Raises:
             QABenchError: an unknown name, a value of the wrong type or out of its declared
-                range (``qa.run.validation``), as one line naming the field.
+                range (``qa.config.validation``), as one line naming the field.
         """
         kwargs = {}
         for f in fields(cls):

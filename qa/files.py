@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,53 @@ def read_toml(path: str | os.PathLike, what: str = "") -> dict[str, Any]:
         return tomllib.loads(_text(path, label))
     except tomllib.TOMLDecodeError as exc:
         raise QABenchError(f"{label} is not valid TOML ({exc})") from None
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    """Write JSON to ``path`` via a temp file in the same folder and an atomic rename.
+
+    Raises:
+        QABenchError: the folder cannot be created or written.
+    """
+    def dump(handle: Any) -> None:
+        json.dump(data, handle, indent=2, sort_keys=True, default=json_default)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    return _write_atomic(Path(path), dump)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write text to ``path`` atomically (temp file + rename)."""
+    return _write_atomic(Path(path), lambda handle: handle.write(text))
+
+
+def _write_atomic(path: Path, write: Any) -> Path:
+    """Call ``write(handle)`` on a temp file beside ``path``, then rename it over ``path``.
+
+    On any failure (disk full, an unserialisable value) the temp file is removed and ``path``
+    keeps its old content.
+    """
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            write(handle)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise QABenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -13,6 +13,7 @@ every host's local rank 0 writes it: each host's run folder holds the same resul
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -21,14 +22,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from qa.run.config import RunConfig
-from qa.results.store import RunResult, load_result, write_json_atomic
+from qa.config.schema import RunConfig, config_hash
+from qa.launchers import LaunchFailed, Worker, dotted_name
+from qa.files import write_json_atomic
+from qa.results.store import RunResult, load_result
 
 
 def torchrun_command(config: RunConfig, config_path: Path, out_path: Path) -> list[str]:
     """The torchrun command line for one entry (one host's part of it when nodes > 1)."""
-    from qa.run.config import config_hash
-
     hw = config.hardware
     if hw.nodes > 1:
         # Every host derives the same rendezvous id from the entry, so two entries (or seeds)
@@ -39,20 +40,23 @@ def torchrun_command(config: RunConfig, config_path: Path, out_path: Path) -> li
     else:
         where = ["--standalone"]
     return [sys.executable, "-m", "torch.distributed.run", *where,
-            f"--nproc_per_node={hw.replicas}", "-m", "qa.backends.torch.launcher",
+            f"--nproc_per_node={hw.replicas}", "-m", __name__,
             str(config_path), str(out_path)]
 
 
-def run_under_torchrun(config: RunConfig, options: Any) -> RunResult:
-    """Run ``config`` under torchrun: ``hardware.replicas`` processes on each of ``hardware.nodes``
-    hosts."""
-    from qa.run.pipeline import result_key
+def run_under_torchrun(config: RunConfig, options: Any, worker: Worker) -> RunResult:
+    """Run ``worker`` for ``config`` under torchrun: ``hardware.replicas`` processes on each of
+    ``hardware.nodes`` hosts; every process imports ``worker`` by its dotted name.
 
+    Raises:
+        LaunchFailed: torchrun ended before rank 0 wrote a result.
+    """
     with tempfile.TemporaryDirectory(prefix="qa-bench-ddp-") as tmp:
         config_path, out_path = Path(tmp) / "config.json", Path(tmp) / "result.json"
         write_json_atomic(config_path, {"config": config.to_dict(),
                                         "cache_dir": str(options.cache_dir or ""),
-                                        "progress": options.progress})
+                                        "progress": options.progress,
+                                        "worker": dotted_name(worker)})
         env = dict(os.environ)
         # torchrun defaults OMP_NUM_THREADS to 1 per process; make the split explicit.
         if config.hardware.threads:
@@ -61,19 +65,17 @@ def run_under_torchrun(config: RunConfig, options: Any) -> RunResult:
                               env=env, stdout=sys.stderr, check=False)
         if out_path.exists():
             return load_result(out_path)
-        return RunResult(key=result_key(config), config=config.to_dict(), status="failed",
-                         failure={"stage": "torchrun",
-                                  "cause": f"torchrun exited with code {proc.returncode} "
-                                           "before a result was written"})
+        raise LaunchFailed("torchrun", f"torchrun exited with code {proc.returncode} before a "
+                                       "result was written")
 
 
 def _worker(config_path: str, out_path: str) -> int:
-    from qa.run.pipeline import run_entry
-
     raw = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    module, _, name = raw["worker"].partition(":")
+    run = getattr(importlib.import_module(module), name)
     config = RunConfig.from_dict(raw["config"])
     cache = Path(raw["cache_dir"]) if raw["cache_dir"] else None
-    result = run_entry(config, cache, raw["progress"])
+    result = run(config, cache, raw["progress"])
     import torch.distributed as dist
 
     data = result.to_dict()

@@ -14,6 +14,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from qa.config.schema import config_hash
+from qa.errors import QABenchError
 from qa.gating.baselines import (
     ACCURACY_TOLERANCE,
     METRICS,
@@ -23,8 +25,6 @@ from qa.gating.baselines import (
     measured_tolerance,
 )
 from qa.gating.comparability import config_differences as config_differences  # re-exported
-from qa.run.config import config_hash
-from qa.errors import QABenchError
 from qa.measure.hardware import differences as hardware_differences
 from qa.measure.hardware import same_hardware
 from qa.reporting.report import format_delta, format_tolerance, format_value
