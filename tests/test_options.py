@@ -95,4 +95,4 @@ def test_the_default_profiles_ship_inside_the_package() -> None:
     assert {"smoke", "nightly", "sdk-upgrade"} <= shipped
     assert profiles.load_profile("smoke").path.parent == profiles.SHIPPED
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"profiles/*.toml"' in pyproject
+    assert '"run/profiles/*.toml"' in pyproject

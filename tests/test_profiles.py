@@ -10,7 +10,7 @@ from qa.backends.ipu import IPUBackend
 from qa.errors import QABenchError
 from qa.run.profiles import expand, load_profile, select
 
-PROFILES = Path(__file__).resolve().parents[1] / "qa" / "profiles"
+PROFILES = Path(__file__).resolve().parents[1] / "qa" / "run" / "profiles"
 NIGHTLY_MODELS = {"bert-base-uncased", "bert-large-uncased", "roberta-base",
                   "distilbert-base-uncased", "deberta-base"}
 

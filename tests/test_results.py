@@ -10,6 +10,7 @@ import pytest
 
 from qa.config.schema import RunConfig
 from qa.errors import QABenchError
+from qa.files import write_json_atomic, write_text_atomic
 from qa.results.store import (
     SCHEMA_VERSION,
     RunResult,
@@ -20,8 +21,6 @@ from qa.results.store import (
     read_history,
     safe_name,
     save_result,
-    write_json_atomic,
-    write_text_atomic,
 )
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}

@@ -31,7 +31,7 @@ def test_every_entry_in_exactly_one_shard_and_balanced() -> None:
 
 def test_the_same_plan_in_another_process() -> None:
     """Hosts of a CI matrix compute the shards independently: the plan must not vary."""
-    code = ("from qa import profiles, sharding;"
+    code = ("from qa.run import profiles, sharding;"
             "e = profiles.expand(profiles.load_profile('nightly'));"
             "p = sharding.plan_shards(e, 8, seeds=3);"
             "print([(a.entry.id, a.shard) for a in p.assignments])")
