@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from qa import shapes
 from qa.comparability import recorded
 from qa.contention import busy
 from qa.errors import QABenchError, unknown
@@ -143,6 +144,7 @@ class Baseline:
         for name in ("measured_by", "date"):
             if name not in raw["provenance"]:
                 raise QABenchError(f"{source}: missing field 'provenance.{name}'")
+        _check_provenance(f"{source}: field 'provenance", raw["provenance"])
         metrics = {name: _metric(f"{source}: metrics.{name}", name, m)
                    for name, m in raw["metrics"].items()}
         accuracy = {n: m for n, m in metrics.items() if not METRICS[n].hardware_bound}
@@ -178,7 +180,26 @@ def _timing_section(source: str, index: int, raw: Any) -> TimingBaseline:
     if accuracy:
         raise QABenchError(f"{where}.metrics.{accuracy[0]}: accuracy is not per hardware; "
                            "it belongs in the top-level 'metrics'")
-    return TimingBaseline(dict(hardware), parsed, dict(raw.get("provenance") or {}))
+    provenance = shapes.obj(f"{where}.provenance", raw.get("provenance"), optional=True)
+    return TimingBaseline(dict(hardware), parsed, dict(provenance))
+
+
+def _check_provenance(where: str, provenance: dict[str, Any]) -> None:
+    """The provenance fields that judging reads: what the baseline was measured on."""
+    shapes.text(f"{where}.dataset_fingerprint'", provenance.get("dataset_fingerprint"),
+                optional=True)
+    if "workload" in provenance:  # absent: a legacy baseline, judged by fingerprint only
+        shapes.obj(f"{where}.workload'", provenance["workload"])
+    for key, values in shapes.obj(f"{where}.settings'", provenance.get("settings"),
+                                  optional=True).items():
+        shapes.array(f"{where}.settings.{key}'", values)
+    hardware = provenance.get("hardware")  # a list of fingerprints; older files: one or text
+    if not isinstance(hardware, (list, dict, str, type(None))):
+        raise QABenchError(f"{where}.hardware' must be a list of hardware fingerprints, got "
+                           f"{shapes.shown(hardware)}")
+    runs = provenance.get("runs")
+    if runs is not None and (not isinstance(runs, int) or isinstance(runs, bool) or runs < 1):
+        raise QABenchError(f"{where}.runs' must be an integer >= 1, got {shapes.shown(runs)}")
 
 
 def _metric(where: str, name: str, raw: Any) -> BaselineMetric:

@@ -26,6 +26,7 @@ from qa.readers import read_json
 from qa.references import Reference, load_references
 from qa.results import RunResult, load_run_dir, read_history, write_json_atomic, write_text_atomic
 from qa.trend import detect_changes, left_out, plot_trend, select
+from qa.verdicts import check_verdicts_file
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +436,7 @@ def read_verdicts_file(run_dir: str | os.PathLike) -> dict[str, Any]:
         QABenchError: the file exists but is not valid JSON.
     """
     path = Path(run_dir) / VERDICTS_FILE
-    return read_json(path, "verdicts") if path.exists() else {}
+    return check_verdicts_file(read_json(path, "verdicts"), str(path)) if path.exists() else {}
 
 
 def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike | None = None,
