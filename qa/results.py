@@ -256,13 +256,19 @@ def read_history(path: str | os.PathLike) -> list[RunResult]:
     path = Path(path)
     if not path.exists():
         return []
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise QABenchError(f"cannot read the history {str(path)!r}: {exc.strerror or exc}") \
+            from None
     results = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    for number, data in enumerate(raw.split(b"\n"), start=1):
+        if not data.strip():
             continue
         try:
+            line = data.decode("utf-8")
             results.append(RunResult.from_dict(json.loads(line), source=f"{path}:{number}"))
-        except (json.JSONDecodeError, QABenchError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, QABenchError) as exc:
             warnings.warn(f"{path}:{number}: skipping unreadable history line ({exc})",
                           stacklevel=2)
     return results

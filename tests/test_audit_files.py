@@ -159,3 +159,18 @@ def test_a_malformed_baseline_provenance_is_refused(tree, capsys, dotted, value,
     _edit(path, dotted, value)
     for argv in (["report", "a"], ["baseline", "a"]):
         _refused(tree, capsys, argv, fragment)
+
+
+def test_a_history_with_binary_junk_is_read_line_by_line(tmp_path) -> None:
+    history = tmp_path / "history.jsonl"
+    save_result(make_result(), tmp_path / "run", history=history)
+    with history.open("ab") as handle:
+        handle.write(b"\xff\xfe\x00junk\n")
+    with pytest.warns(UserWarning, match="history.jsonl:2: skipping unreadable history line"):
+        assert len(read_history(history)) == 1
+
+
+def test_a_history_that_is_a_folder_is_one_line_not_a_traceback(tree, capsys) -> None:
+    (tree / "history.jsonl").unlink()
+    (tree / "history.jsonl").mkdir()
+    _refused(tree, capsys, ["report", "a"], "cannot read the history")
