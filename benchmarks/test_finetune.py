@@ -1,4 +1,4 @@
-"""Per matrix entry: every gated metric (``qa.gating.metricspec.METRICS``) against its baseline.
+"""Per matrix entry: every gated metric (``qa.results.metricspec.METRICS``) against its baseline.
 
 One pipeline run per entry is shared by its tests. pytest-benchmark records the very durations
 the gate judges (replayed through its ``timer`` option, see ``qa.frontends.pytest_support.ReplayClock``);
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from qa.frontends.pytest_support import REPLAY_CLOCK, check_gate, record_benchmark
-from qa.gating.metricspec import METRICS
+from qa.results.metricspec import METRICS
 
 
 @pytest.mark.benchmark(timer=REPLAY_CLOCK)

@@ -18,8 +18,8 @@ from qa.gating.baselines import (
     load_baseline_file,
     update_baseline,
 )
-from qa.gating.metricspec import timing_values
 from qa.gating.verdicts import Verdict
+from qa.results.metricspec import timing_values
 
 OTHER = {**KEY, "model": "other-model"}
 FAILED = {**KEY, "model": "failed-model"}

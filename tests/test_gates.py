@@ -13,9 +13,9 @@ import pytest
 from test_baselines import HW, KEY, by_metric, make_result
 
 from qa.gating.baselines import Baseline, baseline_from_results, measured_tolerance
-from qa.gating.metricspec import ACCURACY_TOLERANCE, METRICS
 from qa.gating.verdicts import gate
 from qa.reporting.compare import compare_runs
+from qa.results.metricspec import ACCURACY_TOLERANCE, METRICS
 
 # The direction users read every gated metric in.
 HIGHER_IS_BETTER = {"exact_match": True, "f1": True, "train_samples_per_s": True,

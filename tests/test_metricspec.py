@@ -1,11 +1,11 @@
-"""One list of metrics: gating, references and every report column read ``qa.gating.metricspec``."""
+"""One list of metrics: gating, references and every report column read ``qa.results.metricspec``."""
 
 from __future__ import annotations
 
-from qa.gating.metricspec import METRICS, SPECS, _reported, specs
 from qa.gating.references import REFERENCE_METRICS, Reference
 from qa.gating.verdicts import gate
 from qa.reporting.report import render_markdown
+from qa.results.metricspec import METRICS, SPECS, _reported, specs
 from qa.results.store import RunResult
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.gating.metricspec import METRICS
+from qa.results.metricspec import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 
 from qa.config.validation import validate
 from qa.errors import QABenchError, did_you_mean
-from qa.gating.metricspec import accuracy_specs
+from qa.results.metricspec import accuracy_specs
 
 #: The metrics a time-to-target may be set on; points, so a target lies in 0 .. 100.
 ACCURACY = tuple(spec.name for spec in accuracy_specs())

@@ -191,7 +191,7 @@ def _print_resolved(name: str, sets: list[str]) -> None:
 
 
 def _print_summary(summary) -> None:
-    from qa.gating.metricspec import specs
+    from qa.results.metricspec import specs
 
     counts: dict[str, int] = {}
     for verdict in summary.verdicts:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from qa.gating import baselines
-from qa.gating.metricspec import METRICS, accuracy_specs
 from qa.gating.outcome import Outcome, decide
+from qa.results.metricspec import METRICS, accuracy_specs
 from qa.results.store import RunResult
 from qa.run import profiles
 from qa.run.runner import RunOptions, RunPlan, prepare_run, run_entry_all_seeds, start_run

@@ -41,8 +41,8 @@ from qa.gating.baselines import (
     baseline_path,
     load_baseline,
 )
-from qa.gating.metricspec import METRICS
 from qa.gating.verdicts import Verdict, baseline_emulated, gate, is_emulated
+from qa.results.metricspec import METRICS
 from qa.results.store import RunResult, entry_id
 
 #: Verdict statuses that make a result unfit to become the baseline.

@@ -40,19 +40,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from qa import shapes
 from qa.errors import QABenchError, unknown
 from qa.files import read_json, write_json_atomic
 from qa.gating.comparability import recorded
-from qa.gating.metricspec import ACCURACY_TOLERANCE as ACCURACY_TOLERANCE
-from qa.gating.metricspec import METRICS as METRICS
-from qa.gating.metricspec import MetricSpec as MetricSpec
-from qa.gating.metricspec import is_number, timing_values
 from qa.gating.references import (
     Reference as Reference,  # re-exported: published numbers, never gates
 )
 from qa.gating.references import load_references as load_references
 from qa.measure.contention import busy
 from qa.measure.hardware import same_hardware
+from qa.results.metricspec import ACCURACY_TOLERANCE as ACCURACY_TOLERANCE
+from qa.results.metricspec import METRICS as METRICS
+from qa.results.metricspec import MetricSpec as MetricSpec
+from qa.results.metricspec import is_number, timing_values
 from qa.results.store import RunResult, entry_id
 
 UNITS = ("points", "ratio")
@@ -146,6 +147,7 @@ class Baseline:
         for name in ("measured_by", "date"):
             if name not in raw["provenance"]:
                 raise QABenchError(f"{source}: missing field 'provenance.{name}'")
+        _check_provenance(f"{source}: field 'provenance", raw["provenance"])
         metrics = {name: _metric(f"{source}: metrics.{name}", name, m)
                    for name, m in raw["metrics"].items()}
         accuracy = {n: m for n, m in metrics.items() if not METRICS[n].hardware_bound}
@@ -181,7 +183,26 @@ def _timing_section(source: str, index: int, raw: Any) -> TimingBaseline:
     if accuracy:
         raise QABenchError(f"{where}.metrics.{accuracy[0]}: accuracy is not per hardware; "
                            "it belongs in the top-level 'metrics'")
-    return TimingBaseline(dict(hardware), parsed, dict(raw.get("provenance") or {}))
+    provenance = shapes.obj(f"{where}.provenance", raw.get("provenance"), optional=True)
+    return TimingBaseline(dict(hardware), parsed, dict(provenance))
+
+
+def _check_provenance(where: str, provenance: dict[str, Any]) -> None:
+    """The provenance fields that judging reads: what the baseline was measured on."""
+    shapes.text(f"{where}.dataset_fingerprint'", provenance.get("dataset_fingerprint"),
+                optional=True)
+    if "workload" in provenance:  # absent: a legacy baseline, judged by fingerprint only
+        shapes.obj(f"{where}.workload'", provenance["workload"])
+    for key, values in shapes.obj(f"{where}.settings'", provenance.get("settings"),
+                                  optional=True).items():
+        shapes.array(f"{where}.settings.{key}'", values)
+    hardware = provenance.get("hardware")  # a list of fingerprints; older files: one or text
+    if not isinstance(hardware, (list, dict, str, type(None))):
+        raise QABenchError(f"{where}.hardware' must be a list of hardware fingerprints, got "
+                           f"{shapes.shown(hardware)}")
+    runs = provenance.get("runs")
+    if runs is not None and (not isinstance(runs, int) or isinstance(runs, bool) or runs < 1):
+        raise QABenchError(f"{where}.runs' must be an integer >= 1, got {shapes.shown(runs)}")
 
 
 def _metric(where: str, name: str, raw: Any) -> BaselineMetric:

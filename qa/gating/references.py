@@ -9,9 +9,9 @@ from pathlib import Path
 
 from qa.errors import QABenchError
 from qa.files import read_toml
-from qa.gating.metricspec import METRICS
+from qa.results.metricspec import METRICS
 
-# A reference may quote any gated metric (``qa.gating.metricspec.METRICS``).
+# A reference may quote any gated metric (``qa.results.metricspec.METRICS``).
 REFERENCE_METRICS = tuple(METRICS)
 
 

@@ -34,10 +34,12 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from qa import shapes
+from qa.errors import QABenchError
 from qa.gating import comparability
-from qa.gating.metricspec import METRICS
 from qa.measure.contention import busy
 from qa.measure.hardware import describe, differences
+from qa.results.metricspec import METRICS
 from qa.results.store import RunResult, entry_id
 
 if TYPE_CHECKING:
@@ -73,9 +75,51 @@ class Verdict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Verdict:
-        """Inverse of ``to_dict``; unknown keys are ignored."""
+    def from_dict(cls, raw: dict[str, Any], source: str = "verdict") -> Verdict:
+        """Inverse of ``to_dict``; unknown keys are ignored.
+
+        Raises:
+            QABenchError: a field of the wrong type, an unknown status, a score outside
+                0 .. 100 (``source`` and the field named).
+        """
+        shapes.obj(source, raw)
+        for name in ("entry", "metric", "unit", "status"):
+            shapes.text(f"{source}.{name}", raw.get(name), empty=False)
+        if raw["status"] not in VERDICTS:
+            raise QABenchError(f"{source}.status must be one of {', '.join(VERDICTS)}, got "
+                               f"{shapes.shown(raw['status'])}")
+        score = raw["unit"] == "points" and shapes.is_score(raw["metric"])
+        for name in ("value", "baseline"):
+            if score:
+                shapes.number(f"{source}.{name}", raw.get(name), 0, 100, optional=True)
+            else:
+                shapes.number(f"{source}.{name}", raw.get(name), optional=True)
+        shapes.number(f"{source}.delta", raw.get("delta"), optional=True)
+        shapes.number(f"{source}.tolerance", raw.get("tolerance"), 0, optional=True)
+        shapes.flag(f"{source}.higher_is_better", raw.get("higher_is_better", True))
+        for name in ("message", "note"):
+            shapes.text(f"{source}.{name}", raw.get(name, ""))
         return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__ if k in raw})
+
+
+def check_verdicts_file(raw: Any, source: str) -> dict[str, Any]:
+    """A ``verdicts.json`` as written by ``qa.report.write_report``: its fields' shapes.
+
+    Raises:
+        QABenchError: ``<file>: field 'notes' must be a list, got 3`` and the like.
+    """
+    where = f"{source}: field"
+    shapes.obj(source, raw)
+    shapes.text(f"{where} 'title'", raw.get("title", ""))
+    shapes.flag(f"{where} 'incomplete'", raw.get("incomplete", False))
+    for name in ("notes", "missing"):
+        for index, item in enumerate(shapes.array(f"{where} {name!r}", raw.get(name, []))):
+            shapes.text(f"{where} '{name}[{index}]'", item)
+    for entry, why in shapes.obj(f"{where} 'skipped'", raw.get("skipped", {})).items():
+        shapes.text(f"{where} 'skipped.{entry}'", why)
+    for index, item in enumerate(shapes.array(f"{where} 'verdicts'", raw.get("verdicts", []))):
+        Verdict.from_dict(item, f"{where} 'verdicts[{index}]'")
+    return raw
 
 
 def judge(value: float, reference: float, tolerance: float, unit: str,

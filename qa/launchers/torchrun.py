@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from qa.config.schema import RunConfig, config_hash
-from qa.launchers import LaunchFailed, Worker, dotted_name
 from qa.files import write_json_atomic
+from qa.launchers import LaunchFailed, Worker, dotted_name
 from qa.results.store import RunResult, load_result
 
 

@@ -61,13 +61,9 @@ def _load(path: Path) -> tuple[dict[str, Any] | None, list[RunResult]]:
     if not path.is_dir():
         raise QABenchError(f"{path}: no such run folder")
     manifest = read_manifest(path)
-    try:
-        results = load_run_dir(path)
-    except QABenchError:
-        if manifest is None:
-            raise
-        results = []  # a shard that started and died before its first result
-    return manifest, results
+    if manifest is not None and not any((path / "results").rglob("*.json")):
+        return manifest, []  # a shard that started and died before its first result
+    return manifest, load_run_dir(path)  # a malformed result is refused, never "missing"
 
 
 def _check_same(identities: list[tuple[Path, dict[str, Any]]], force: bool) -> list[str]:

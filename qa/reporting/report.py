@@ -20,11 +20,12 @@ from qa.errors import QABenchError
 from qa.files import read_json, write_json_atomic, write_text_atomic
 from qa.gating.baselines import Verdict, gate, load_baseline
 from qa.gating.comparability import SeriesKey, series_key
-from qa.gating.metricspec import METRICS, MetricSpec, accuracy_specs, specs
 from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
 from qa.gating.references import Reference, load_references
+from qa.gating.verdicts import check_verdicts_file
 from qa.measure.hardware import describe
 from qa.reporting.trend import detect_changes, left_out, plot_trend, select
+from qa.results.metricspec import METRICS, MetricSpec, accuracy_specs, specs
 from qa.results.store import RunResult, load_run_dir, read_history
 
 log = logging.getLogger(__name__)
@@ -435,7 +436,7 @@ def read_verdicts_file(run_dir: str | os.PathLike) -> dict[str, Any]:
         QABenchError: the file exists but is not valid JSON.
     """
     path = Path(run_dir) / VERDICTS_FILE
-    return read_json(path, "verdicts") if path.exists() else {}
+    return check_verdicts_file(read_json(path, "verdicts"), str(path)) if path.exists() else {}
 
 
 def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike | None = None,

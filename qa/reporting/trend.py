@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from qa.gating.comparability import SeriesKey, series_key
-from qa.gating.metricspec import METRICS, specs
 from qa.measure.hardware import same_hardware
 from qa.reporting.changepoint import find_steps
+from qa.results.metricspec import METRICS, specs
 from qa.results.store import RunResult, short_commit
 
 MAX_PLOTTED_ENTRIES = 8
@@ -110,7 +110,7 @@ def detect_changes(history: Sequence[RunResult],
                    keys: Sequence[SeriesKey] | None = None) -> list[Change]:
     """The latest persistent step of each series' metric (``qa.reporting.changepoint``), newest first.
 
-    ``metrics``: names from ``qa.gating.metricspec`` (default: those with the ``changepoint`` role);
+    ``metrics``: names from ``qa.results.metricspec`` (default: those with the ``changepoint`` role);
     ``entries``/``keys``: the series looked at (``select``). ``Change.entry`` is the label.
     """
     metrics = metrics or [spec.name for spec in specs(role="changepoint")]

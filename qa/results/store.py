@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qa import shapes
 from qa.errors import QABenchError
 from qa.files import json_default, read_json, write_json_atomic
 
@@ -66,8 +67,71 @@ class RunResult:
             raise QABenchError(
                 f"{source}: schema_version {raw.get('schema_version')!r} is not {SCHEMA_VERSION}"
             )
+        check_fields(raw, source)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+#: The RunResult fields that are JSON objects (``failure`` is one or null).
+OBJECT_FIELDS = ("key", "config", "metrics", "timings", "memory", "efficiency", "environment",
+                 "hardware")
+
+
+def check_fields(raw: dict[str, Any], source: str) -> None:
+    """The shape of every field a RunResult's readers use: objects where objects are read,
+    strings for the key, a known status, scores in 0 .. 100, timings > 0, integer seeds.
+
+    Raises:
+        QABenchError: ``<file>: field 'metrics.exact_match' must be a finite number in
+            0 .. 100, got 250`` and the like.
+    """
+    where = f"{source}: field"
+    for name in OBJECT_FIELDS:
+        if name in raw:
+            shapes.obj(f"{where} {name!r}", raw[name])
+    for name in ("backend", "model", "dataset"):
+        shapes.text(f"{where} 'key.{name}'", raw["key"].get(name), empty=False)
+    shapes.text(f"{where} 'key.pod'", raw["key"].get("pod"), optional=True)
+    for section, values in raw["config"].items():
+        shapes.obj(f"{where} 'config.{section}'", values)
+    if raw["status"] not in STATUSES:
+        raise QABenchError(f"{where} 'status' must be one of {', '.join(STATUSES)}, got "
+                           f"{shapes.shown(raw['status'])}")
+    shapes.obj(f"{where} 'failure'", raw.get("failure"), optional=True)
+    for name in ("dataset_fingerprint", "started_at", "finished_at"):
+        shapes.text(f"{where} {name!r}", raw.get(name, ""))
+    shapes.metric_values(source, "metrics", raw["metrics"])
+    _check_timings(f"{where} 'timings", raw["timings"])
+    for index, seed in enumerate(shapes.array(f"{where} 'seeds'", raw.get("seeds", []))):
+        at = f"{where} 'seeds[{index}]"
+        shapes.obj(at + "'", seed)
+        value = seed.get("seed", 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+            raise QABenchError(f"{at}.seed' must be an integer in 0 .. 2**32-1, got "
+                               f"{shapes.shown(value)}")
+        shapes.metric_values(source, f"seeds[{index}]", {k: v for k, v in seed.items()
+                                                        if k not in ("seed", "timings")})
+        for name, value in shapes.obj(at + ".timings'", seed.get("timings"), True).items():
+            shapes.number(f"{at}.timings.{name}'", value, above=0, optional=True)
+
+
+def _check_timings(where: str, timings: dict[str, Any]) -> None:
+    """Every gated timing a verdict or a ratio reads: an object path to a number > 0 or null."""
+    from qa.results.metricspec import METRICS
+
+    for spec in METRICS.values():
+        for source in spec.sources:
+            parts = source.split(".")
+            if parts[0] != "timings":
+                continue
+            value: Any = timings
+            for depth in range(1, len(parts)):
+                if value is None:
+                    break
+                inner = ".".join(parts[1:depth])
+                value = shapes.obj(f"{where}.{inner}'" if inner else f"{where}'", value) \
+                    .get(parts[depth])
+            shapes.number(f"{where}.{'.'.join(parts[1:])}'", value, above=0, optional=True)
 
 
 def entry_id(key: dict[str, str]) -> str:
@@ -141,13 +205,19 @@ def read_history(path: str | os.PathLike) -> list[RunResult]:
     path = Path(path)
     if not path.exists():
         return []
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise QABenchError(f"cannot read the history {str(path)!r}: {exc.strerror or exc}") \
+            from None
     results = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    for number, data in enumerate(raw.split(b"\n"), start=1):
+        if not data.strip():
             continue
         try:
+            line = data.decode("utf-8")
             results.append(RunResult.from_dict(json.loads(line), source=f"{path}:{number}"))
-        except (json.JSONDecodeError, QABenchError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, QABenchError) as exc:
             warnings.warn(f"{path}:{number}: skipping unreadable history line ({exc})",
                           stacklevel=2)
     return results

@@ -207,7 +207,7 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
                                   "fast_path": {k: v.to_dict() for k, v in fast_path.items()}}
     result.efficiency = _efficiency(model, train_features, config, train_timing)
     result.efficiency["parameters"] = models.parameter_count(model)
-    from qa.gating.metricspec import timing_values
+    from qa.results.metricspec import timing_values
 
     # Per seed: accuracy for the accuracy baseline, timings so that a timing baseline's spread
     # comes from every separate run, not from the first seed's alone.

@@ -24,10 +24,10 @@ from qa.config.schema import RunConfig, apply_overrides, squad_dir_from_env
 from qa.errors import QABenchError
 from qa.gating import baselines
 from qa.gating.baseline_guard import guarded_update
-from qa.gating.metricspec import accuracy_specs, is_number
 from qa.gating.outcome import Outcome, decide
 from qa.launchers import LaunchFailed
 from qa.reporting import report
+from qa.results.metricspec import accuracy_specs, is_number
 from qa.results.store import RunResult, entry_id, read_history, save_result
 from qa.run import profiles, sharding, stopping
 from qa.run.availability import unavailable

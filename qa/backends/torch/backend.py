@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from qa.launchers.torchrun import run_under_torchrun
 from qa.backends.base import Backend, CompileTiming, Diverged, Predictions, TrainTiming
 from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
 from qa.backends.torch.devices import (
@@ -27,6 +26,7 @@ from qa.backends.torch.devices import (
     resolve_device,
 )
 from qa.errors import QABenchError
+from qa.launchers.torchrun import run_under_torchrun
 from qa.measure.convergence import ConvergenceMonitor
 
 __all__ = ["Diverged", "TorchBackend"]  # Diverged: the contract's failure kind, raised here
