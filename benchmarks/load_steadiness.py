@@ -36,7 +36,8 @@ def run(folder: Path, hogs: int, sets: list[str]) -> dict[str, Any]:
         spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                     for _ in range(hogs)]
         try:
-            args = [sys.executable, "-m", "qa.frontends.cli", "run", "--profile", "smoke", "--no-progress",
+            args = [sys.executable, "-m", "qa.frontends.cli", "run", "--profile", "smoke",
+                    "--no-progress",
                     "--out", str(folder)]
             for item in (*SHORT, *sets):
                 args += ["--set", item]

@@ -1,7 +1,8 @@
 """Per matrix entry: every gated metric (``qa.results.metricspec.METRICS``) against its baseline.
 
 One pipeline run per entry is shared by its tests. pytest-benchmark records the very durations
-the gate judges (replayed through its ``timer`` option, see ``qa.frontends.pytest_support.ReplayClock``);
+the gate judges (replayed through its ``timer`` option, see
+``qa.frontends.pytest_support.ReplayClock``);
 EM/F1 and the RunResult's timings travel in its ``extra_info``.
 """
 

@@ -1,4 +1,5 @@
-"""Check qa.task.preprocessing and qa.task.postprocessing against the seed notebook on SQuAD; time both.
+"""Check qa.task.preprocessing and qa.task.postprocessing against the seed notebook on SQuAD; time
+both.
 
 Usage (from the repository root):
 

@@ -21,7 +21,8 @@ from qa.backends.base import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The modules that call into backends.
-CALLERS = ("qa/run/pipeline.py", "qa/run/runner.py", "qa/run/profiles/__init__.py", "qa/frontends/pytest_support.py")
+CALLERS = ("qa/run/pipeline.py", "qa/run/runner.py", "qa/run/profiles/__init__.py",
+           "qa/frontends/pytest_support.py")
 #: Local names the callers bind a backend class or instance to.
 BACKEND_NAMES = {"backend", "backend_cls"}
 

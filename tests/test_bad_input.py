@@ -2,7 +2,8 @@
 
 The files live in ``tests/bad_inputs/``. Each case below is ``name -> (input, expected message
 fragment)``; the tables are the corpus index, so ``len(ALL_CASES)`` counts it. Cases run through
-the real front ends: ``qa.frontends.cli.main`` in-process, a few through ``python -m qa.frontends.cli`` and
+the real front ends: ``qa.frontends.cli.main`` in-process, a few through ``python -m
+qa.frontends.cli`` and
 ``pytest benchmarks`` subprocesses (to see what reaches the terminal), and the library entry
 points the front ends call (baseline files, the preprocessing of an over-long question).
 """

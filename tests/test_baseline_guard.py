@@ -1,4 +1,5 @@
-"""Baselines are never replaced silently (``qa.gating.baseline_guard``): an unfit run is refused with
+"""Baselines are never replaced silently (``qa.gating.baseline_guard``): an unfit run is refused
+with
 the file left byte-identical, a forced or normal update keeps the old file in
 ``.previous.jsonl`` and shows old → new, and both writers (``run --update-baselines``, pytest
 through ``qa.run.runner``, and ``qa-bench baseline``) go through the guard."""

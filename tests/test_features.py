@@ -1,4 +1,5 @@
-"""The on-disk feature cache of ``qa.task.features``: hits skip preprocessing, any key change misses."""
+"""The on-disk feature cache of ``qa.task.features``: hits skip preprocessing, any key change
+misses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One list of metrics: gating, references and every report column read ``qa.results.metricspec``."""
+"""One list of metrics: gating, references and every report column read
+``qa.results.metricspec``."""
 
 from __future__ import annotations
 

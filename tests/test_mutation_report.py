@@ -46,4 +46,5 @@ def test_a_timeout_is_a_kill_and_is_counted_apart() -> None:
     line = tool.table_lines({"qa.gating.verdicts": row})[2]
     assert line.startswith("| `qa.gating.verdicts` | 3 | 2 | 1 | 1 | 0 | 0 | 66.7 % |")
     before = {k: v for k, v in row.items() if k != "timeout"}  # docs/mutation-before.json
-    assert tool.table_lines({"qa.gating.verdicts": before})[2].startswith("| `qa.gating.verdicts` | 3 | 2 | — |")
+    assert tool.table_lines({"qa.gating.verdicts": before})[2].startswith(
+        "| `qa.gating.verdicts` | 3 | 2 | — |")

@@ -1,5 +1,6 @@
 """No silent pass: an exit 0 only where something was judged; unlike, absent or refused work is
-never green (``qa.gating.outcome``, ``qa.run.availability``, ``qa.run.runner.check_fresh``, ``qa-bench compare``).
+never green (``qa.gating.outcome``, ``qa.run.availability``, ``qa.run.runner.check_fresh``,
+``qa-bench compare``).
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def test_same_seed_same_scores(trained) -> None:
 def test_learning_rate_zero_is_caught_by_the_cli_gate(tmp_path, trained, monkeypatch) -> None:
     """A baseline from the good run, then a broken run: exit 1 and EM/F1 marked failed.
 
-    The broken run changes only a judged setting (``qa.gating.comparability``). ``trained`` is built on
+    The broken run changes only a judged setting (``qa.gating.comparability``). ``trained`` is
+    built on
     ``RunConfig()`` while ``run`` starts from the smoke profile, whose 5 % long contexts (not
     25 %) are other data: the run says so; with fewer steps too (``train.max_steps``, workload)
     it would be "not comparable" to this baseline as well."""

@@ -1,4 +1,5 @@
-"""qa.task.preprocessing at its boundaries: windows of a single context token, the question length at
+"""qa.task.preprocessing at its boundaries: windows of a single context token, the question length
+at
 which truncation starts, and the label of an answer on a window's edge tokens."""
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Random SQuAD files (several articles and paragraphs, several gold answers per question, gold
 answers that normalise to nothing, repeated ids in v2.0) and random predictions (case,
 punctuation, articles, whitespace runs, unicode; missing and extra ids where the official
-script defines a result) are scored by ``qa.task.metrics.compute_squad`` and by the official scripts'
+script defines a result) are scored by ``qa.task.metrics.compute_squad`` and by the official
+scripts'
 functions (``benchmarks/reference/official_squad.py``): the dicts must be equal, float for float
 and key for key, in both reference layouts.
 """

@@ -53,8 +53,8 @@ def test_a_signal_ends_the_run_like_ctrl_c(tmp_path: Path, sig: signal.Signals) 
     out = tmp_path / "runs" / "run"
     env = {**os.environ, "QA_BENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qa.frontends.cli", "run", "--profile", str(profile), "--out", str(out),
-         "--baselines", str(tmp_path / "none"), "--no-progress"],
+        [sys.executable, "-m", "qa.frontends.cli", "run", "--profile", str(profile), "--out",
+         str(out), "--baselines", str(tmp_path / "none"), "--no-progress"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list((out / "results").rglob("*.json")) and time.monotonic() < deadline:

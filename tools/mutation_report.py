@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the per-module counts as JSON "
                              "(how docs/mutation-before.json was made)")
     parser.add_argument("mutants", nargs="*",
-                        help="mutmut name patterns to (re)test, e.g. 'qa.gating.verdicts*' (default: all)")
+                        help="mutmut name patterns to (re)test, e.g. 'qa.gating.verdicts*' "
+                             "(default: all)")
     args = parser.parse_args(argv)
     header = []
     if not args.skip_run:

@@ -2,7 +2,8 @@
 
 This re-expresses, loop for loop, the three functions of the question-answering notebook this
 project grew from (Optimum Graphcore's ``notebooks/question_answering.ipynb``, itself derived from
-Hugging Face's ``question_answering.ipynb``). ``qa.task.preprocessing`` and ``qa.task.postprocessing`` are
+Hugging Face's ``question_answering.ipynb``). ``qa.task.preprocessing`` and
+``qa.task.postprocessing`` are
 checked against it for equality and timed against it for speed, so it must stay slow and literal:
 do not optimise it, and do not fix its quirks here.
 
@@ -20,8 +21,10 @@ Differences from the notebook that do not change results: the tokenizer, ``pad_o
 ``squad_v2`` are arguments instead of notebook globals; the caller's batch is not mutated; the
 postprocessing prints no progress bar. Two keyword-only switches of ``postprocess_qa_predictions``
 (``null_score`` and ``null_score_diff_threshold``) select the corrected v2 rule that
-``qa.task.postprocessing`` implements, and one of ``prepare_train_features`` (``stop_at_context_end``)
-the corrected labelling walk of ``qa.task.preprocessing``, so that both can be compared against these
+``qa.task.postprocessing`` implements, and one of ``prepare_train_features``
+(``stop_at_context_end``)
+the corrected labelling walk of ``qa.task.preprocessing``, so that both can be compared against
+these
 loops for equality; by default the loops are the seed's.
 """
 

@@ -108,7 +108,8 @@ class Backend(ABC):
     @classmethod
     @abstractmethod
     def fingerprint(cls, config: RunConfig) -> dict[str, Any]:
-        """The hardware this entry runs on (``qa.measure.hardware``): timing baselines match on it."""
+        """The hardware this entry runs on (``qa.measure.hardware``): timing baselines match
+        on it."""
 
     @classmethod
     def pod_overrides(cls, pod: str) -> list[str]:

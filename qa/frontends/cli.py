@@ -1,6 +1,7 @@
 """``qa-bench``: run | config | report | merge | baseline | compare | evaluate.
 
-Exit codes (``qa.gating.outcome``): 0 something was judged and every gate held, 1 a gate failed or an
+Exit codes (``qa.gating.outcome``): 0 something was judged and every gate held, 1 a gate failed or
+an
 entry did not finish (or compare found a regression), 2 bad usage or input (one line on stderr,
 never a traceback), 5 nothing was judged (every entry skipped, no baseline that applies, not
 comparable, no shared entry to compare), 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM,

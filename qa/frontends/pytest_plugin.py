@@ -1,6 +1,7 @@
 """qa-bench's pytest plugin, installed through the ``pytest11`` entry point: hooks only.
 
-The options are ``qa.frontends.options`` (the same as ``qa-bench run``); the logic is ``qa.frontends.pytest_support``
+The options are ``qa.frontends.options`` (the same as ``qa-bench run``); the logic is
+``qa.frontends.pytest_support``
 over ``qa.run.runner``. The plugin is active in every pytest run of an environment where qa-bench
 is installed; it builds a benchmark session only when the run collects the checkout's
 ``benchmarks/`` folder (``pytest benchmarks`` from the checkout, ``pytest /path/to/benchmarks``
@@ -18,7 +19,8 @@ import pytest
 from qa.frontends.options import add_run_options, read_run_options
 from qa.run import stopping
 
-SESSION = pytest.StashKey[Any]()  # qa.frontends.pytest_support.Session, or None outside benchmark runs
+# qa.frontends.pytest_support.Session, or None outside benchmark runs
+SESSION = pytest.StashKey[Any]()
 REPORT = pytest.StashKey[Path]()
 SIGNALS = pytest.StashKey[Any]()  # the active qa.run.stopping.signals_as_interrupts()
 OUTCOME = pytest.StashKey[Any]()  # qa.gating.outcome.Outcome of the benchmark session

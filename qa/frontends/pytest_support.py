@@ -1,6 +1,7 @@
 """What the pytest layer needs from ``qa``: options → entries, one shared run per entry, gates.
 
-``qa.frontends.pytest_plugin`` only wires pytest hooks to these functions; the run itself is set up by
+``qa.frontends.pytest_plugin`` only wires pytest hooks to these functions; the run itself is set up
+by
 ``qa.run.runner.prepare_run``, as for ``qa-bench run``, so the pytest front end holds no logic that
 the CLI lacks.
 """

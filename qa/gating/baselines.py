@@ -9,7 +9,8 @@ A baseline lives at ``<root>/<backend>/<pod-or-device>/<model>__<dataset>.json``
      "provenance": {...}}
 
 Accuracy is one set of numbers per entry; timings are one section per hardware fingerprint
-(``qa.measure.hardware``), so baselines measured on several machines live side by side in one file and
+(``qa.measure.hardware``), so baselines measured on several machines live side by side in one file
+and
 a run is timed only against the section of its own hardware. Files written before timing
 sections existed (timing metrics beside EM/F1) load with their timings in a section whose
 fingerprint is the old, partial ``provenance.hardware``: it matches no machine, so those timings
@@ -20,7 +21,8 @@ Tolerances written by ``update_baseline`` (why these numbers):
 - Accuracy: ``ACCURACY_TOLERANCE`` = 1.0 point is the floor. The gate's real width comes from
   the measured spread: with ``std`` over ``n > 1`` runs (seeds, thread counts, torch builds —
   float rounding moves when a tiny model learns) the effective tolerance is
-  ``max(tolerance, SIGMA_GATE * std)`` (``qa.gating.verdicts``). A tolerance already in the file (set
+  ``max(tolerance, SIGMA_GATE * std)`` (``qa.gating.verdicts``). A tolerance already in the file
+  (set
   by hand) is kept on update.
 - Timings are derived from what was measured, not guessed: ``max(floor, IQR_K * IQR / median,
   range / median)`` — the per-step IQR of each run and the range over the runs (separate

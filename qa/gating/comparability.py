@@ -4,7 +4,8 @@ Two tiers over ``qa.config.schema.comparable_config`` (the config outside hardwa
 
 - **workload** — every comparable field except ``JUDGED_SETTINGS``, plus the dataset
   fingerprint. A baseline measured on another workload does not judge a run: its verdicts are
-  ``"not_comparable"`` with the differing fields named (``qa.gating.verdicts``). A new config field is
+  ``"not_comparable"`` with the differing fields named (``qa.gating.verdicts``). A new config field
+  is
   workload unless it is added to ``JUDGED_SETTINGS`` (default-deny: the safe direction).
 - **settings** — ``JUDGED_SETTINGS``: optimizer and implementation knobs that must not change
   the numbers beyond tolerance, so a run with other values is still judged against the same
@@ -13,7 +14,8 @@ Two tiers over ``qa.config.schema.comparable_config`` (the config outside hardwa
 A field that one side lacks (a baseline or result written before the field existed) counts at
 its ``RunConfig`` default: adding a field does not make every committed baseline incomparable.
 
-The history's series (``qa.reporting.trend``) are stricter: runs join one line only with the same full
+The history's series (``qa.reporting.trend``) are stricter: runs join one line only with the same
+full
 comparable config (``qa.config.schema.config_hash``) and dataset fingerprint (``series_key``), so an
 ad-hoc ``--set`` run is a series of its own and never bends the nightly's line.
 """

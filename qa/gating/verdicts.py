@@ -182,7 +182,8 @@ def gate(result: RunResult, baseline: Baseline | None) -> list[Verdict]:
     A metric the run measured but the baseline lacks (or no baseline at all) is ``"missing"``;
     a timing whose baseline was measured on other hardware only is ``"other_hardware"``; a
     metric the baseline gates but the run did not measure is ``"fail"``; a baseline of another
-    workload (``qa.gating.comparability.check``) gives ``"not_comparable"`` for every metric of an ok
+    workload (``qa.gating.comparability.check``) gives ``"not_comparable"`` for every metric of an
+    ok
     run, and a caveat from that check goes into each verdict's ``note``.
     """
     entry = entry_id(result.key)

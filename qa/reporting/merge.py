@@ -47,7 +47,8 @@ class Judged:
 
     @property
     def outcome(self) -> Outcome:
-        """The exit code and its reason (``qa.gating.outcome``): 0 only where something was judged."""
+        """The exit code and its reason (``qa.gating.outcome``): 0 only where something was
+        judged."""
         return decide(self.results, self.verdicts, self.missing, list(self.skipped))
 
 

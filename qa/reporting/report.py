@@ -1,4 +1,5 @@
-"""Reports: markdown (tabulate, GitHub tables) and a trend plot (``qa.reporting.trend``, matplotlib).
+"""Reports: markdown (tabulate, GitHub tables) and a trend plot (``qa.reporting.trend``,
+matplotlib).
 
 ``write_report`` writes ``<run_dir>/report.md``, ``verdicts.json`` and ``trend.png``, and appends
 the markdown to ``$GITHUB_STEP_SUMMARY`` inside a GitHub Actions job. ``render_run_dir`` rebuilds

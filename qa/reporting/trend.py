@@ -1,7 +1,8 @@
 """The history as a regression tracker: per-series lines, change points, and the trend plot.
 
 A series is the runs of one entry with the same full comparable config and dataset fingerprint
-(``qa.gating.comparability.series_key``): an ad-hoc ``--set`` run, another profile or other data is a
+(``qa.gating.comparability.series_key``): an ad-hoc ``--set`` run, another profile or other data is
+a
 series of its own, so it never bends the nightly's line nor makes or hides its change points.
 Each series is a row of the plot of its own (labelled with its config hash and data where the
 entry has several); a run's report draws only the series of its own results and says how many
@@ -108,9 +109,11 @@ def detect_changes(history: Sequence[RunResult],
                    metrics: Sequence[str] | None = None,
                    entries: Sequence[str] | None = None,
                    keys: Sequence[SeriesKey] | None = None) -> list[Change]:
-    """The latest persistent step of each series' metric (``qa.reporting.changepoint``), newest first.
+    """The latest persistent step of each series' metric (``qa.reporting.changepoint``), newest
+    first.
 
-    ``metrics``: names from ``qa.results.metricspec`` (default: those with the ``changepoint`` role);
+    ``metrics``: names from ``qa.results.metricspec`` (default: those with the ``changepoint``
+    role);
     ``entries``/``keys``: the series looked at (``select``). ``Change.entry`` is the label.
     """
     metrics = metrics or [spec.name for spec in specs(role="changepoint")]

@@ -59,7 +59,8 @@ class RunOptions:
     seeds: list[int] = field(default_factory=lambda: [42])
     repeat: int = 1
     update_baselines: bool = False
-    force_update_baselines: bool = False  # write even from an unfit run (``qa.gating.baseline_guard``)
+    # write even from an unfit run (``qa.gating.baseline_guard``)
+    force_update_baselines: bool = False
     entry_timeout: float | None = None
     progress: bool = True
     cache_dir: Path | None = None
@@ -84,7 +85,8 @@ class RunSummary:
 
     @property
     def outcome(self) -> Outcome:
-        """The exit code and its reason (``qa.gating.outcome``): 0 only where something was judged."""
+        """The exit code and its reason (``qa.gating.outcome``): 0 only where something was
+        judged."""
         return decide(self.results, self.verdicts, skipped=list(self.skipped))
 
 
@@ -102,7 +104,8 @@ class RunPlan:
 
 
 def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> RunPlan:
-    """The one run set-up of both front ends: options (``qa.frontends.options``) → entries and RunOptions.
+    """The one run set-up of both front ends: options (``qa.frontends.options``) → entries and
+    RunOptions.
 
     Every check that can fail on bad input runs here, before anything trains: profile and
     names, ``--set`` overrides, seeds, ``--repeat``, ``--replicas``, ``--entry-timeout``, the
@@ -117,7 +120,8 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     Raises:
         QABenchError: any bad option or input, as one line.
     """
-    # The options first (cheap), then the profile and every entry's config (``qa.config.validation``,
+    # The options first (cheap), then the profile and every entry's config
+    # (``qa.config.validation``,
     # inside ``profiles.expand``), then the files: all before anything is written or downloaded.
     repeat = 1 if values.get("repeat") is None else values["repeat"]
     if repeat < 1:
