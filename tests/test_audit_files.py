@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from qa.cli import main
+from qa.frontends.cli import main
 from test_compare import ENTRY, make_result
 
 from qa.results.store import read_history, save_result
