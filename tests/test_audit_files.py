@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
-from qa.frontends.cli import main
 from test_compare import ENTRY, make_result
 
+from qa.frontends.cli import main
 from qa.results.store import read_history, save_result
 
 RESULT = f"results/{ENTRY}.json"

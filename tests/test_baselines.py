@@ -11,20 +11,19 @@ import pytest
 from qa.config.schema import RunConfig
 from qa.errors import QABenchError
 from qa.gating.baselines import (
-    METRICS,
     Baseline,
     BaselineMetric,
     baseline_from_results,
     baseline_path,
-    gate,
-    judge,
     load_baseline,
     load_baseline_file,
-    load_references,
     measured_tolerance,
     update_baseline,
 )
 from qa.gating.comparability import recorded
+from qa.gating.references import load_references
+from qa.gating.verdicts import gate, judge
+from qa.results.metricspec import METRICS
 from qa.results.store import RunResult
 
 KEY = {"backend": "torch", "pod": "cpu", "model": "tiny-roformer", "dataset": "synthetic"}

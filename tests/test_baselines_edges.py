@@ -20,12 +20,12 @@ from qa.gating.baselines import (
     BaselineMetric,
     baseline_from_results,
     baseline_path,
-    gate,
     load_baseline,
     load_baseline_file,
     measured_tolerance,
     update_baseline,
 )
+from qa.gating.verdicts import gate
 
 PROV = {"measured_by": "test", "date": "2024-01-01"}
 

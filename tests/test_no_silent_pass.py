@@ -1,5 +1,5 @@
 """No silent pass: an exit 0 only where something was judged; unlike, absent or refused work is
-never green (``qa.gating.outcome``, ``qa.run.availability``, ``qa.run.runner.check_fresh``,
+never green (``qa.gating.outcome``, ``qa.run.availability``, ``qa.run.preflight.check_fresh``,
 ``qa-bench compare``).
 """
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from qa.config.schema import RunConfig
-from qa.gating.baselines import Reference, Verdict
+from qa.gating.references import Reference
+from qa.gating.verdicts import Verdict
 from qa.reporting.report import (
     PLOT_FILE,
     plot_trend,

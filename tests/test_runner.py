@@ -66,7 +66,7 @@ def test_seeds_are_merged_into_mean_and_std() -> None:
 
 
 def test_seed_list_from_seeds_set_or_profile() -> None:
-    from qa.run.runner import seed_list
+    from qa.run.preflight import seed_list
 
     assert seed_list(None, [7, 8]) == [7, 8]
     assert seed_list(3, [7]) == [42, 43, 44]

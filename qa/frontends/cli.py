@@ -234,7 +234,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     """``qa-bench merge RUN_DIR... --out DIR``: one report and one exit code for all shards."""
     from qa.reporting.merge import merge_runs
-    from qa.run.runner import check_fresh, check_writable
+    from qa.run.preflight import check_fresh, check_writable
 
     check_fresh(Path(args.out))
     check_writable(Path(args.out))

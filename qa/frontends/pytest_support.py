@@ -15,6 +15,7 @@ from typing import Any
 
 from qa.gating import baselines
 from qa.gating.outcome import Outcome, decide
+from qa.gating.verdicts import Verdict, gate
 from qa.results.metricspec import METRICS, accuracy_specs
 from qa.results.store import RunResult
 from qa.run import profiles
@@ -31,7 +32,7 @@ class Session:
     entries: list[profiles.Entry]
     options: RunOptions
     results: dict[str, RunResult] = field(default_factory=dict)
-    verdicts: dict[str, list[baselines.Verdict]] = field(default_factory=dict)
+    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     candidates: dict[str, list[RunResult]] = field(default_factory=dict)  # --update-baselines
     plan: RunPlan | None = None  # the prepared run (its manifest is written before the first)
@@ -44,15 +45,15 @@ class Session:
             result = run_entry_all_seeds(entry, self.options, self.notes,
                                          self.candidates)
             self.results[entry.id] = result
-            self.verdicts[entry.id] = baselines.gate(
+            self.verdicts[entry.id] = gate(
                 result, baselines.load_baseline(self.options.baselines_root, result.key))
         return self.results[entry.id]
 
-    def all_verdicts(self) -> list[baselines.Verdict]:
+    def all_verdicts(self) -> list[Verdict]:
         """Every verdict of the entries run so far."""
         return [v for vs in self.verdicts.values() for v in vs]
 
-    def verdict(self, entry: profiles.Entry, metric: str) -> baselines.Verdict | None:
+    def verdict(self, entry: profiles.Entry, metric: str) -> Verdict | None:
         """The verdict of one metric of an entry (None when the run did not measure it)."""
         self.result(entry)
         return next((v for v in self.verdicts[entry.id] if v.metric == metric), None)

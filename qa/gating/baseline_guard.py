@@ -42,6 +42,7 @@ from qa.gating.baselines import (
     load_baseline,
 )
 from qa.gating.verdicts import Verdict, baseline_emulated, gate, is_emulated
+from qa.measure.hardware import same_hardware
 from qa.results.metricspec import METRICS
 from qa.results.store import RunResult, entry_id
 
@@ -296,7 +297,6 @@ def diff_lines(previous: Baseline | None, data: dict[str, Any],
 
 
 def _same(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
-    from qa.measure.hardware import same_hardware
 
     return same_hardware(a, b)
 

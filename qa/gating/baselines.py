@@ -42,20 +42,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from qa import shapes
+from qa import __version__, shapes
 from qa.errors import QABenchError, unknown
 from qa.files import read_json, write_json_atomic
 from qa.gating.comparability import recorded
-from qa.gating.references import (
-    Reference as Reference,  # re-exported: published numbers, never gates
-)
-from qa.gating.references import load_references as load_references
 from qa.measure.contention import busy
 from qa.measure.hardware import same_hardware
-from qa.results.metricspec import ACCURACY_TOLERANCE as ACCURACY_TOLERANCE
-from qa.results.metricspec import METRICS as METRICS
-from qa.results.metricspec import MetricSpec as MetricSpec
-from qa.results.metricspec import is_number, timing_values
+from qa.results.metricspec import ACCURACY_TOLERANCE, METRICS, is_number, timing_values
 from qa.results.store import RunResult, entry_id
 
 UNITS = ("points", "ratio")
@@ -447,7 +440,6 @@ def _distinct(fingerprints: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _own_version() -> str:
-    from qa import __version__
 
     return __version__
 
@@ -482,15 +474,8 @@ def update_baseline(root: str | os.PathLike, results: list[RunResult],
     return written
 
 
-# Gating lives in qa.gating.verdicts; these names stay importable from here for callers and tests.
-from qa.gating.verdicts import IMPRECISION as IMPRECISION  # noqa: E402
-from qa.gating.verdicts import VERDICTS as VERDICTS  # noqa: E402
-from qa.gating.verdicts import Verdict as Verdict  # noqa: E402
-from qa.gating.verdicts import gate as gate  # noqa: E402
-from qa.gating.verdicts import judge as judge  # noqa: E402
 
-__all__ = ["ACCURACY_TOLERANCE", "IMPRECISION", "METRICS", "VERDICTS", "Baseline",
-           "BaselineMetric", "MetricSpec", "Reference", "TimingBaseline", "Verdict",
-           "accuracy_samples", "baseline_from_results", "baseline_path", "gate", "judge",
-           "load_baseline", "load_baseline_file", "load_references", "measured_tolerance",
-           "timing_samples", "timing_values", "update_baseline"]
+__all__ = ["ACCURACY_TOLERANCE", "METRICS", "Baseline", "BaselineMetric", "TimingBaseline",
+           "accuracy_samples", "baseline_from_results", "baseline_path", "load_baseline",
+           "load_baseline_file", "measured_tolerance", "timing_samples", "timing_values",
+           "update_baseline"]

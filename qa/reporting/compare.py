@@ -16,18 +16,13 @@ from dataclasses import dataclass
 
 from qa.config.schema import config_hash
 from qa.errors import QABenchError
-from qa.gating.baselines import (
-    ACCURACY_TOLERANCE,
-    METRICS,
-    SIGMA_GATE,
-    accuracy_samples,
-    judge,
-    measured_tolerance,
-)
+from qa.gating.baselines import SIGMA_GATE, accuracy_samples, measured_tolerance
 from qa.gating.comparability import config_differences as config_differences  # re-exported
+from qa.gating.verdicts import judge
 from qa.measure.hardware import differences as hardware_differences
 from qa.measure.hardware import same_hardware
 from qa.reporting.report import format_delta, format_tolerance, format_value
+from qa.results.metricspec import ACCURACY_TOLERANCE, METRICS
 from qa.results.store import RunResult, entry_id
 
 CHANGES = {"regression": "❌ regression", "improvement": "⬆️ improvement",

@@ -19,10 +19,14 @@ from qa.errors import QABenchError
 from qa.files import write_json_atomic
 from qa.gating import baselines
 from qa.gating.outcome import Outcome, decide
+from qa.gating.references import load_references
+from qa.gating.verdicts import Verdict, gate
 from qa.reporting import report
-from qa.results.store import RunResult, load_run_dir, read_history
+from qa.results.store import RunResult, append_history, load_run_dir, read_history
+from qa.run import profiles
 from qa.run.manifest import (
     assigned,
+    entry_record,
     identity,
     missing,
     read_manifest,
@@ -38,7 +42,7 @@ class Judged:
     """What judging one or more run folders produced."""
 
     results: list[RunResult]
-    verdicts: list[baselines.Verdict]
+    verdicts: list[Verdict]
     missing: list[str]
     report_path: Path
     notes: list[str] = field(default_factory=list)
@@ -52,10 +56,10 @@ class Judged:
         return decide(self.results, self.verdicts, self.missing, list(self.skipped))
 
 
-def judge(results: list[RunResult], baselines_root: str | os.PathLike) -> list[baselines.Verdict]:
+def judge(results: list[RunResult], baselines_root: str | os.PathLike) -> list[Verdict]:
     """Every result's verdicts against its baseline under ``baselines_root``."""
     return [v for r in results
-            for v in baselines.gate(r, baselines.load_baseline(baselines_root, r.key))]
+            for v in gate(r, baselines.load_baseline(baselines_root, r.key))]
 
 
 def _load(path: Path) -> tuple[dict[str, Any] | None, list[RunResult]]:
@@ -126,8 +130,6 @@ def _profile_matrix(name: str, manifests: list[dict[str, Any]], force: bool,
     Per-pod shard jobs each plan only their pod's entries, so when every job of one pod dies,
     no delivered manifest names that pod's entries; the profile does.
     """
-    from qa.run import profiles
-    from qa.run.manifest import entry_record
 
     profile = profiles.load_profile(name)
     for manifest in manifests:
@@ -224,11 +226,11 @@ def judge_run_dir(run_dir: str | os.PathLike, baselines_root: str | os.PathLike 
 def _judge_and_write(out: Path, results: list[RunResult], absent: list[str],
                      baselines_root: str | os.PathLike | None, history_path: Path,
                      references: str | os.PathLike | None, notes: list[str], title: str,
-                     verdicts: list[baselines.Verdict] | None = None,
+                     verdicts: list[Verdict] | None = None,
                      skips: dict[str, str] | None = None) -> Judged:
     if verdicts is None:
         verdicts = judge(results, baselines_root or "baselines")
-    refs = baselines.load_references(references) \
+    refs = load_references(references) \
         if references and Path(references).exists() else []
     path = report.write_report(out, results, verdicts, references=refs,
                                history=read_history(history_path) or None, title=title,
@@ -243,7 +245,6 @@ def append_history_once(path: str | os.PathLike, results: list[RunResult]) -> in
     Returns:
         How many lines were appended.
     """
-    from qa.results.store import append_history
 
     def mark(r: RunResult) -> tuple[str, str, str]:
         return (r.entry_id, r.started_at, r.finished_at)

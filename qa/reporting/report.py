@@ -19,11 +19,11 @@ from tabulate import tabulate
 
 from qa.errors import QABenchError
 from qa.files import read_json, write_json_atomic, write_text_atomic
-from qa.gating.baselines import Verdict, gate, load_baseline
+from qa.gating.baselines import load_baseline
 from qa.gating.comparability import SeriesKey, series_key
 from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
 from qa.gating.references import Reference, load_references
-from qa.gating.verdicts import check_verdicts_file
+from qa.gating.verdicts import Verdict, check_verdicts_file, gate
 from qa.measure.hardware import describe
 from qa.reporting.trend import detect_changes, left_out, plot_trend, select
 from qa.results.metricspec import METRICS, MetricSpec, accuracy_specs, specs

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.gating.comparability import SeriesKey, series_key
+from qa.gating.verdicts import judge
 from qa.measure.hardware import same_hardware
 from qa.reporting.changepoint import find_steps
 from qa.results.metricspec import METRICS, specs
@@ -185,7 +186,6 @@ def plot_trend(history: Sequence[RunResult], path: str | os.PathLike,
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from qa.gating.verdicts import judge
 
     groups = select(history, entries, keys)
     if not groups:

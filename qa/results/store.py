@@ -18,6 +18,7 @@ from typing import Any
 from qa import shapes
 from qa.errors import QABenchError
 from qa.files import json_default, read_json, write_json_atomic
+from qa.results.metricspec import METRICS
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "diverged", "timeout", "interrupted")
@@ -117,7 +118,6 @@ def check_fields(raw: dict[str, Any], source: str) -> None:
 
 def _check_timings(where: str, timings: dict[str, Any]) -> None:
     """Every gated timing a verdict or a ratio reads: an object path to a number > 0 or null."""
-    from qa.results.metricspec import METRICS
 
     for spec in METRICS.values():
         for source in spec.sources:

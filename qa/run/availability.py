@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from qa import backends
+from qa.task.data import SQUAD_FILES, SYNTHETIC
+from qa.task.models import is_tiny
+
 if TYPE_CHECKING:
     from qa.config.schema import RunConfig
 
@@ -27,7 +31,6 @@ _TRUE = ("1", "true", "yes", "on")
 
 def unavailable(config: RunConfig) -> str | None:
     """Why the entry of ``config`` cannot run here (one short line), or None when it can."""
-    from qa import backends
 
     ok, reason = backends.get(config.hardware.backend).available(config)
     if not ok:
@@ -36,7 +39,6 @@ def unavailable(config: RunConfig) -> str | None:
 
 
 def _data_missing(config: RunConfig) -> str | None:
-    from qa.task.data import SQUAD_FILES, SYNTHETIC
 
     data = config.data
     if data.train_file or data.validation_file:
@@ -54,7 +56,6 @@ def _data_missing(config: RunConfig) -> str | None:
 
 
 def _model_missing(config: RunConfig) -> str | None:
-    from qa.task.models import is_tiny
 
     name = config.model.name
     if is_tiny(name) or Path(name).is_dir():

@@ -14,9 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qa import __version__
 from qa.errors import QABenchError
 from qa.files import read_json, write_json_atomic
-from qa.results.store import RunResult, git_commit
+from qa.results.store import RunResult, entry_id, git_commit
+from qa.run.pipeline import result_key
 
 if TYPE_CHECKING:
     from qa.run.sharding import ShardPlan
@@ -27,7 +29,6 @@ SCHEMA_VERSION = 1
 
 def qa_bench_version() -> str:
     """This package's version."""
-    from qa import __version__
 
     return __version__
 
@@ -50,8 +51,6 @@ def build_manifest(profile: str, plan: ShardPlan, shard: int | None,
 
 def entry_record(entry: Any, shard: int | None = None) -> dict[str, Any]:
     """A manifest's record of one matrix entry: its id, its result id, its shard."""
-    from qa.results.store import entry_id
-    from qa.run.pipeline import result_key
 
     return {"id": entry.id, "result": entry_id(result_key(entry.config)), "shard": shard}
 

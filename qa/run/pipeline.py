@@ -21,8 +21,19 @@ from qa import backends
 from qa.config.schema import RunConfig
 from qa.errors import QABenchError
 from qa.measure.contention import CpuShare
+from qa.measure.convergence import ConvergenceMonitor
+from qa.measure.efficiency import efficiency_summary, measure_peak_flops, peak_memory
+from qa.results.metricspec import timing_values
 from qa.results.store import RunResult, environment_manifest
 from qa.task import data, faults, models
+from qa.task.features import tokenize_split
+from qa.task.metrics import compute_squad
+from qa.task.postprocessing import postprocess_qa_predictions
+from qa.task.preprocessing import (
+    FastPathStats,
+    prepare_train_features,
+    prepare_validation_features,
+)
 
 log = logging.getLogger("qa")
 
@@ -87,7 +98,6 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
     result.timings["wall_s"] = time.perf_counter() - wall
     result.timings["stage_s"] = {k: round(v, 3) for k, v in stages.seconds.items()}
     result.finished_at = _now()
-    from qa.measure.efficiency import peak_memory
 
     result.memory = peak_memory()
     return result
@@ -113,13 +123,6 @@ def _record_failure(result: RunResult, stage: str, exc: BaseException,
 
 def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
          stages: _Stages) -> None:
-    from qa.task.metrics import compute_squad
-    from qa.task.postprocessing import postprocess_qa_predictions
-    from qa.task.preprocessing import (
-        FastPathStats,
-        prepare_train_features,
-        prepare_validation_features,
-    )
 
     dcfg = config.data
     version_2 = dcfg.version_2 or dcfg.dataset in ("squad_v2", "synthetic_v2")
@@ -137,7 +140,6 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     model = faults.model(model)
 
     stages.enter("features")
-    from qa.task.features import tokenize_split
 
     fast_path = {"train": FastPathStats(), "validation": FastPathStats()}
     train_features = tokenize_split(train_split, tokenizer, prepare_train_features, dcfg,
@@ -207,7 +209,6 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
                                   "fast_path": {k: v.to_dict() for k, v in fast_path.items()}}
     result.efficiency = _efficiency(model, train_features, config, train_timing)
     result.efficiency["parameters"] = models.parameter_count(model)
-    from qa.results.metricspec import timing_values
 
     # Per seed: accuracy for the accuracy baseline, timings so that a timing baseline's spread
     # comes from every separate run, not from the first seed's alone.
@@ -220,9 +221,6 @@ def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_s
     """The time-to-target monitor over the first ``target.examples`` validation examples."""
     from dataclasses import replace
 
-    from qa.measure.convergence import ConvergenceMonitor
-    from qa.task.metrics import compute_squad
-    from qa.task.postprocessing import postprocess_qa_predictions
 
     target = config.target
     if target.every <= 0:
@@ -250,7 +248,6 @@ def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_s
     device = backends.get(config.hardware.backend).probe_device(config)
 
     def probe() -> float:
-        from qa.measure.efficiency import measure_peak_flops
 
         # Median, not best: it should feel the load the training steps felt.
         return measure_peak_flops(device=device, dtype=_probe_dtype(config),
@@ -303,7 +300,6 @@ def train_timings(timing: Any) -> dict[str, Any]:
 
 
 def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> dict[str, Any]:
-    from qa.measure.efficiency import efficiency_summary, measure_peak_flops
 
     lengths = np.asarray(features.with_format("numpy", columns=["attention_mask"])
                          ["attention_mask"]).sum(axis=1)

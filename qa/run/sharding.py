@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from qa.backends.ipu.config import POD_SIZES
 from qa.errors import QABenchError
+from qa.task.models import TINY_MODELS
 
 if TYPE_CHECKING:
     from qa.config.schema import RunConfig
@@ -100,7 +101,6 @@ def parse_shard(spec: str) -> tuple[int, int]:
 
 
 def _params_m(config: RunConfig) -> float:
-    from qa.task.models import TINY_MODELS
 
     name = config.model.name
     if name in TINY_MODELS:

@@ -15,6 +15,8 @@ from typing import Any
 
 from qa.config.schema import DataConfig
 from qa.errors import HubUnreachableError, QABenchError
+from qa.files import write_json_atomic
+from qa.task import synthetic
 from qa.task.squad_file import read_squad_file
 
 # Local file names of the official releases, by dataset name.
@@ -74,8 +76,6 @@ def dataset_fingerprint(config: DataConfig, source_hash: str) -> str:
 
 def synthetic_files(config: DataConfig, cache_dir: Path) -> tuple[Path, Path]:
     """Write (or reuse) the synthetic train/validation JSON files for ``config``."""
-    from qa.files import write_json_atomic
-    from qa.task import synthetic
 
     fraction = SYNTHETIC[config.dataset]
     tag = (f"{config.dataset}-s{config.synthetic_seed}-"

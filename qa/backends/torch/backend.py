@@ -28,6 +28,7 @@ from qa.backends.torch.devices import (
 from qa.errors import QABenchError
 from qa.launchers.torchrun import run_under_torchrun
 from qa.measure.convergence import ConvergenceMonitor
+from qa.measure.hardware import cpu_info, torch_build
 
 __all__ = ["Diverged", "TorchBackend"]  # Diverged: the contract's failure kind, raised here
 
@@ -116,7 +117,6 @@ class TorchBackend(Backend):
     @classmethod
     def fingerprint(cls, config: Any) -> dict[str, Any]:
         """CPU (name, id, flags, cores, threads) or GPU (name, count), and the torch build."""
-        from qa.measure.hardware import cpu_info, torch_build
 
         hw = config.hardware
         device = "cuda" if hw.device == "cuda" or (

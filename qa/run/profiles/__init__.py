@@ -36,6 +36,7 @@ from qa.config.validation import check_profile
 from qa.errors import QABenchError, did_you_mean, unknown
 from qa.files import read_toml
 from qa.results.store import entry_id
+from qa.task.models import TINY_MODELS
 
 PROFILE_KEYS = {"description", "backend", "models", "pods", "datasets", "seeds", "defaults",
                 "model", "dataset"}
@@ -148,7 +149,6 @@ def select(profile: Profile, backend: str | None = None, models: list[str] | Non
         if pod not in valid_pods:
             raise unknown(backend_cls.POD_KIND, pod, valid_pods)
     if models:
-        from qa.task.models import TINY_MODELS
 
         known = set(profile.models) | set(TINY_MODELS)
         for model in models:
