@@ -19,7 +19,13 @@ import warnings
 from pathlib import Path
 
 from qa.errors import QABenchError
-from qa.frontends.options import add_history_option, add_run_options, read_run_options
+from qa.frontends.options import (
+    add_baselines_option,
+    add_history_option,
+    add_run_options,
+    baselines_root,
+    read_run_options,
+)
 from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, EXIT_USAGE, Outcome
 from qa.run import stopping
 
@@ -52,15 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="re-judge a run folder against the baselines and "
                          "re-render its report (exit 1 on a failed gate or a missing entry)")
     rep.add_argument("run_dir")
-    rep.add_argument("--baselines", default="baselines",
-                     help="baselines folder to re-judge against (default: baselines; when "
-                          "it does not exist the verdicts stored in the folder are shown)")
+    add_baselines_option(rep.add_argument)  # none here and none given: the stored verdicts
 
     merge = sub.add_parser("merge", help="merge shard run folders into one report, one verdict "
                            "table and one exit code")
     merge.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="shard run folders")
     merge.add_argument("--out", required=True, help="the merged run folder to write")
-    merge.add_argument("--baselines", default="baselines", help="baselines folder")
+    add_baselines_option(merge.add_argument)
     merge.add_argument("--force", action="store_true",
                        help="merge runs of different profiles, matrices, commits or versions")
     merge.add_argument("--profile", metavar="NAME|TOML",
@@ -73,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "over all of them, timings per hardware fingerprint)")
     base.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                       help="run folders or RunResult files, e.g. one per seed × thread count")
-    base.add_argument("--baselines", default="baselines", help="baselines folder")
+    add_baselines_option(base.add_argument)
     base.add_argument("--timings-from", nargs="+", metavar="RUN_DIR",
                       help="take the timing sections from these runs only (e.g. separate runs "
                            "on a quiet machine; RUN_DIRs then give accuracy only)")
@@ -222,9 +226,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise QABenchError(f"{run_dir}: no such run folder")
-    root: Path | None = Path(args.baselines)
+    root: Path | None = baselines_root(args.qa_baselines)
     if not root.is_dir():
-        if args.baselines != "baselines":
+        if args.qa_baselines:
             raise QABenchError(f"--baselines {root}: no such folder")
         root = None  # outside a checkout: show the verdicts stored in the folder
     judged = judge_run_dir(run_dir, root)
@@ -238,7 +242,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
     check_fresh(Path(args.out))
     check_writable(Path(args.out))
-    judged = merge_runs(args.run_dirs, args.out, baselines_root=args.baselines,
+    judged = merge_runs(args.run_dirs, args.out, baselines_root=baselines_root(args.qa_baselines),
                         history=args.qa_history, force=args.force, profile=args.profile)
     print(f"merged {len(judged.results)} results from {len(args.run_dirs)} run folders; "
           f"{judged.appended} appended to the history")
@@ -295,7 +299,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     results = load(args.run_dirs)
     timed = load(args.timings_from) if args.timings_from else None
-    outcome = guarded_update(Path(args.baselines), results, force=args.force,
+    outcome = guarded_update(baselines_root(args.qa_baselines), results, force=args.force,
                              force_flag="--force", sources=sources,
                              accuracy_tolerance=args.accuracy_tolerance, timing_results=timed)
     if not outcome.written:

@@ -9,13 +9,23 @@ parsed values back into one dict that ``qa.run.runner.prepare_run`` reads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from qa.gating.baselines import ROOT
 
 #: Where results are appended and the trend is read from (also an option of ``qa-bench merge``).
 HISTORY: tuple[str, dict[str, Any]] = (
     "--history", {"metavar": "PATH",
                   "help": "JSON-lines history to append to and plot from (default: "
                           "history.jsonl beside the run folder); e.g. a CI cache path"})
+
+#: The baselines folder (also an option of ``qa-bench report``, ``merge`` and ``baseline``).
+BASELINES: tuple[str, dict[str, Any]] = (
+    "--baselines", {"metavar": "DIR",
+                    "help": "baselines folder; its reference.toml holds the published numbers "
+                            "(default: baselines/ of the working folder for qa-bench and its "
+                            "other commands, of the pytest rootdir for pytest)"})
 
 #: (flag, argparse/pytest keyword arguments). Adding an option is one line here (and reading it
 #: where the run is prepared).
@@ -56,10 +66,7 @@ RUN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
                                   "help": "--update-baselines even from such a run, from its "
                                           "finished entries; says what was replaced, old -> "
                                           "new (the old file is kept in *.previous.jsonl)"}),
-    ("--baselines", {"metavar": "DIR",
-                     "help": "baselines folder; its reference.toml holds the published numbers "
-                             "(default: baselines/ of the working folder for qa-bench, of the "
-                             "pytest rootdir for pytest)"}),
+    BASELINES,
     ("--squad-dir", {"metavar": "DIR",
                      "help": "folder with SQuAD dev-v1.1.json / dev-v2.0.json (default: "
                              "$QA_BENCH_SQUAD_DIR)"}),
@@ -87,6 +94,17 @@ def dest(flag: str) -> str:
 def add_history_option(addoption: Callable[..., Any]) -> None:
     """Declare ``--history`` alone (``qa-bench merge``)."""
     addoption(HISTORY[0], dest=dest(HISTORY[0]), **HISTORY[1])
+
+
+def add_baselines_option(addoption: Callable[..., Any]) -> None:
+    """Declare ``--baselines`` alone (``qa-bench report``, ``merge``, ``baseline``): read it
+    back with ``baselines_root``."""
+    addoption(BASELINES[0], dest=dest(BASELINES[0]), **BASELINES[1])
+
+
+def baselines_root(value: str | None) -> Path:
+    """The ``--baselines`` folder, or the default (``qa.gating.baselines.ROOT``)."""
+    return Path(value) if value else ROOT
 
 
 def add_run_options(addoption: Callable[..., Any]) -> None:

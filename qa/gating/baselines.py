@@ -51,6 +51,17 @@ from qa.measure.hardware import same_hardware
 from qa.results.metricspec import ACCURACY_TOLERANCE, METRICS, is_number, timing_values
 from qa.results.store import RunResult, entry_id
 
+#: The baselines folder of a checkout, and the published numbers' file inside it.
+ROOT = Path("baselines")
+REFERENCES_FILE = "reference.toml"
+REFERENCES = ROOT / REFERENCES_FILE
+
+
+def references_path(root: str | os.PathLike = ROOT) -> Path:
+    """Where the published numbers of the baselines folder ``root`` are."""
+    return Path(root) / REFERENCES_FILE
+
+
 UNITS = ("points", "ratio")
 IQR_K = 1.5
 SIGMA_GATE = 3.0

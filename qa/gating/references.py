@@ -37,7 +37,7 @@ class Reference:
             model == n or model.endswith(f"/{n}") for n in names)
 
 
-def load_references(path: str | os.PathLike = "baselines/reference.toml") -> list[Reference]:
+def load_references(path: str | os.PathLike) -> list[Reference]:
     """Published reference numbers (``[[reference]]`` tables); an absent file gives ``[]``.
 
     Raises:

@@ -22,7 +22,7 @@ from qa.gating.outcome import Outcome, decide
 from qa.gating.references import load_references
 from qa.gating.verdicts import Verdict, gate
 from qa.reporting import report
-from qa.results.store import RunResult, append_history, load_run_dir, read_history
+from qa.results.store import RunResult, append_history, history_beside, load_run_dir, read_history
 from qa.run import profiles
 from qa.run.manifest import (
     assigned,
@@ -143,9 +143,9 @@ def _profile_matrix(name: str, manifests: list[dict[str, Any]], force: bool,
 
 
 def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
-               baselines_root: str | os.PathLike = "baselines",
+               baselines_root: str | os.PathLike = baselines.ROOT,
                history: str | os.PathLike | None = None, force: bool = False,
-               references: str | os.PathLike | None = "baselines/reference.toml",
+               references: str | os.PathLike | None = baselines.REFERENCES,
                profile: str | None = None) -> Judged:
     """Merge shard run folders into ``out_dir``: results, manifest, verdicts, report, history.
 
@@ -185,7 +185,7 @@ def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
         merged = {**manifests[0], "shard": None, "entries": expected, "skipped": skips,
                   "merged_from": [str(p) for p in paths]}
         write_manifest(out, merged)
-    history_path = Path(history) if history else out.parent / "history.jsonl"
+    history_path = Path(history) if history else history_beside(out)
     appended = append_history_once(history_path, results)
     title = f"qa-bench report — merged from {len(paths)} run folder{'s' * (len(paths) > 1)}"
     judged = _judge_and_write(out, results, absent, baselines_root, history_path, references,
@@ -196,7 +196,7 @@ def merge_runs(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike,
 
 def judge_run_dir(run_dir: str | os.PathLike, baselines_root: str | os.PathLike | None,
                   history: str | os.PathLike | None = None,
-                  references: str | os.PathLike | None = "baselines/reference.toml") -> Judged:
+                  references: str | os.PathLike | None = baselines.REFERENCES) -> Judged:
     """Re-judge one run folder against the baselines and name entries it never delivered.
 
     With ``baselines_root`` None the verdicts stored in the folder are used as they are.
@@ -217,7 +217,7 @@ def judge_run_dir(run_dir: str | os.PathLike, baselines_root: str | os.PathLike 
         notes.append("verdicts as stored in verdicts.json (not re-judged)")
     else:
         verdicts = None
-    history_path = Path(history) if history else run_dir.parent / "history.jsonl"
+    history_path = Path(history) if history else history_beside(run_dir)
     return _judge_and_write(run_dir, results, absent, baselines_root, history_path, references,
                             [*(stored.get("notes") or []), *notes],
                             stored.get("title", "qa-bench report"), verdicts, skips)
@@ -229,7 +229,7 @@ def _judge_and_write(out: Path, results: list[RunResult], absent: list[str],
                      verdicts: list[Verdict] | None = None,
                      skips: dict[str, str] | None = None) -> Judged:
     if verdicts is None:
-        verdicts = judge(results, baselines_root or "baselines")
+        verdicts = judge(results, baselines_root or baselines.ROOT)
     refs = load_references(references) \
         if references and Path(references).exists() else []
     path = report.write_report(out, results, verdicts, references=refs,

@@ -19,7 +19,7 @@ from tabulate import tabulate
 
 from qa.errors import QABenchError
 from qa.files import read_json, write_json_atomic, write_text_atomic
-from qa.gating.baselines import load_baseline
+from qa.gating.baselines import REFERENCES, load_baseline
 from qa.gating.comparability import SeriesKey, series_key
 from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, decide
 from qa.gating.references import Reference, load_references
@@ -27,7 +27,7 @@ from qa.gating.verdicts import Verdict, check_verdicts_file, gate
 from qa.measure.hardware import describe
 from qa.reporting.trend import detect_changes, left_out, plot_trend, select
 from qa.results.metricspec import METRICS, MetricSpec, accuracy_specs, specs
-from qa.results.store import RunResult, load_run_dir, read_history
+from qa.results.store import RunResult, history_beside, load_run_dir, read_history
 
 log = logging.getLogger(__name__)
 
@@ -441,7 +441,7 @@ def read_verdicts_file(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike | None = None,
-                   references_path: str | os.PathLike | None = "baselines/reference.toml",
+                   references_path: str | os.PathLike | None = REFERENCES,
                    baselines_root: str | os.PathLike | None = None,
                    incomplete: bool | None = None, step_summary: bool = True) -> str:
     """Re-render a run directory's report from its files; returns the markdown.
@@ -460,7 +460,7 @@ def render_run_dir(run_dir: str | os.PathLike, history_path: str | os.PathLike |
         verdicts = [v for r in results for v in gate(r, load_baseline(baselines_root, r.key))]
     else:
         verdicts = verdicts_from_json(meta.get("verdicts", []))
-    history_file = Path(history_path) if history_path else run_dir.parent / "history.jsonl"
+    history_file = Path(history_path) if history_path else history_beside(run_dir)
     history = read_history(history_file)
     references = load_references(references_path) if references_path else []
     path = write_report(run_dir, results, verdicts, references, history or None,

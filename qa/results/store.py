@@ -152,6 +152,15 @@ def safe_name(name: str) -> str:
     return out or "unnamed"
 
 
+#: The history's file name: beside the run folder unless ``--history`` says otherwise.
+HISTORY_FILE = "history.jsonl"
+
+
+def history_beside(run_dir: str | os.PathLike) -> Path:
+    """The default history of a run folder: ``history.jsonl`` in the folder that holds it."""
+    return Path(run_dir).parent / HISTORY_FILE
+
+
 def save_result(result: RunResult, out_dir: str | os.PathLike,
                 history: str | os.PathLike | None = None) -> Path:
     """Write ``<out_dir>/results/<entry_id>.json`` atomically and append it to the history.
@@ -160,7 +169,7 @@ def save_result(result: RunResult, out_dir: str | os.PathLike,
     """
     out = Path(out_dir)
     path = write_json_atomic(out / "results" / f"{result.entry_id}.json", result.to_dict())
-    append_history(history or out.parent / "history.jsonl", result)
+    append_history(history or history_beside(out_dir), result)
     return path
 
 

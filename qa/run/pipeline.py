@@ -52,6 +52,12 @@ def result_key(config: RunConfig) -> dict[str, str]:
             "model": config.model.name, "dataset": config.data.dataset}
 
 
+def failed_result(config: RunConfig, status: str, stage: str, cause: str) -> RunResult:
+    """The result of an entry that ended before measuring anything (timeout, launcher)."""
+    return RunResult(key=result_key(config), config=config.to_dict(), status=status,
+                     failure={"stage": stage, "cause": cause})
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -28,7 +28,7 @@ from qa.gating.verdicts import gate
 from qa.launchers import LaunchFailed
 from qa.reporting import report
 from qa.results.metricspec import accuracy_specs, is_number
-from qa.results.store import RunResult, read_history, save_result
+from qa.results.store import RunResult, history_beside, read_history, save_result
 from qa.run import profiles, sharding, stopping
 from qa.run.manifest import (
     assigned,
@@ -38,7 +38,7 @@ from qa.run.manifest import (
     skipped_entries,
     write_manifest,
 )
-from qa.run.pipeline import EntryTimeout, result_key, run_entry
+from qa.run.pipeline import EntryTimeout, failed_result, run_entry
 from qa.run.preflight import (
     check_baselines,
     check_data_files,
@@ -62,8 +62,8 @@ class RunOptions:
     """How a matrix run behaves (from CLI or pytest options)."""
 
     out_dir: Path
-    baselines_root: Path = Path("baselines")
-    references: Path = Path("baselines/reference.toml")
+    baselines_root: Path = baselines.ROOT
+    references: Path = baselines.REFERENCES
     seeds: list[int] = field(default_factory=lambda: [42])
     repeat: int = 1
     update_baselines: bool = False
@@ -77,7 +77,7 @@ class RunOptions:
     @property
     def history_path(self) -> Path:
         """Where results are appended and the trend is read from."""
-        return Path(self.history) if self.history else Path(self.out_dir).parent / "history.jsonl"
+        return Path(self.history) if self.history else history_beside(self.out_dir)
 
 
 @dataclass
@@ -161,7 +161,7 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     if shard_index is not None:
         entries = [a.entry for a in shards.shard(shard_index)]
     listing = sharding.format_listing(shards, shard_index) if values.get("list") else None
-    root = Path(values["baselines"]) if values.get("baselines") else home / "baselines"
+    root = Path(values["baselines"]) if values.get("baselines") else home / baselines.ROOT
     check_baselines(entries, root)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(values.get("out") or home / "reports" / f"{out_prefix}{profile.name}-{stamp}")
@@ -170,7 +170,8 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     check_writable(out)
     progress = not values.get("no_progress")
     _quiet_libraries(progress)
-    options = RunOptions(out_dir=out, baselines_root=root, references=root / "reference.toml",
+    options = RunOptions(out_dir=out, baselines_root=root,
+                         references=baselines.references_path(root),
                          seeds=seeds, repeat=repeat,
                          update_baselines=bool(values.get("update_baselines")
                                                or values.get("force_update_baselines")),
@@ -228,11 +229,9 @@ def run_one(config: RunConfig, options: RunOptions) -> RunResult:
         with time_limit(options.entry_timeout):
             return backends.get(config.hardware.backend).launch(config, options, run_entry)
     except EntryTimeout as exc:
-        return RunResult(key=result_key(config), config=config.to_dict(), status="timeout",
-                         failure={"stage": "entry", "cause": str(exc)})
+        return failed_result(config, "timeout", "entry", str(exc))
     except LaunchFailed as exc:
-        return RunResult(key=result_key(config), config=config.to_dict(), status="failed",
-                         failure={"stage": exc.stage, "cause": str(exc)})
+        return failed_result(config, "failed", exc.stage, str(exc))
 
 
 def aggregate_seeds(results: list[RunResult]) -> RunResult:
