@@ -3,8 +3,10 @@ both.
 
 Usage (from the repository root):
 
-    python benchmarks/validate_squad.py --squad-dir ../shared/datasets/squad \\
-        --vocab ../shared/models/bert-base-uncased/vocab.txt
+    python benchmarks/validate_squad.py --squad-dir DIR --vocab VOCAB_TXT
+
+    DIR holds the official dev-v1.1.json / dev-v2.0.json; VOCAB_TXT is bert-base-uncased's
+    vocab.txt (neither ships with qa-bench).
 
 For each dev file found (v1.1, v2.0) it checks that our features equal the seed's (offsets
 compared with the seed's ``None`` read as ``[-1, -1]``; labels equal except answers starting on a

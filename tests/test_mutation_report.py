@@ -45,6 +45,6 @@ def test_a_timeout_is_a_kill_and_is_counted_apart() -> None:
     assert (row["killed"], row["timeout"], row["survived"], row["unexplained"]) == (2, 1, 1, 1)
     line = tool.table_lines({"qa.gating.verdicts": row})[2]
     assert line.startswith("| `qa.gating.verdicts` | 3 | 2 | 1 | 1 | 0 | 0 | 66.7 % |")
-    before = {k: v for k, v in row.items() if k != "timeout"}  # docs/mutation-before.json
+    before = {k: v for k, v in row.items() if k != "timeout"}  # docs/mutation/before.json
     assert tool.table_lines({"qa.gating.verdicts": before})[2].startswith(
         "| `qa.gating.verdicts` | 3 | 2 | — |")
