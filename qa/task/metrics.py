@@ -349,6 +349,6 @@ def load_evaluate_metric(version_2: bool = False, **load_kwargs: Any) -> Any:
 
     if load_kwargs.get("num_process", 1) == 1:
         load_kwargs.setdefault("keep_in_memory", True)
-    module = importlib.resources.files("qa") / "squad_metric" / "squad_metric.py"
+    module = importlib.resources.files("qa.task") / "squad_metric" / "squad_metric.py"
     with importlib.resources.as_file(module) as path:
         return evaluate.load(str(path), version_2=version_2, **load_kwargs)
