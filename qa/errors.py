@@ -9,8 +9,14 @@ from collections.abc import Iterable
 class QABenchError(Exception):
     """An error caused by the user's input (a file, an option, a name).
 
-    The CLI and the pytest layer print ``str(error)`` on one line and exit with code 2.
+    The CLI and the pytest layer print ``str(error)`` on one line and exit with code 2: line
+    breaks that user input carries into the message (a key, a value, a file's text) are shown
+    escaped, so the message stays one line whatever it quotes.
     """
+
+    def __init__(self, message: object = "") -> None:
+        text = str(message)
+        super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 class HubUnreachableError(QABenchError):

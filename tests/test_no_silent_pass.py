@@ -175,3 +175,11 @@ def test_compare_refuses_other_hardware_unless_forced(tmp_path, capsys) -> None:
     assert "hardware differs (cpu_id: AuthenticAMD/25/1/1 -> AuthenticAMD/25/17/0)" in err
     assert main(["compare", str(a), str(b), "--force"]) == EXIT_OK
     assert "Forced comparison" in capsys.readouterr().out
+
+
+def test_a_refusal_is_one_line_whatever_the_input_quotes(capsys) -> None:
+    """Found by the validation fuzz test: a --set key with a line break in it made the one-line
+    refusal two lines. Every QABenchError keeps its message on one line, escaped."""
+    assert main(["run", "--set", "train.\n0=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown config key 'train.\\n0'" in err
