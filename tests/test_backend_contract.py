@@ -22,7 +22,7 @@ from qa.backends.base import Backend
 ROOT = Path(__file__).resolve().parents[1]
 #: The modules that call into backends.
 CALLERS = ("qa/run/pipeline.py", "qa/run/runner.py", "qa/run/profiles/__init__.py",
-           "qa/frontends/pytest_support.py")
+           "qa/run/sharding.py", "qa/frontends/pytest_support.py")
 #: Local names the callers bind a backend class or instance to.
 BACKEND_NAMES = {"backend", "backend_cls"}
 
@@ -67,7 +67,8 @@ ALL_CALLS = [(f"{name}:{line}", method, n_args, keywords)
 def test_the_callers_are_read() -> None:
     methods = {method for _, method, _, _ in ALL_CALLS}
     # If the parse found none of these, the test below would pass vacuously.
-    assert {"__init__", "available", "fingerprint", "compile", "train", "predict"} <= methods
+    assert {"__init__", "available", "fingerprint", "compile", "train", "predict", "cost_seconds",
+            "describe", "versions"} <= methods
 
 
 def _bind(cls: type, method: str, n_args: int, keywords: list[str]) -> None:
@@ -109,7 +110,9 @@ def test_backends_construct_with_the_pipeline_arguments(name: str) -> None:
 
 
 def test_a_new_backend_is_one_module_and_one_registry_line(tmp_path, monkeypatch) -> None:
-    """Pods, result key, marks and failure kinds all come from the backend class itself."""
+    """Pods, result key, marks and failure kinds all come from the backend class itself (a
+    backend from another distribution, through the entry point: tests/test_outside_backend.py).
+    """
     from qa.run import profiles
     from qa.run.pipeline import result_key
 
@@ -169,3 +172,46 @@ def test_the_flops_probe_runs_only_where_the_host_is_the_hardware() -> None:
     ipu = apply_overrides(RunConfig(), ["hardware.backend=ipu", "hardware.pod=pod16"])
     # A host matmul is no measure of an IPU (nor of the emulation standing in for one).
     assert backends.get("ipu").probe_device(ipu) is None
+
+
+def test_each_backend_describes_its_own_hardware() -> None:
+    """The wording of a report's hardware line is the backend's; the report reads it from the
+    fingerprint (``description``, written when the entry runs) and imports no backend."""
+    from qa.measure.hardware import describe
+
+    cpu = {"kind": "cpu", "cpu": "Test CPU", "cpu_id": "Test/25/1/1", "cores": 2, "threads": 2,
+           "torch_build": "cpu"}
+    gpu = {"kind": "cuda", "gpu": "NVIDIA H100", "gpus": 2, "torch_build": "cuda12.1"}
+    ipu = {"kind": "ipu", "pod": "pod16", "ipus": 16, "emulated": True}
+    torch_cls, ipu_cls = backends.get("torch"), backends.get("ipu")
+    assert torch_cls.describe(cpu) == "Test CPU [Test/25/1/1] 2 cores, 2 threads, torch cpu"
+    assert torch_cls.describe(gpu) == "2× NVIDIA H100, torch cuda12.1"
+    assert ipu_cls.describe(ipu) == "IPU pod16 (emulated)"
+    assert describe({**ipu, "description": ipu_cls.describe(ipu)}) == "IPU pod16 (emulated)"
+    # A fingerprint recorded without its description: its identity fields, never "None".
+    assert describe(ipu) == "ipu: pod pod16, ipus 16, emulated"
+
+
+def test_each_backend_prices_its_own_entries() -> None:
+    """Sharding's estimate: the work from the config, its price in seconds from the backend."""
+    from qa.config.schema import RunConfig, apply_overrides
+
+    ipu = apply_overrides(RunConfig(), ["hardware.backend=ipu", "hardware.pod=pod16"])
+    cpu = apply_overrides(RunConfig(), ["hardware.backend=torch", "hardware.device=cpu"])
+    cuda = apply_overrides(cpu, ["hardware.device=cuda", "hardware.replicas=2"])
+    flops, params = 1e15, 110e6
+    assert backends.get("ipu").cost_seconds(ipu, flops, params) == pytest.approx(
+        flops / (387 * 6 * 110e6 * 384) + 0.3 * 110)  # 16 IPUs, plus the compile
+    assert backends.get("torch").cost_seconds(cpu, flops, params) == flops / 2e10
+    assert backends.get("torch").cost_seconds(cuda, flops, params) == flops / (4e13 * 2)
+    assert Backend.cost_seconds(cpu, flops, params) == flops / 2e10  # the contract's default
+
+
+def test_the_backend_reports_its_own_packages() -> None:
+    """optimum-graphcore is the IPU backend's to report, not every result's."""
+    from qa.results.store import environment_manifest
+
+    assert "optimum-graphcore" not in environment_manifest()["versions"]
+    assert environment_manifest({"optimum-graphcore": "9.9"})["versions"][
+        "optimum-graphcore"] == "9.9"
+    assert set(backends.get("torch").versions()) <= {"qa-bench"}

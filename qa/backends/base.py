@@ -4,14 +4,18 @@ The pipeline constructs a backend with the tokenizer's padding side, asks whethe
 and what hardware it runs on, then compiles, trains and predicts. Profiles ask which pods (or
 devices) it accepts, how a pod becomes config overrides, which pytest marks its entries carry;
 result keys ask for the pod part; the runner asks how an entry is launched (in this process or
-under a launcher such as torchrun); a failure is classified by its kind. A backend is a folder
-``qa/backends/<name>/`` whose class implements this, plus one line in the registry
-(``qa/backends/__init__.py``). ``tests/test_backend_contract.py`` binds every call the callers
-make against every registered backend.
+under a launcher such as torchrun); a failure is classified by its kind. Sharding asks what an
+entry costs, reports how its hardware reads and which package versions it reports; each has a
+generic default here. A backend is a folder ``qa/backends/<name>/`` whose class implements
+this, plus one line in the registry (``qa/backends/__init__.py``), or a class in another
+distribution named by a ``qa_bench.backends`` entry point. ``tests/test_backend_contract.py``
+binds every call the callers make against every registered backend.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata as md
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.launchers import Worker, inline
+from qa.measure.hardware import identity_line
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -26,6 +31,10 @@ if TYPE_CHECKING:
     from qa.config.schema import RunConfig
     from qa.measure.convergence import ConvergenceMonitor
     from qa.results.store import RunResult
+
+
+#: The default device rate of ``Backend.cost_seconds`` (effective training FLOP/s).
+DEFAULT_FLOPS_PER_S = 2e10
 
 
 @dataclass
@@ -78,6 +87,12 @@ class Diverged(BackendFailure):
     """The training loss became NaN or infinite."""
 
     status = "diverged"
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> the installed distributions providing it (read once: ~0.1 s)."""
+    return md.packages_distributions()
 
 
 class Backend(ABC):
@@ -135,6 +150,40 @@ class Backend(ABC):
         no probe runs and MFU stays unset rather than being measured against the wrong chip.
         """
         return None
+
+    @classmethod
+    def cost_seconds(cls, config: RunConfig, flops: float, params: float) -> float:
+        """Estimated device-seconds of one seed of an entry (``qa.run.sharding``).
+
+        ``flops`` is the entry's training plus evaluation work, ``params`` the model's
+        parameters, both from the config alone. The estimate must depend on the config only (no
+        probe, no clock): every host of a sharded run computes the same partition. Default: the
+        work at ``DEFAULT_FLOPS_PER_S`` (a CPU's order of magnitude), no compile time.
+        """
+        return flops / DEFAULT_FLOPS_PER_S
+
+    @classmethod
+    def describe(cls, fingerprint: dict[str, Any]) -> str:
+        """One line naming the hardware of ``fingerprint`` for reports and verdicts.
+
+        The pipeline stores it in the fingerprint (``description``) when the entry runs, so the
+        report and the gates, which import no backend, read it from the result. Default: the
+        identity fields the fingerprint carries (``qa.measure.hardware.identity_line``).
+        """
+        return identity_line(fingerprint)
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        """Package versions this backend reports in a result's environment, beside the common
+        ones (``qa.results.store.environment_manifest``). Default: the distribution that
+        provides the backend's module, when it is installed."""
+        found: dict[str, str] = {}
+        for dist in _distributions().get(cls.__module__.split(".")[0], []):
+            try:
+                found[dist] = md.version(dist)
+            except md.PackageNotFoundError:
+                continue
+        return found
 
     # -- running an entry -------------------------------------------------------------------
     @classmethod

@@ -6,8 +6,9 @@ field that both carry is equal. Identity fields are what changes the speed of th
 the CPU (vendor model string, family/model/stepping and a digest of its feature flags, so two
 "AMD EPYC" of different generations differ), core count and intra-op threads; the GPU name and
 count; the IPU pod; the torch build (a ``+cpu`` wheel and a CUDA wheel differ on the same CPU);
-and whether the hardware is emulated. Descriptive fields (kernel, memory) are recorded but not
-compared.
+and whether the hardware is emulated. Descriptive fields (kernel, memory, and ``description``:
+the backend's one line for reports, ``Backend.describe``, written when the entry runs) are
+recorded but not compared.
 """
 
 from __future__ import annotations
@@ -74,19 +75,29 @@ def differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[str]
             if (f in a or f in b) and a.get(f) != b.get(f)]
 
 
-def describe(fingerprint: dict[str, Any] | None) -> str:
-    """One short line for a report: ``AMD EPYC ×2 cores, 2 threads, torch cpu``."""
+def identity_line(fingerprint: dict[str, Any] | None) -> str:
+    """The identity fields a fingerprint carries, in one line: ``npu: cores 8, pod rack2``.
+
+    Fields that are absent or None are left out (never "None"); a true ``emulated`` reads
+    ``emulated``. The generic description (``Backend.describe``'s default), and how a
+    fingerprint recorded without its backend's ``description`` reads.
+    """
     if not fingerprint:
         return "unknown hardware"
-    fp = fingerprint
     parts = []
-    if fp.get("kind") == "ipu":
-        parts.append(f"IPU {fp.get('pod')}" + (" (emulated)" if fp.get("emulated") else ""))
-    elif fp.get("gpu"):
-        parts.append(f"{fp.get('gpus', 1)}× {fp['gpu']}")
-    else:
-        parts.append(f"{fp.get('cpu')} [{fp.get('cpu_id')}] {fp.get('cores')} cores, "
-                     f"{fp.get('threads')} threads")
-    if fp.get("torch_build"):
-        parts.append(f"torch {fp['torch_build']}")
-    return ", ".join(parts)
+    for name in IDENTITY_FIELDS:
+        value = fingerprint.get(name)
+        if name == "kind" or value in (None, "", False):
+            continue
+        parts.append(name if value is True else f"{name} {value}")
+    kind = fingerprint.get("kind")
+    line = ", ".join(parts) or "no identity fields"
+    return f"{kind}: {line}" if kind not in (None, "") else line
+
+
+def describe(fingerprint: dict[str, Any] | None) -> str:
+    """One short line for a report: the ``description`` its backend wrote when the entry ran
+    (``Backend.describe``), else its identity fields (``identity_line``)."""
+    if not fingerprint:
+        return "unknown hardware"
+    return str(fingerprint.get("description") or identity_line(fingerprint))

@@ -232,17 +232,23 @@ def read_history(path: str | os.PathLike) -> list[RunResult]:
     return results
 
 
-def environment_manifest() -> dict[str, Any]:
-    """Versions, hardware and commit: enough to tell two runs' environments apart."""
+def environment_manifest(backend_versions: dict[str, str] | None = None) -> dict[str, Any]:
+    """Versions, hardware and commit: enough to tell two runs' environments apart.
+
+    Args:
+        backend_versions: the packages the entry's backend reports (``Backend.versions``),
+            after the common ones.
+    """
     import importlib.metadata as md
 
     versions = {}
     for package in ("qa-bench", "torch", "transformers", "datasets", "tokenizers", "accelerate",
-                    "numpy", "optimum-graphcore"):
+                    "numpy"):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:
             continue
+    versions.update(backend_versions or {})
     env: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),

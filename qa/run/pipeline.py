@@ -85,8 +85,9 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
         QABenchError: bad input (files, names, options), reported by the caller in one line.
     """
     cache_dir = cache_dir or models.cache_root(config.model)
+    backend_cls = backends.get(config.hardware.backend)
     result = RunResult(key=result_key(config), config=config.to_dict(), started_at=_now(),
-                       environment=environment_manifest())
+                       environment=environment_manifest(backend_cls.versions()))
     if faults.active():
         result.environment["injected_fault"] = faults.active()
     stages = _Stages()
@@ -98,8 +99,7 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
         # and exits 2 after saving what was already measured.
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, the matrix goes on
-        _record_failure(result, stages.current, exc,
-                        backends.get(config.hardware.backend).failure_status(exc))
+        _record_failure(result, stages.current, exc, backend_cls.failure_status(exc))
     stages.enter("done")
     result.timings["wall_s"] = time.perf_counter() - wall
     result.timings["stage_s"] = {k: round(v, 3) for k, v in stages.seconds.items()}
@@ -132,7 +132,10 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
 
     dcfg = config.data
     version_2 = dcfg.version_2 or dcfg.dataset in ("squad_v2", "synthetic_v2")
-    result.hardware = backends.get(config.hardware.backend).fingerprint(config)
+    backend_cls = backends.get(config.hardware.backend)
+    hardware = backend_cls.fingerprint(config)
+    # The report and the gates import no backend: the backend's one line travels with the result.
+    result.hardware = {**hardware, "description": backend_cls.describe(hardware)}
     stages.enter("data")
     splits, fingerprint = data.load(dcfg, cache_dir)
     result.dataset_fingerprint = fingerprint
@@ -155,7 +158,6 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     train_features = faults.train_features(train_features)
     eval_features = faults.validation_features(eval_features, eval_split)
 
-    backend_cls = backends.get(config.hardware.backend)
     ok, reason = backend_cls.available(config)
     if not ok:
         raise QABenchError(f"backend {config.hardware.backend!r} unavailable: {reason}")

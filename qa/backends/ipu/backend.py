@@ -20,6 +20,7 @@ Under the poptorch emulation (``tests/emulation``) everything runs on the CPU; r
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import inspect
 import tempfile
 import time
@@ -60,6 +61,10 @@ if TYPE_CHECKING:
 #: Suffix of the result key's pod under the poptorch emulation: emulated results and baselines
 #: are filed apart from real pods' and can never gate (or be gated by) hardware numbers.
 EMULATED_SUFFIX = "-emulated"
+#: Effective training FLOP/s of one IPU for the sharding estimate: the one measured figure in the
+#: nightly issue, 387 samples/s for BERT-base at 384 tokens on pod16 (16 IPUs).
+IPU_RATE = 387 * 6 * 110e6 * 384 / 16
+COMPILE_S_PER_M_PARAMS = 0.3  # graph compile: ~35 s for BERT-base on an IPU
 
 
 def poptorch_module() -> Any | None:
@@ -192,6 +197,29 @@ class IPUBackend(Backend):
                 "ipu_version": version,
                 "sdk": getattr(module, "__version__", None) if module is not None else None,
                 "optimum_graphcore": optimum_version(), "emulated": emulated()}
+
+    @classmethod
+    def cost_seconds(cls, config: RunConfig, flops: float, params: float) -> float:
+        """The work over the pod's IPUs, plus the graph compile (grows with the model)."""
+        devices = POD_SIZES.get(config.hardware.pod or "pod4", 4)
+        return flops / (IPU_RATE * devices) + COMPILE_S_PER_M_PARAMS * params / 1e6
+
+    @classmethod
+    def describe(cls, fingerprint: dict[str, Any]) -> str:
+        """``IPU pod16``, ``IPU pod16 (emulated)``."""
+        return f"IPU {fingerprint.get('pod')}" + (" (emulated)" if fingerprint.get("emulated")
+                                                   else "")
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        """qa-bench's own, optimum-graphcore's and the SDK's poptorch wheel's, where installed."""
+        found = super().versions()
+        for package in ("optimum-graphcore", "poptorch"):
+            try:
+                found[package] = md.version(package)
+            except md.PackageNotFoundError:
+                continue
+        return found
 
     @classmethod
     def result_pod(cls, config: RunConfig) -> str:

@@ -32,6 +32,10 @@ from qa.measure.hardware import cpu_info, torch_build
 
 __all__ = ["Diverged", "TorchBackend"]  # Diverged: the contract's failure kind, raised here
 
+#: Effective training FLOP/s of one device, for the sharding estimate: rough orders of magnitude
+#: (only the ratios inside one matrix matter).
+DEVICE_RATE = {"cpu": 2e10, "cuda": 4e13, "auto": 2e10}
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (data order is seeded separately from the same seed)."""
@@ -133,6 +137,25 @@ class TorchBackend(Backend):
             threads = hw.threads or torch.get_num_threads()
             fp.update(cpu_info(), threads=threads)
         return fp
+
+    @classmethod
+    def cost_seconds(cls, config: Any, flops: float, params: float) -> float:
+        """The work at the device's rate, over the replicas; no compile time."""
+        hw = config.hardware
+        return flops / (DEVICE_RATE.get(hw.device, DEVICE_RATE["cpu"]) * max(hw.replicas, 1))
+
+    @classmethod
+    def describe(cls, fingerprint: dict[str, Any]) -> str:
+        """``2× NVIDIA H100, torch cuda12.1`` or ``AMD EPYC [..] 2 cores, 2 threads, torch cpu``."""
+        fp = fingerprint
+        if fp.get("gpu"):
+            parts = [f"{fp.get('gpus', 1)}× {fp['gpu']}"]
+        else:
+            parts = [f"{fp.get('cpu')} [{fp.get('cpu_id')}] {fp.get('cores')} cores, "
+                     f"{fp.get('threads')} threads"]
+        if fp.get("torch_build"):
+            parts.append(f"torch {fp['torch_build']}")
+        return ", ".join(parts)
 
     # -- compile -------------------------------------------------------------------------
     def compile(self, model: Any, features: Any, config: Any) -> CompileTiming:
