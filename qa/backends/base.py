@@ -6,7 +6,7 @@ devices) it accepts, how a pod becomes config overrides, which pytest marks its 
 result keys ask for the pod part; the runner asks how an entry is launched (in this process or
 under a launcher such as torchrun); a failure is classified by its kind. A backend is a folder
 ``qa/backends/<name>/`` whose class implements this, plus one line in the registry
-(``qa/backends/__init__.py``). ``tests/test_backend_contract.py`` binds every call the callers
+(``qa/backends/__init__.py``). ``tests/backends/test_base_contract.py`` binds every call the callers
 make against every registered backend.
 """
 
