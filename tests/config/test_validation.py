@@ -293,6 +293,7 @@ def _env(tmp: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("item, fragment", [
     ("train.micro_batch_size=0", "train.micro_batch_size = 0: must be an integer >= 1"),
     ("train.num_train_epochs=-1", "train.num_train_epochs = -1: must be a finite number > 0"),
@@ -358,6 +359,7 @@ def test_a_refused_run_writes_nothing(args: list[str], tmp_path: Path) -> None:
     assert not (work / "runs" / "new").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args", [["run", "--list"], ["config", "--profile", "nightly"]])
 def test_a_closed_pipe_ends_quietly(args: list[str], tmp_path: Path) -> None:
     """``qa-bench run --list | head -1``: the reader is gone before the output is written."""

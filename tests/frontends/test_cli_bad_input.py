@@ -323,6 +323,7 @@ def test_baseline_case_through_report_cli(name: str, sandbox: Path,
     assert_one_clear_line(rc, out, err, fragment)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
 def test_cli_case_in_a_subprocess(name: str, sandbox: Path) -> None:
     args, fragment = CLI_CASES[name]
@@ -332,6 +333,7 @@ def test_cli_case_in_a_subprocess(name: str, sandbox: Path) -> None:
     assert_one_clear_line(proc.returncode, proc.stdout, proc.stderr, fragment)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", list(PYTEST_CASES))
 def test_pytest_option_case(name: str, sandbox: Path) -> None:
     args, fragment = PYTEST_CASES[name]

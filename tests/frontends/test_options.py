@@ -23,6 +23,7 @@ def _flags(text: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", text))
 
 
+@pytest.mark.e2e
 def test_cli_run_help_and_pytest_help_list_the_same_run_options() -> None:
     run = next(a for a in build_parser()._subparsers._actions  # the "run" sub-parser
                if a.choices and "run" in a.choices).choices["run"]

@@ -51,6 +51,7 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     return pytester
 
 
+@pytest.mark.e2e
 def test_nightly_matrix_is_collected_and_ipu_entries_skip_with_the_reason(suite) -> None:
     collected = suite.runpytest_subprocess("benchmarks", "--profile", "nightly", "--collect-only",
                                            "-q")
@@ -63,6 +64,7 @@ def test_nightly_matrix_is_collected_and_ipu_entries_skip_with_the_reason(suite)
     assert run.ret == 5  # every entry skipped: nothing judged is not green
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("args", "message"), [
     (["--profile", "smok"], "*did you mean 'smoke'*"),
     (["--set", "train.learnig_rate=1"], "*did you mean 'learning_rate'*"),
@@ -75,6 +77,7 @@ def test_bad_options_exit_2_with_one_line(suite, args, message) -> None:
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
+@pytest.mark.e2e
 def test_missing_baseline_skips_then_update_creates_it_and_gates_pass(suite) -> None:
     common = ["benchmarks", "--profile", "tiny", "--baselines", "bl", "-rs", "-p",
               "no:randomly", "--benchmark-json", "bench.json"]

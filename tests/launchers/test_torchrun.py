@@ -80,6 +80,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_two_nodes_on_this_machine_train_one_entry(tmp_path: Path) -> None:
     env = {**os.environ, "QA_BENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}

@@ -1,5 +1,5 @@
-"""dev.py's install step: which torch build a machine gets, and the fallback when the CPU index
-cannot be reached (as on our CI machines)."""
+"""dev.py: which torch build a machine gets, and the fallback when the CPU index cannot be
+reached (as on our CI machines); which tests ``dev.py test`` runs."""
 
 from __future__ import annotations
 
@@ -81,3 +81,15 @@ def test_the_pin_is_one_release() -> None:
     lines = [line for line in (ROOT / "constraints" / "torch.txt").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
     assert len(lines) == 1 and lines[0].startswith("torch==")
+
+
+def test_the_developer_loop_leaves_out_the_end_to_end_runs_unless_asked() -> None:
+    assert dev.pytest_args([]) == ["tests", "-m", "not e2e"]
+    assert dev.pytest_args(["-x", "-k", "verdict"]) == ["tests", "-m", "not e2e", "-x", "-k",
+                                                        "verdict"]
+    # pytest keeps the last -m: the end-to-end runs alone (CI's second step)
+    assert dev.pytest_args(["-m", "e2e"])[-2:] == ["-m", "e2e"]
+    # a path names its own tests, e2e ones included
+    assert dev.pytest_args(["tests/run/test_pipeline.py::test_same_seed_same_scores"]) == [
+        "tests/run/test_pipeline.py::test_same_seed_same_scores"]
+    assert dev.pytest_args(["tests", "-q"]) == ["tests", "-q"]

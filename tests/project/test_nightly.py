@@ -27,6 +27,7 @@ TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=
         "train.compile_eval=false", "train.eval_timing_rounds=1", "model.vocab_size=800"]
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_two_shard_processes_then_one_merge(tmp_path: Path, capsys) -> None:
     profile = tmp_path / "tiny4.toml"

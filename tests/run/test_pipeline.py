@@ -25,6 +25,8 @@ E2E = [
 EM_FLOOR = 5.0
 SHORT = ["train.max_steps=30"]
 
+pytestmark = pytest.mark.e2e  # every test here trains (the module fixture)
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

@@ -45,6 +45,7 @@ max_steps = 1000000
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_ends_the_run_like_ctrl_c(tmp_path: Path, sig: signal.Signals) -> None:
