@@ -2,7 +2,8 @@
 """Bootstrap and run qa-bench with nothing but python3 and pip.
 
     python3 dev.py bench [qa-bench run options]   # the embedded-default benchmark, ends in a report
-    python3 dev.py test  [pytest options]         # the unit tests (what CI runs)
+    python3 dev.py test  [pytest options]         # the unit tests, end-to-end runs left out
+    python3 dev.py test -m e2e                    # the end-to-end runs (CI runs both)
     python3 dev.py lint                           # ruff
 
 The first call creates ./.venv and installs the project; later calls reinstall only when
@@ -11,6 +12,10 @@ installed to match the machine: on a machine without an NVIDIA GPU the CPU build
 CPU wheel index (about 1.6 GB installed) when that index answers within a few seconds, else the
 default index's build (on Linux x86_64 that is the CUDA build, about 5.4 GB, which runs on the
 CPU too). One line says which build was installed and why.
+
+``dev.py test`` is the developer's loop (a few minutes on 2 cores): tests marked ``e2e`` (real
+training, qa-bench and pytest subprocesses) are left out unless a ``-m`` or a test path says
+otherwise; ``.ci/run`` runs them as a second step.
 
 ``python dev.py pip-install [pip options] PACKAGES`` is the same install step for tox's
 ``install_command``.
@@ -110,6 +115,14 @@ def ensure_env() -> None:
     STAMP.write_text(wanted)
 
 
+def pytest_args(args: list[str], root: Path = ROOT) -> list[str]:
+    """pytest's arguments for ``dev.py test ARGS``: all of ``tests/`` but the ``e2e`` runs, unless
+    ARGS name tests (a path) or their own ``-m`` (pytest keeps the last ``-m``)."""
+    names_tests = any(not arg.startswith("-") and (root / arg.split("::", 1)[0]).exists()
+                      for arg in args)
+    return [*args] if names_tests else ["tests", "-m", "not e2e", *args]
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "pip-install":  # tox's install_command: the current interpreter
         try:
@@ -134,7 +147,8 @@ def main(argv: list[str]) -> int:
         return subprocess.run([str(BIN / "qa-bench"), "run", *rest], cwd=ROOT, env=env).returncode
     if command == "lint":
         return subprocess.run([str(BIN / "ruff"), "check", "."], cwd=ROOT, env=env).returncode
-    code = subprocess.run([str(PY), "-m", "pytest", "tests", *rest], cwd=ROOT, env=env).returncode
+    code = subprocess.run([str(PY), "-m", "pytest", *pytest_args(rest)], cwd=ROOT,
+                          env=env).returncode
     if code == 5:  # pytest's "no tests collected" must never pass silently
         print("dev.py: pytest collected no tests", file=sys.stderr)
         return 1

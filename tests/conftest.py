@@ -1,4 +1,4 @@
-"""Hypothesis profiles for the property tests (``tests/test_properties_*.py``).
+"""Hypothesis profiles for the property tests (``tests/*/test_*_properties.py``).
 
 ``dev`` (default): random examples, the failing ones kept in ``.hypothesis/`` (not in git) and
 replayed first next time. ``ci`` (when ``$CI`` is set, as in ``.ci/run``): derandomized, so a CI
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 line if line is not None else -1, item.nodeid)
 
     items.sort(key=key)
+
+
+# Fixtures shared by several test modules.
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any attempt to open a network connection."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

@@ -3,7 +3,7 @@
 This re-expresses, function for function, the scoring parts of ``evaluate-v1.1.py`` and
 ``evaluate-v2.0.py`` (the scripts published with SQuAD 1.1 and 2.0; the ``evaluate`` hub metrics
 wrap the same code). ``qa.task.metrics`` is checked against it by property tests
-(``tests/test_properties_metrics.py``), so it must stay literal: do not optimise it, and do not
+(``tests/task/test_metrics_properties.py``), so it must stay literal: do not optimise it, and do not
 give it the defined results ``qa.task.metrics`` adds where the scripts crash.
 
 Left out, because they do not change the scores: command-line parsing, the dataset-version

@@ -8,7 +8,7 @@ under a launcher such as torchrun); a failure is classified by its kind. Shardin
 entry costs, reports how its hardware reads and which package versions it reports; each has a
 generic default here. A backend is a folder ``qa/backends/<name>/`` whose class implements
 this, plus one line in the registry (``qa/backends/__init__.py``), or a class in another
-distribution named by a ``qa_bench.backends`` entry point. ``tests/test_backend_contract.py``
+distribution named by a ``qa_bench.backends`` entry point. ``tests/backends/test_base_contract.py``
 binds every call the callers make against every registered backend.
 """
 

@@ -23,8 +23,9 @@ one for its weight, each as costly as the forward product. Left out on purpose:
   count is a slight undercount for DeBERTa.
 
 ``torch.utils.flop_counter.FlopCounterMode`` on an eager-attention model counts exactly these
-matmuls (``tests/test_efficiency.py`` checks agreement). With SDPA it differs: the fused CUDA
-backward is counted as 2.5x its forward (the recompute), and the fused CPU kernel is not counted.
+matmuls (``tests/measure/test_efficiency.py`` checks agreement). With SDPA it differs: the fused
+CUDA backward is counted as 2.5x its forward (the recompute), and the fused CPU kernel is not
+counted.
 
 **Peak** comes from a probe: best-of-rounds square matmuls at the thread count torch runs with
 (``measure_peak_flops``), so MFU = achieved model FLOP/s / what this machine's matmul reaches.

@@ -4,7 +4,7 @@ temporary array (preprocessing's labelling grid, postprocessing's candidate grid
 Each piece must be visited exactly once: the callers' results would not change if pieces
 overlapped (every row is recomputed to the same value), but the work would grow with the square
 of the axis, a slowdown that no output check can see. So the partition itself is the contract,
-and ``tests/test_chunks.py`` pins it.
+and ``tests/task/test_chunks.py`` pins it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What qa-bench passes to optimum-graphcore: pure keyword builders, checked without poptorch.
 
 Every keyword given to ``IPUConfig``, ``IPUTrainingArguments`` and ``IPUTrainer`` comes from a
-function here or in ``config.py``; ``tests/test_ipu_contract.py`` checks each against the
+function here or in ``config.py``; ``tests/backends/ipu/test_keywords.py`` checks each against the
 optimum-graphcore sources of every supported API generation.
 """
 
