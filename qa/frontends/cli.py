@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the accuracy metrics' tolerance floor in points (the gate is mean "
                            "- max(floor, 3 sigma, mean - worst run)); default: the one already "
                            "in the baseline file, else the metric's default (1.0)")
+    base.add_argument("--pool", action="store_true",
+                      help="add these runs' accuracy to the runs the existing baseline was "
+                           "measured from (its n, mean, std, min, max) instead of replacing "
+                           "them: e.g. runs of the unchanged tree on another CPU model")
     base.add_argument("--force", action="store_true",
                       help="write even where a result failed, faulted, or fails its gates "
                            "against the current baseline (failed and faulted results are still "
@@ -301,7 +305,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     timed = load(args.timings_from) if args.timings_from else None
     outcome = guarded_update(baselines_root(args.qa_baselines), results, force=args.force,
                              force_flag="--force", sources=sources,
-                             accuracy_tolerance=args.accuracy_tolerance, timing_results=timed)
+                             accuracy_tolerance=args.accuracy_tolerance, timing_results=timed,
+                             pool=args.pool)
     if not outcome.written:
         raise QABenchError(" | ".join(outcome.refused) or "no result: no baseline written")
     for line in outcome.lines:

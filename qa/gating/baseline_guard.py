@@ -83,7 +83,8 @@ def guarded_update(root: str | os.PathLike, results: Sequence[RunResult], *,
                    force_flag: str = "--force", incomplete: bool = False,
                    sources: Mapping[int, str] | None = None,
                    accuracy_tolerance: float | None = None,
-                   timing_results: Sequence[RunResult] | None = None) -> GuardOutcome:
+                   timing_results: Sequence[RunResult] | None = None,
+                   pool: bool = False) -> GuardOutcome:
     """Write the baseline of every entry in ``results`` if the run is fit (or ``force``).
 
     Args:
@@ -96,7 +97,8 @@ def guarded_update(root: str | os.PathLike, results: Sequence[RunResult], *,
         force_flag: the option that says ``force``, named in refusals.
         incomplete: the run stopped before every entry ran.
         sources: ``id(result)`` → where it was read from (a run folder), named in the lines.
-        accuracy_tolerance, timing_results: as in ``qa.gating.baselines.baseline_from_results``.
+        accuracy_tolerance, timing_results, pool: as in
+            ``qa.gating.baselines.baseline_from_results``.
 
     Returns:
         The paths written and the lines to show. Unfit without ``force``: nothing written.
@@ -122,7 +124,7 @@ def guarded_update(root: str | os.PathLike, results: Sequence[RunResult], *,
             outcome.refused.append(line)
             outcome.lines.append(line)
             continue
-        outcome.written.append(_write(d, force_flag, accuracy_tolerance, outcome.lines))
+        outcome.written.append(_write(d, force_flag, accuracy_tolerance, outcome.lines, pool))
     return outcome
 
 
@@ -235,9 +237,9 @@ def _refusal(d: Decision, force_flag: str) -> str:
 
 
 def _write(d: Decision, force_flag: str, accuracy_tolerance: float | None,
-           lines: list[str]) -> Path:
+           lines: list[str], pool: bool = False) -> Path:
     """Archive the old file, write the new one, and say so (with the diff) in ``lines``."""
-    data = baseline_from_results(d.pooled, d.previous, accuracy_tolerance, d.timed)
+    data = baseline_from_results(d.pooled, d.previous, accuracy_tolerance, d.timed, pool)
     Baseline.from_dict(data, source=str(d.path))  # never write what load would reject
     forced = bool(d.reasons)
     if d.previous is not None:

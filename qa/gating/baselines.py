@@ -324,7 +324,8 @@ def measured_tolerance(name: str, results: Iterable[RunResult]) -> float:
 
 
 def _accuracy_metrics(ok: list[RunResult], previous: Baseline | None,
-                      accuracy_tolerance: float | None) -> dict[str, dict[str, Any]]:
+                      accuracy_tolerance: float | None,
+                      pool: bool = False) -> dict[str, dict[str, Any]]:
     metrics: dict[str, dict[str, Any]] = {}
     for name, spec in METRICS.items():
         if spec.hardware_bound:
@@ -335,13 +336,38 @@ def _accuracy_metrics(ok: list[RunResult], previous: Baseline | None,
         kept = previous.metrics.get(name) if previous else None
         tolerance = accuracy_tolerance if accuracy_tolerance is not None else (
             kept.tolerance if kept else spec.default_tolerance)
-        entry: dict[str, Any] = {"value": round(statistics.fmean(samples), 4),
-                                 "tolerance": tolerance, "n": len(samples),
-                                 "min": round(min(samples), 4), "max": round(max(samples), 4)}
-        if len(samples) > 1:
-            entry["std"] = round(statistics.stdev(samples), 4)
+        n, mean, std, low, high = _summary(samples)
+        if pool and kept is not None and kept.n:
+            n, mean, std, low, high = _pooled((kept.n, kept.value, kept.std or 0.0,
+                                               kept.min if kept.min is not None else kept.value,
+                                               kept.max if kept.max is not None else kept.value),
+                                              (n, mean, std, low, high))
+        entry: dict[str, Any] = {"value": round(mean, 4), "tolerance": tolerance, "n": n,
+                                 "min": round(low, 4), "max": round(high, 4)}
+        if n > 1:
+            entry["std"] = round(std, 4)
         metrics[name] = {**entry, "unit": spec.unit, "higher_is_better": spec.higher_is_better}
     return metrics
+
+
+Summary = tuple[int, float, float, float, float]  # n, mean, sample std, min, max
+
+
+def _summary(samples: list[float]) -> Summary:
+    std = statistics.stdev(samples) if len(samples) > 1 else 0.0
+    return len(samples), statistics.fmean(samples), std, min(samples), max(samples)
+
+
+def _pooled(a: Summary, b: Summary) -> Summary:
+    """Two pools of runs as one: the mean and sample std of their union, from their summaries
+    (the runs behind a committed baseline are not kept, their n, mean, std, min and max are)."""
+    (na, ma, sa, lo_a, hi_a), (nb, mb, sb, lo_b, hi_b) = a, b
+    n = na + nb
+    mean = (na * ma + nb * mb) / n
+    squares = (na - 1) * sa ** 2 + (nb - 1) * sb ** 2 + na * (ma - mean) ** 2 \
+        + nb * (mb - mean) ** 2
+    std = (squares / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return n, mean, std, min(lo_a, lo_b), max(hi_a, hi_b)
 
 
 def _timing_section_from(results: list[RunResult]) -> dict[str, Any]:
@@ -365,7 +391,8 @@ def _timing_section_from(results: list[RunResult]) -> dict[str, Any]:
 
 def baseline_from_results(results: list[RunResult], previous: Baseline | None = None,
                           accuracy_tolerance: float | None = None,
-                          timing_results: list[RunResult] | None = None) -> dict[str, Any]:
+                          timing_results: list[RunResult] | None = None,
+                          pool: bool = False) -> dict[str, Any]:
     """Build a baseline dict for one entry from its ok results (repeats, seeds, machines pooled).
 
     Accuracy: mean over every run, with ``std``, ``n``, ``min`` and ``max``. Timings: one
@@ -374,7 +401,10 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
     re-measured fingerprint is replaced. An accuracy tolerance already in ``previous`` is kept
     unless ``accuracy_tolerance`` is given. ``timing_results``, when given, are the only runs
     the timing sections come from (e.g. runs on a quiet machine, while ``results`` is an
-    accuracy sweep run under load); they must be of the same entry.
+    accuracy sweep run under load); they must be of the same entry. With ``pool`` the accuracy
+    of ``results`` is added to the pool ``previous`` was measured from (its n, mean, std, min and
+    max: e.g. runs on another CPU model, where float rounding moves when the tiny model learns),
+    and the provenance keeps both: the previous hardware and runs, and ``pooled_with``.
 
     Raises:
         QABenchError: no ok result, or results of different entries.
@@ -410,9 +440,19 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
         sections += [t.to_dict() for t in previous.timings
                      if not t.hardware.get("legacy")
                      and not any(same_hardware(t.hardware, g[0].hardware) for g in groups)]
+    provenance = {**_provenance(ok), **recorded(ok)}
+    if pool and previous is not None:
+        old = previous.provenance
+        provenance["hardware"] = _distinct([*(old.get("hardware") or []),
+                                            *provenance["hardware"]])
+        provenance["seeds"] = sorted({*(old.get("seeds") or []), *provenance["seeds"]})
+        provenance["runs"] = int(old.get("runs") or 0) + provenance["runs"]
+        provenance["pooled_with"] = {k: old.get(k) for k in ("date", "commit", "runs")}
+        if "workload_source" in old:
+            provenance["workload_source"] = old["workload_source"]
     return {"key": dict(ok[0].key), "metrics": _accuracy_metrics(ok, previous,
-                                                                 accuracy_tolerance),
-            "timings": sections, "provenance": {**_provenance(ok), **recorded(ok)}}
+                                                                 accuracy_tolerance, pool),
+            "timings": sections, "provenance": provenance}
 
 
 def _refuse_faults(results: list[RunResult]) -> None:

@@ -236,3 +236,26 @@ def test_a_busy_run_writes_no_timings_and_says_so(tmp_path: Path) -> None:
     assert "  timings: none written for this hardware (every run was timed on a busy machine " \
            "or has no fingerprint); the sections of other hardware are kept" in outcome.lines
     assert load_baseline(tmp_path, KEY).timings == ()
+
+
+def test_pool_adds_runs_of_another_machine_to_the_baseline(root: Path, tmp_path: Path,
+                                                           capsys) -> None:
+    """``baseline --pool``: runs of the unchanged tree on another CPU model join the runs the
+    baseline was measured from; a run under the current gate still needs ``--force``; the old
+    file is archived and the diff shown."""
+    old = load_baseline(root, KEY)
+    other = _run_dir(tmp_path / "other", make_result(em=old.metrics["exact_match"].value - 3.0,
+                                                     f1=99.0))
+    assert main(["baseline", str(other), "--baselines", str(root), "--pool"]) == 2
+    assert "failed its gates" in capsys.readouterr().err
+    assert main(["baseline", str(other), "--baselines", str(root), "--pool", "--force"]) == 0
+    printed = capsys.readouterr().out
+    new = load_baseline(root, KEY)
+    em_old, em_new = old.metrics["exact_match"], new.metrics["exact_match"]
+    assert em_new.n == (em_old.n or 1) + 1
+    assert em_new.min == pytest.approx(em_old.value - 3.0)
+    assert em_new.value < em_old.value and em_new.effective_tolerance() > \
+        em_old.effective_tolerance()
+    assert new.provenance["pooled_with"]["date"] == old.provenance["date"]
+    assert archive_path(baseline_path(root, KEY)).exists()
+    assert f"n {em_old.n} → {em_new.n}" in printed

@@ -441,3 +441,19 @@ def test_an_emulated_baseline_never_judges_real_hardware_nor_the_reverse(tmp_pat
 def test_emulated_and_real_results_never_pool_into_one_baseline() -> None:
     with pytest.raises(QABenchError, match="emulated and real"):
         baseline_from_results([_ipu_result(emulated=True), _ipu_result(emulated=False)])
+
+
+def test_pooling_adds_runs_to_the_summary_of_the_runs_behind_a_baseline() -> None:
+    """``qa-bench baseline --pool``: the union's mean and sample std from two summaries equal
+    those computed from all the runs; min and max span both."""
+    import statistics
+
+    from qa.gating.baselines import _pooled, _summary
+
+    first, second = [99.0, 100.0, 98.5, 99.5], [98.0, 98.4]
+    pooled = _pooled(_summary(first), _summary(second))
+    union = first + second
+    assert pooled[0] == len(union)
+    assert pooled[1] == pytest.approx(statistics.fmean(union))
+    assert pooled[2] == pytest.approx(statistics.stdev(union))
+    assert (pooled[3], pooled[4]) == (98.0, 100.0)
