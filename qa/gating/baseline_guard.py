@@ -35,12 +35,8 @@ from typing import Any
 
 from qa.errors import QABenchError
 from qa.files import write_json_atomic
-from qa.gating.baselines import (
-    Baseline,
-    baseline_from_results,
-    baseline_path,
-    load_baseline,
-)
+from qa.gating.baseline_build import baseline_from_results
+from qa.gating.baselines import Baseline, baseline_path, load_baseline
 from qa.gating.verdicts import Verdict, baseline_emulated, gate, is_emulated
 from qa.measure.hardware import same_hardware
 from qa.results.metricspec import METRICS
@@ -98,7 +94,7 @@ def guarded_update(root: str | os.PathLike, results: Sequence[RunResult], *,
         incomplete: the run stopped before every entry ran.
         sources: ``id(result)`` → where it was read from (a run folder), named in the lines.
         accuracy_tolerance, timing_results, pool: as in
-            ``qa.gating.baselines.baseline_from_results``.
+            ``qa.gating.baseline_build.baseline_from_results``.
 
     Returns:
         The paths written and the lines to show. Unfit without ``force``: nothing written.

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from qa.config.schema import config_hash
 from qa.errors import QABenchError
-from qa.gating.baselines import SIGMA_GATE, accuracy_samples, measured_tolerance
+from qa.gating.baseline_build import accuracy_samples, measured_tolerance
+from qa.gating.baselines import SIGMA_GATE
 from qa.gating.comparability import config_differences as config_differences  # re-exported
 from qa.gating.verdicts import judge
 from qa.measure.hardware import differences as hardware_differences

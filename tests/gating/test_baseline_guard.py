@@ -14,8 +14,9 @@ import pytest
 from helpers.gating import IPU_KEY, KEY, make_result
 
 from qa.frontends.cli import main
+from qa.gating.baseline_build import update_baseline
 from qa.gating.baseline_guard import _gate_reasons, archive_path, guarded_update
-from qa.gating.baselines import baseline_path, load_baseline, update_baseline
+from qa.gating.baselines import baseline_path, load_baseline
 from qa.gating.verdicts import Verdict
 from qa.results.store import RunResult
 from qa.run import profiles

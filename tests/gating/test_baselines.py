@@ -19,15 +19,13 @@ from helpers.gating import (
 )
 
 from qa.errors import QABenchError
+from qa.gating.baseline_build import baseline_from_results, measured_tolerance, update_baseline
 from qa.gating.baselines import (
     Baseline,
     BaselineMetric,
-    baseline_from_results,
     baseline_path,
     load_baseline,
     load_baseline_file,
-    measured_tolerance,
-    update_baseline,
 )
 from qa.gating.references import load_references
 from qa.gating.verdicts import gate, judge
@@ -448,7 +446,7 @@ def test_pooling_adds_runs_to_the_summary_of_the_runs_behind_a_baseline() -> Non
     those computed from all the runs; min and max span both."""
     import statistics
 
-    from qa.gating.baselines import _pooled, _summary
+    from qa.gating.baseline_build import _pooled, _summary
 
     first, second = [99.0, 100.0, 98.5, 99.5], [98.0, 98.4]
     pooled = _pooled(_summary(first), _summary(second))

@@ -15,15 +15,13 @@ from helpers.gating import HW, KEY, OTHER_HW, make_result
 
 import qa
 from qa.errors import QABenchError
+from qa.gating.baseline_build import baseline_from_results, measured_tolerance, update_baseline
 from qa.gating.baselines import (
     Baseline,
     BaselineMetric,
-    baseline_from_results,
     baseline_path,
     load_baseline,
     load_baseline_file,
-    measured_tolerance,
-    update_baseline,
 )
 from qa.gating.verdicts import gate
 

@@ -10,14 +10,8 @@ from pathlib import Path
 
 from helpers.gating import KEY, make_result
 
-from qa.gating.baselines import (
-    Baseline,
-    baseline_from_results,
-    baseline_path,
-    load_baseline,
-    load_baseline_file,
-    update_baseline,
-)
+from qa.gating.baseline_build import baseline_from_results, update_baseline
+from qa.gating.baselines import Baseline, baseline_path, load_baseline, load_baseline_file
 from qa.gating.verdicts import Verdict
 from qa.results.metricspec import timing_values
 

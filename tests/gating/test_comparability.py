@@ -18,7 +18,8 @@ import pytest
 from qa.config.schema import apply_overrides
 from qa.errors import QABenchError
 from qa.gating import comparability
-from qa.gating.baselines import baseline_from_results, load_baseline, load_baseline_file
+from qa.gating.baseline_build import baseline_from_results
+from qa.gating.baselines import load_baseline, load_baseline_file
 from qa.gating.comparability import differences, series_key, summarise, workload
 from qa.gating.verdicts import VERDICTS, gate
 from qa.reporting.merge import Judged

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from helpers.gating import HW, KEY, by_metric, make_result
 
-from qa.gating.baselines import Baseline, baseline_from_results, measured_tolerance
+from qa.gating.baseline_build import baseline_from_results, measured_tolerance
+from qa.gating.baselines import Baseline
 from qa.gating.verdicts import gate
 from qa.reporting.compare import compare_runs
 from qa.results.metricspec import ACCURACY_TOLERANCE, METRICS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers.gating import KEY, by_metric, make_baseline, make_result
 
-from qa.gating.baselines import baseline_from_results
+from qa.gating.baseline_build import baseline_from_results
 from qa.gating.verdicts import gate
 from qa.measure import contention
 from qa.measure.contention import BUSY_SHARE, CpuShare, busy

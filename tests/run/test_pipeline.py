@@ -102,7 +102,7 @@ def test_learning_rate_zero_is_caught_by_the_cli_gate(tmp_path, trained, monkeyp
     25 %) are other data: the run says so; with fewer steps too (``train.max_steps``, workload)
     it would be "not comparable" to this baseline as well."""
     result, _, cache = trained
-    from qa.gating.baselines import update_baseline
+    from qa.gating.baseline_build import update_baseline
 
     update_baseline(tmp_path / "baselines", [result])
     monkeypatch.setenv("QA_BENCH_CACHE", str(cache))
