@@ -185,6 +185,12 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
     provenance = {**_provenance(ok), **recorded(ok)}
     if pool and previous is not None:
         old = previous.provenance
+        pooled = [str(r.started_at) for r in ok]
+        again = sorted(set(pooled) & set(old.get("pooled_results") or []))
+        if again:
+            raise QABenchError(f"cannot pool runs already pooled into this baseline (started at "
+                               f"{', '.join(again[:3])}): each run counts once")
+        provenance["pooled_results"] = [*(old.get("pooled_results") or []), *pooled]
         provenance["hardware"] = _distinct([*(old.get("hardware") or []),
                                             *provenance["hardware"]])
         provenance["seeds"] = sorted({*(old.get("seeds") or []), *provenance["seeds"]})

@@ -260,3 +260,8 @@ def test_pool_adds_runs_of_another_machine_to_the_baseline(root: Path, tmp_path:
     assert new.provenance["pooled_with"]["date"] == old.provenance["date"]
     assert archive_path(baseline_path(root, KEY)).exists()
     assert f"n {em_old.n} → {em_new.n}" in printed
+    # The same runs never count twice.
+    before = _sha(baseline_path(root, KEY))
+    assert main(["baseline", str(other), "--baselines", str(root), "--pool", "--force"]) == 2
+    assert "already pooled into this baseline" in capsys.readouterr().err
+    assert _sha(baseline_path(root, KEY)) == before
