@@ -191,6 +191,11 @@ def baseline_from_results(results: list[RunResult], previous: Baseline | None = 
             raise QABenchError(f"cannot pool runs already pooled into this baseline (started at "
                                f"{', '.join(again[:3])}): each run counts once")
         provenance["pooled_results"] = [*(old.get("pooled_results") or []), *pooled]
+        settings = [old.get("settings") or {}, provenance.get("settings") or {}]
+        if any(settings):  # every judged setting's values over both pools, the old ones first
+            provenance["settings"] = {
+                key: [*dict.fromkeys([*settings[0].get(key, []), *settings[1].get(key, [])])]
+                for key in sorted({*settings[0], *settings[1]})}
         provenance["hardware"] = _distinct([*(old.get("hardware") or []),
                                             *provenance["hardware"]])
         provenance["seeds"] = sorted({*(old.get("seeds") or []), *provenance["seeds"]})
