@@ -216,11 +216,7 @@ def _print_summary(summary) -> None:
         print(f"{result.entry_id}: {result.status}{cause} {metrics}{speed}")
     gates = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"
     print(f"gates: {gates}")
-    for entry, why in summary.skipped.items():
-        print(f"skipped: {entry} ({why})")
-    for note in summary.notes:
-        print(f"note: {note}")
-    print(f"report: {summary.report_path}")
+    _print_closing(summary.skipped, summary.notes, summary.report_path)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -263,12 +259,17 @@ def _print_judged(judged) -> int:
           f"baseline · {len(judged.missing)} entries missing")
     for entry in judged.missing:
         print(f"missing: {entry} (expected, never delivered a result)")
-    for entry, why in judged.skipped.items():
-        print(f"skipped: {entry} ({why})")
-    for note in judged.notes:
-        print(f"note: {note}")
-    print(f"report: {judged.report_path}")
+    _print_closing(judged.skipped, judged.notes, judged.report_path)
     return _exit_with(judged.outcome)
+
+
+def _print_closing(skipped: dict[str, str], notes: list[str], report_path: Path | None) -> None:
+    """The lines every judged command ends with: skips with reasons, notes, the report."""
+    for entry, why in skipped.items():
+        print(f"skipped: {entry} ({why})")
+    for note in notes:
+        print(f"note: {note}")
+    print(f"report: {report_path}")
 
 
 def _points(text: str) -> float:
