@@ -38,7 +38,7 @@ from qa.run.profiles import expand, load_profile
 ROOT = Path(__file__).resolve().parents[1]
 # A shortened smoke entry: full data preparation, a fixed number of steps.
 BASE = ["data.synthetic_train_contexts=300", "data.synthetic_validation_contexts=50",
-        "train.max_steps=60", "train.compile_eval=false", "hardware.device=cpu"]
+        "train.max_steps=60", "train.compile_eval=false", "torch.device=cpu"]
 ROUNDS = 3
 # Same math in another kernel or shape: losses agree to float rounding, amplified a little by
 # 60 optimizer steps. A real change (another batch, a lost mask) moves them by 1e-2 or more.
@@ -196,7 +196,7 @@ def test_bert_base_bf16_sdpa_on_cuda(tmp_path, record_property) -> None:
 
     Side by side: fp32 + eager attention vs bf16 autocast + SDPA. Goal on an H100: MFU ≥ 45 %.
     """
-    common = ["model.name=bert-base-random", "model.vocab_size=30522", "hardware.device=cuda",
+    common = ["model.name=bert-base-random", "model.vocab_size=30522", "torch.device=cuda",
               "train.max_steps=60", "train.micro_batch_size=32", "train.compile_eval=false",
               "train.dynamic_padding=false", "train.group_by_length=false",
               "data.synthetic_train_contexts=600", "data.synthetic_validation_contexts=20"]
@@ -205,7 +205,7 @@ def test_bert_base_bf16_sdpa_on_cuda(tmp_path, record_property) -> None:
         common.append(f"model.vocab_file={vocab}")
     slow = apply_overrides(RunConfig(), [*common, "model.attn_implementation=eager"])
     fast = apply_overrides(RunConfig(), [*common, "model.attn_implementation=sdpa",
-                                         "hardware.bf16=true"])
+                                         "torch.bf16=true"])
     results = {name: run_entry(c, cache_dir=tmp_path, progress=False)
                for name, c in (("fp32_eager", slow), ("bf16_sdpa", fast))}
     for name, result in results.items():

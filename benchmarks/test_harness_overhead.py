@@ -69,7 +69,7 @@ def _bare_loop(model: torch.nn.Module, data: FeatureTensors, config: RunConfig) 
 def test_harness_overhead_is_under_two_percent(record_property) -> None:
     config = apply_overrides(RunConfig(), [
         f"train.max_steps={STEPS}", "train.micro_batch_size=16", "train.dynamic_padding=true",
-        "train.group_by_length=true", "hardware.device=cpu", "data.max_length=128"])
+        "train.group_by_length=true", "torch.device=cpu", "data.max_length=128"])
     features = _features()
     data = FeatureTensors(features)
     initial = build_tiny_model("tiny-roformer", 1000, config.train, 128)

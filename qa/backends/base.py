@@ -152,6 +152,18 @@ class Backend(ABC):
         return None
 
     @classmethod
+    def data_parallel(cls, config: RunConfig) -> int:
+        """How many copies of the model share one optimizer step's samples, as the config sets
+        it (the sharding plan's sample count with ``train.max_steps``). Default: 1."""
+        return 1
+
+    @classmethod
+    def compute_dtype(cls, config: RunConfig) -> str:
+        """The torch dtype the model's matmuls run in (the FLOP/s probe's dtype for MFU).
+        Default: ``float32``."""
+        return "float32"
+
+    @classmethod
     def cost_seconds(cls, config: RunConfig, flops: float, params: float) -> float:
         """Estimated device-seconds of one seed of an entry (``qa.run.sharding``).
 

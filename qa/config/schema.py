@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
+from qa.config.sections import migrate, moved_key, section_classes
 from qa.config.validation import validate
 from qa.errors import QABenchError, did_you_mean
 from qa.results.metricspec import accuracy_specs
@@ -137,38 +138,20 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class HardwareConfig:
-    """Where the run executes."""
+    """Which backend runs the entry, where (the pod), and with how many host threads.
+
+    What only one backend reads lives in that backend's own section (``[torch]``, ``[ipu]``:
+    ``qa.config.sections``).
+    """
 
     backend: str = field(default="torch", metadata={
         "help": "training backend: 'torch', 'ipu' or another registered one (checked "
                 "against the registry, qa.backends)"})
-    device: str = field(default="auto", metadata={
-        "choices": ("cpu", "cuda", "auto"), "help": "'cpu', 'cuda' or 'auto' (torch only)"})
     pod: str | None = field(default=None, metadata={
-        "help": "IPU pod size (pod4, pod8, pod16, pod32, pod64)"})
-    ipu_config: str | None = field(default=None, metadata={
-        "help": "IPU config JSON (name shipped in qa/backends/ipu/configs or path)"})
-    replicas: int = field(default=1, metadata={
-        **COUNT, "help": "data-parallel processes per node under torchrun (torch)"})
-    nodes: int = field(default=1, metadata={
-        **COUNT, "help": "hosts that train one entry together under torchrun (torch); world "
-                         "size = nodes × replicas"})
-    node_rank: int = field(default=0, metadata={
-        "min": 0, "help": "this host's rank among the nodes (0 .. nodes − 1)"})
-    rdzv_endpoint: str | None = field(default=None, metadata={
-        "help": "HOST:PORT of torchrun's c10d rendezvous when nodes > 1 (the same on every "
-                "node)"})
+        "help": "the pod the entry runs on, for a backend that has pods (IPU: pod4, pod8, "
+                "pod16, pod32, pod64)"})
     threads: int | None = field(default=None, metadata={
-        **COUNT, "help": "torch intra-op threads (default: torch's choice)"})
-    bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CUDA)"})
-    fp32: bool = field(default=False, metadata={
-        "help": "IPU: fp32 weights and compute (optimum-graphcore's fp32 option); off: fp16, "
-                "optimum-graphcore's default on a pod"})
-
-    @property
-    def world_size(self) -> int:
-        """Processes that train one entry together: nodes × replicas."""
-        return self.nodes * self.replicas
+        **COUNT, "help": "torch intra-op threads on the host (default: torch's choice)"})
 
 
 @dataclass(frozen=True)
@@ -199,9 +182,18 @@ class TargetConfig:
                          "the final evaluation uses all)"})
 
 
+def _default_sections() -> tuple[tuple[str, Any], ...]:
+    return tuple((name, cls()) for name, cls in section_classes().items())
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines one benchmark entry."""
+    """Everything that determines one benchmark entry.
+
+    Besides the core sections, every registered backend's own section (``qa.config.sections``) is
+    there with its values: ``config.torch.device``, ``config.ipu.ipu_config``, ``config.section(
+    "toy")``. In a profile and in ``--set`` they are sections like the others (``torch.device``).
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -209,6 +201,41 @@ class RunConfig:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
+    #: ``(name, settings)`` of every backend section, in registration order (a tuple: the
+    #: config stays hashable).
+    sections: tuple[tuple[str, Any], ...] = field(default_factory=_default_sections)
+
+    def section(self, name: str) -> Any:
+        """A backend's own settings by section name.
+
+        Raises:
+            QABenchError: no backend declares that section.
+        """
+        for key, value in self.sections:
+            if key == name:
+                return value
+        raise QABenchError(f"unknown config section {name!r}"
+                           f"{did_you_mean(name, [k for k, _ in self.sections])}")
+
+    def replace_section(self, name: str, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` made to a backend's section (validated like any config).
+
+        Raises:
+            QABenchError: no such section, or a change that is not allowed.
+        """
+        old = self.section(name)
+        new = dataclasses.replace(old, **changes)
+        sections = tuple((k, new if k == name else v) for k, v in self.sections)
+        return validate(dataclasses.replace(self, sections=sections))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not fields: a backend section, ``config.torch``.
+        if name.startswith("_") or name == "sections":
+            raise AttributeError(name)
+        for key, value in object.__getattribute__(self, "sections"):
+            if key == name:
+                return value
+        raise AttributeError(f"RunConfig has no section {name!r}")
 
     @property
     def dataset_name(self) -> str:
@@ -216,32 +243,46 @@ class RunConfig:
         return self.data.dataset
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (embedded in every RunResult)."""
-        return dataclasses.asdict(self)
+        """Plain JSON-able dict (embedded in every RunResult): one table per section, the
+        backends' sections beside the core ones."""
+        raw = {f.name: dataclasses.asdict(getattr(self, f.name)) for f in _core_fields()}
+        raw.update((name, dataclasses.asdict(value)) for name, value in self.sections)
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
         """Build from a nested dict, rejecting unknown sections and keys, then validate it.
 
+        Old spellings of settings that moved to a backend's section (``hardware.device``) are
+        accepted with a deprecation line (``qa.config.sections.migrate``).
+
         Raises:
             QABenchError: an unknown name, a value of the wrong type or out of its declared
                 range (``qa.config.validation``), as one line naming the field.
         """
-        kwargs = {}
-        for f in fields(cls):
-            section = raw.get(f.name, {})
+        raw = migrate(raw)
+        types = {**_section_types(), **section_classes()}
+        built = {}
+        for name, section_type in types.items():
+            section = raw.get(name, {})
             if not isinstance(section, dict):
-                raise QABenchError(f"config section {f.name!r} must be a table of key = value")
-            kwargs[f.name] = _build_section(f.name, _section_types()[f.name], section)
-        extra = set(raw) - set(kwargs)
+                raise QABenchError(f"config section {name!r} must be a table of key = value")
+            built[name] = _build_section(name, section_type, section)
+        extra = set(raw) - set(built)
         if extra:
             name = sorted(extra)[0]
-            raise QABenchError(f"unknown config section {name!r}{did_you_mean(name, kwargs)}")
-        return validate(cls(**kwargs))
+            raise QABenchError(f"unknown config section {name!r}{did_you_mean(name, built)}")
+        core = {f.name: built.pop(f.name) for f in _core_fields()}
+        return validate(cls(**core, sections=tuple(built.items())))
+
+
+def _core_fields() -> list[dataclasses.Field[Any]]:
+    return [f for f in fields(RunConfig) if f.name != "sections"]
 
 
 def _section_types() -> dict[str, type]:
-    return {f.name: get_type_hints(RunConfig)[f.name] for f in fields(RunConfig)}
+    """The core sections' classes by name (the backends' are ``section_classes()``)."""
+    return {f.name: get_type_hints(RunConfig)[f.name] for f in _core_fields()}
 
 
 def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
@@ -303,6 +344,7 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
         section, _, key = path.strip().partition(".")
         if "=" not in item or not section or not key:
             raise QABenchError(f"--set expects section.key=value, got {item!r}")
+        section, key = moved_key(section, key)
         if section not in raw:
             raise QABenchError(f"unknown config section {section!r}{did_you_mean(section, raw)}")
         if key not in raw[section]:
@@ -319,12 +361,14 @@ def squad_dir_from_env(option: str | None = None) -> str | None:
 
 
 def config_fields() -> list[tuple[str, Any, str]]:
-    """``(section.key, default, help)`` of every config field, in declaration order."""
+    """``(section.key, default, help)`` of every config field, in declaration order (the core
+    sections, then each backend's)."""
     rows = []
-    for section in fields(RunConfig):
-        for f in fields(section.default_factory()):  # type: ignore[misc]
+    sections = [(f.name, f.default_factory()) for f in _core_fields()]  # type: ignore[misc]
+    for name, section in [*sections, *RunConfig().sections]:
+        for f in fields(section):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            rows.append((f"{section.name}.{f.name}", default, f.metadata.get("help", "")))
+            rows.append((f"{name}.{f.name}", default, f.metadata.get("help", "")))
     return rows
 
 
@@ -338,9 +382,12 @@ def comparable_config(config: RunConfig | dict[str, Any],
                       ignore: tuple[str, ...] = COMPARABLE_IGNORES) -> dict[str, Any]:
     """A config (or a result's config dict) without the parts allowed to differ between runs.
 
-    ``ignore`` names whole sections (``hardware``) or single keys (``data.squad_dir``).
+    ``ignore`` names whole sections (``hardware``) or single keys (``data.squad_dir``); the
+    backends' own sections (``torch``, ``ipu``) are always left out, as ``hardware`` was before
+    they moved out of it.
     """
     raw = config.to_dict() if isinstance(config, RunConfig) else config
+    ignore = (*ignore, *section_classes())  # a backend's own settings: how it runs, like hardware
     kept = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items() if k not in ignore}
     for dotted in (i for i in ignore if "." in i):
         section, key = dotted.split(".", 1)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any, get_type_hints
 
+from qa.config.sections import section_classes
 from qa.errors import QABenchError
 from qa.task.synthetic import TEMPLATES
 
@@ -38,13 +39,15 @@ def _kind(hint: Any) -> tuple[str, bool]:
 
 def declared_fields(root: type) -> Iterator[tuple[str, str, bool, dict[str, Any]]]:
     """``(section.key, type name, optional, metadata)`` of every field of ``root`` (the
-    ``RunConfig`` class: sections of fields), in declaration order."""
-    for section in fields(root):
-        cls = get_type_hints(root)[section.name]
+    ``RunConfig`` class: sections of fields), in declaration order, then of every backend's
+    own section (``qa.config.sections``)."""
+    hints_of_root = get_type_hints(root)
+    core = [(f.name, hints_of_root[f.name]) for f in fields(root) if f.name != "sections"]
+    for name, cls in [*core, *section_classes().items()]:
         hints = get_type_hints(cls)
         for f in fields(cls):
             kind, optional = _kind(hints[f.name])
-            yield f"{section.name}.{f.name}", kind, optional, dict(f.metadata)
+            yield f"{name}.{f.name}", kind, optional, dict(f.metadata)
 
 
 def _number(value: float) -> str:
@@ -151,7 +154,7 @@ QUESTION_ROOM = 4
 
 
 def _cross_field_rules(config: Any) -> None:
-    data, hw = config.data, config.hardware
+    data = config.data
     if data.doc_stride > data.max_length - QUESTION_ROOM:
         raise QABenchError(
             f"data.doc_stride = {data.doc_stride}: must be at most data.max_length - "
@@ -168,12 +171,10 @@ def _cross_field_rules(config: Any) -> None:
             f"data.synthetic_questions = {data.synthetic_questions}: must be an integer in 1 .. "
             f"{relations - 1} for data.synthetic_templates = {data.synthetic_templates!r} "
             "(one relation per question, one left for background facts)")
-    if hw.node_rank >= hw.nodes:
-        raise QABenchError(f"hardware.node_rank = {hw.node_rank}: must be in 0 .. "
-                           f"{hw.nodes - 1} for hardware.nodes = {hw.nodes}")
-    if hw.nodes > 1 and not hw.rdzv_endpoint:
-        raise QABenchError(f"hardware.nodes = {hw.nodes}: nodes > 1 needs "
-                           "hardware.rdzv_endpoint (HOST:PORT, the same on every node)")
+    for _, section in config.sections:  # a backend's rules over its own settings
+        check = getattr(section, "check", None)
+        if callable(check):
+            check()
 
 
 # ------------------------------------------------------------------------------ profiles

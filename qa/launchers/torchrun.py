@@ -5,8 +5,8 @@ module with the entry's config; every rank runs the whole pipeline (each trains 
 every global batch and predicts its shard of the features), and rank 0 computes the RunResult.
 Throughput is therefore the global figure and EM/F1 are computed once, on rank 0.
 
-Across hosts (``hardware.nodes`` > 1) every host starts the same command with its own
-``--node-rank``; their torchrun launchers meet at a c10d rendezvous (``hardware.rdzv_endpoint``),
+Across hosts (``torch.nodes`` > 1) every host starts the same command with its own
+``--node-rank``; their torchrun launchers meet at a c10d rendezvous (``torch.rdzv_endpoint``),
 which hands out the global ranks. Rank 0 may be on any host, so it broadcasts its RunResult and
 every host's local rank 0 writes it: each host's run folder holds the same result and verdict.
 """
@@ -30,7 +30,7 @@ from qa.results.store import RunResult, load_result
 
 def torchrun_command(config: RunConfig, config_path: Path, out_path: Path) -> list[str]:
     """The torchrun command line for one entry (one host's part of it when nodes > 1)."""
-    hw = config.hardware
+    hw = config.torch  # the torch backend's own settings
     if hw.nodes > 1:
         # Every host derives the same rendezvous id from the entry, so two entries (or seeds)
         # started at once on the same endpoint never join each other's group.
@@ -45,8 +45,8 @@ def torchrun_command(config: RunConfig, config_path: Path, out_path: Path) -> li
 
 
 def run_under_torchrun(config: RunConfig, options: Any, worker: Worker) -> RunResult:
-    """Run ``worker`` for ``config`` under torchrun: ``hardware.replicas`` processes on each of
-    ``hardware.nodes`` hosts; every process imports ``worker`` by its dotted name.
+    """Run ``worker`` for ``config`` under torchrun: ``torch.replicas`` processes on each of
+    ``torch.nodes`` hosts; every process imports ``worker`` by its dotted name.
 
     Raises:
         LaunchFailed: torchrun ended before rank 0 wrote a result.

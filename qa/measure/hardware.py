@@ -95,9 +95,34 @@ def identity_line(fingerprint: dict[str, Any] | None) -> str:
     return f"{kind}: {line}" if kind not in (None, "") else line
 
 
+#: Fingerprint kinds of a host's own CPU or CUDA GPUs (``cpu_info`` and torch's device query).
+HOST_KINDS = ("cpu", "cuda")
+
+
+def host_line(fingerprint: dict[str, Any]) -> str:
+    """A host CPU's or GPUs' line: ``2× NVIDIA H100, torch cu121`` or ``AMD EPYC [..] 2 cores,
+    2 threads, torch cpu`` (the torch backend's description, and how a host fingerprint recorded
+    before descriptions were stored reads)."""
+    fp = fingerprint
+    if fp.get("gpu"):
+        parts = [f"{fp.get('gpus', 1)}× {fp['gpu']}"]
+    else:
+        parts = [f"{fp.get('cpu')} [{fp.get('cpu_id')}] {fp.get('cores')} cores, "
+                 f"{fp.get('threads')} threads"]
+    if fp.get("torch_build"):
+        parts.append(f"torch {fp['torch_build']}")
+    return ", ".join(parts)
+
+
 def describe(fingerprint: dict[str, Any] | None) -> str:
     """One short line for a report: the ``description`` its backend wrote when the entry ran
-    (``Backend.describe``), else its identity fields (``identity_line``)."""
+    (``Backend.describe``); for a fingerprint recorded without one, the host's line when it is
+    a host CPU/GPU with its name (``host_line``), else its identity fields (``identity_line``)."""
     if not fingerprint:
         return "unknown hardware"
-    return str(fingerprint.get("description") or identity_line(fingerprint))
+    if fingerprint.get("description"):
+        return str(fingerprint["description"])
+    if fingerprint.get("kind") in HOST_KINDS and (fingerprint.get("cpu") or
+                                                  fingerprint.get("gpu")):
+        return host_line(fingerprint)
+    return identity_line(fingerprint)

@@ -17,6 +17,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from qa.config.sections import stored
 from qa.errors import QABenchError
 from qa.files import read_json, write_json_atomic, write_text_atomic
 from qa.gating.baselines import REFERENCES, load_baseline
@@ -92,7 +93,7 @@ def _table(headers: Sequence[str], rows: list[list[Any]], keep: int = 1) -> str:
 
 def _label(result: RunResult) -> str:
     """The entry id, plus the replica count where it is not 1 (same entry, scaled out)."""
-    replicas = (result.config.get("hardware") or {}).get("replicas") or 1
+    replicas = stored(result.config, "torch", "replicas") or 1
     return result.entry_id + (f" ×{replicas}" if replicas != 1 else "")
 
 
@@ -160,7 +161,8 @@ def _fast_paths_section(results: Sequence[RunResult]) -> list[str]:
         train, hardware = r.config.get("train", {}), r.config.get("hardware", {})
         used = {**{k: train.get(k) for k in ("dynamic_padding", "group_by_length",
                                              "torch_compile")},
-                **{k: hardware.get(k) for k in ("bf16", "threads", "replicas")},
+                "threads": hardware.get("threads"),
+                **{k: stored(r.config, "torch", k) for k in ("bf16", "replicas")},
                 **((r.efficiency or {}).get("fast_paths") or {})}
         rows.append([_label(r), used.get("dynamic_padding"), used.get("group_by_length"),
                      used.get("torch_compile"), used.get("bf16"),
@@ -200,8 +202,8 @@ def _scaling_section(results: Sequence[RunResult]) -> list[str]:
     for r in results:
         throughput = spec.extract(r)
         if r.status == "ok" and throughput:
-            hardware = r.config.get("hardware", {})
-            shape = (int(hardware.get("nodes") or 1), int(hardware.get("replicas") or 1))
+            shape = (int(stored(r.config, "torch", "nodes") or 1),
+                     int(stored(r.config, "torch", "replicas") or 1))
             group = (r.key.get("backend", ""), r.key.get("model", ""), r.key.get("dataset", ""))
             groups.setdefault(group, {})[shape] = float(throughput)
     rows = []

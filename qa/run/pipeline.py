@@ -266,7 +266,7 @@ def _convergence_monitor(config: RunConfig, backend: Any, tokenizer: Any, eval_s
 
 
 def _probe_dtype(config: RunConfig) -> str:
-    return "bfloat16" if config.hardware.bf16 else "float32"
+    return backends.get(config.hardware.backend).compute_dtype(config)
 
 
 def normalise_metrics(scores: dict[str, float]) -> dict[str, float]:
@@ -323,7 +323,7 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
                              "torch_compile": config.train.torch_compile,
                              "attn_implementation": getattr(
                                  model.config, "_attn_implementation", None),
-                             "bf16": config.hardware.bf16, "threads": config.hardware.threads
+                             "bf16": _probe_dtype(config) == "bfloat16", "threads": config.hardware.threads
                              or _torch_threads()}
     return summary
 

@@ -140,7 +140,7 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     for option, field_name in (("nnodes", "nodes"), ("node_rank", "node_rank"),
                                ("rdzv_endpoint", "rdzv_endpoint")):
         if values.get(option) is not None:
-            sets.append(f"hardware.{field_name}={values[option]}")
+            sets.append(f"torch.{field_name}={values[option]}")
     profile = profiles.load_profile(values["profile"])
     profile = profiles.select(profile, values.get("backend"), split_names(values.get("models")),
                               split_names(values.get("pods")),
@@ -148,7 +148,7 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     squad_dir = squad_dir_from_env(values.get("squad_dir"))
     entries = []
     for replicas in replica_counts(values.get("replicas")):
-        extra = [] if replicas is None else [f"hardware.replicas={replicas}"]
+        extra = [] if replicas is None else [f"torch.replicas={replicas}"]
         entries += profiles.expand(profile, squad_dir, [*sets, *extra])
     for folder in {e.config.data.squad_dir for e in entries} - {None, ""}:
         if not Path(folder).is_dir():
@@ -204,14 +204,36 @@ def _quiet_libraries(progress: bool) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
+#: How soon the alarm tries again when it went off inside an import.
+IMPORT_GRACE_S = 0.05
+
+
+def _importing(frame: Any) -> bool:
+    """Whether ``frame`` (where the alarm interrupted) is inside an ``import``."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise EntryTimeout inside the block after ``seconds`` (main thread, POSIX)."""
+    """Raise EntryTimeout inside the block after ``seconds`` (main thread, POSIX).
+
+    Not inside an import: a module whose import the exception cut short stays half-initialised in
+    ``sys.modules`` (``partially initialized module 'datasets'``, a transformers model class that
+    "could not be imported", or a crash in a half-loaded extension) for every later entry of the
+    run. An alarm that finds an import running waits for it to finish (``IMPORT_GRACE_S`` steps).
+    """
     if not seconds:
         yield
         return
 
     def _expired(signum: int, frame: Any) -> None:
+        if _importing(frame):  # never cut an import short: try again just after it
+            signal.setitimer(signal.ITIMER_REAL, IMPORT_GRACE_S)
+            return
         raise EntryTimeout(f"entry exceeded --entry-timeout {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, _expired)

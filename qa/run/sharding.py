@@ -128,19 +128,20 @@ def _features(config: RunConfig) -> tuple[float, float]:
 
 def estimate_cost(config: RunConfig, seeds: int = 1) -> float:
     """Estimated device-seconds of one entry over ``seeds`` seeds (see the module docstring)."""
-    hw, train_cfg = config.hardware, config.train
+    train_cfg, name = config.train, config.hardware.backend
+    # A name no backend is registered under never runs (the profile refuses it); its estimate
+    # is the contract's default rather than an error, so any accepted config has a cost.
+    backend_cls = backends.get(name) if name in backends.names() else Backend
     params = _params_m(config) * 1e6
     train_features, eval_features = _features(config)
     if train_cfg.max_steps and train_cfg.max_steps > 0:
         samples = (train_cfg.max_steps * train_cfg.micro_batch_size
-                   * train_cfg.gradient_accumulation_steps * max(hw.replicas, 1))
+                   * train_cfg.gradient_accumulation_steps
+                   * backend_cls.data_parallel(config))
     else:
         samples = train_features * train_cfg.num_train_epochs
     tokens = config.data.max_length
     flops = 6 * params * tokens * samples + 2 * params * tokens * eval_features
-    # A name no backend is registered under never runs (the profile refuses it); its estimate
-    # is the contract's default rather than an error, so any accepted config has a cost.
-    backend_cls = backends.get(hw.backend) if hw.backend in backends.names() else Backend
     return max(seeds, 1) * backend_cls.cost_seconds(config, flops, params)
 
 

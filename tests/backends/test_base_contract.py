@@ -110,7 +110,7 @@ def test_the_flops_probe_runs_only_where_the_host_is_the_hardware() -> None:
     """MFU and the probe during training measure the device the steps ran on, or nothing."""
     from qa.config.schema import RunConfig, apply_overrides
 
-    cpu = apply_overrides(RunConfig(), ["hardware.backend=torch", "hardware.device=cpu"])
+    cpu = apply_overrides(RunConfig(), ["hardware.backend=torch", "torch.device=cpu"])
     assert backends.get("torch").probe_device(cpu) == "cpu"
     ipu = apply_overrides(RunConfig(), ["hardware.backend=ipu", "hardware.pod=pod16"])
     # A host matmul is no measure of an IPU (nor of the emulation standing in for one).
@@ -131,8 +131,11 @@ def test_each_backend_describes_its_own_hardware() -> None:
     assert torch_cls.describe(gpu) == "2× NVIDIA H100, torch cuda12.1"
     assert ipu_cls.describe(ipu) == "IPU pod16 (emulated)"
     assert describe({**ipu, "description": ipu_cls.describe(ipu)}) == "IPU pod16 (emulated)"
-    # A fingerprint recorded without its description: its identity fields, never "None".
+    # A fingerprint recorded without its description: its identity fields, never "None"; a
+    # host CPU or GPU reads as the torch backend would have described it (old results).
     assert describe(ipu) == "ipu: pod pod16, ipus 16, emulated"
+    assert describe(cpu) == torch_cls.describe(cpu) and describe(gpu) == torch_cls.describe(gpu)
+    assert describe({"kind": "cpu", "cores": 2}) == "cpu: cores 2"
 
 
 def test_each_backend_prices_its_own_entries() -> None:
@@ -140,8 +143,8 @@ def test_each_backend_prices_its_own_entries() -> None:
     from qa.config.schema import RunConfig, apply_overrides
 
     ipu = apply_overrides(RunConfig(), ["hardware.backend=ipu", "hardware.pod=pod16"])
-    cpu = apply_overrides(RunConfig(), ["hardware.backend=torch", "hardware.device=cpu"])
-    cuda = apply_overrides(cpu, ["hardware.device=cuda", "hardware.replicas=2"])
+    cpu = apply_overrides(RunConfig(), ["hardware.backend=torch", "torch.device=cpu"])
+    cuda = apply_overrides(cpu, ["torch.device=cuda", "torch.replicas=2"])
     flops, params = 1e15, 110e6
     assert backends.get("ipu").cost_seconds(ipu, flops, params) == pytest.approx(
         flops / (387 * 6 * 110e6 * 384) + 0.3 * 110)  # 16 IPUs, plus the compile

@@ -19,6 +19,8 @@ from helpers.contract import ALL_CALLS, _bind
 
 from qa import backends
 from qa.backends.base import Backend
+from qa.config import sections
+from qa.config.schema import RunConfig, apply_overrides
 from qa.errors import QABenchError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,11 +38,12 @@ TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=
         "train.compile_eval=false", "train.eval_timing_rounds=1", "model.vocab_size=800"]
 
 
-def _dist_info(site: Path, name: str, entry: str) -> None:
+def _dist_info(site: Path, name: str, entry: str, options: str = "") -> None:
     info = site / f"{name}-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[qa_bench.backends]\n{entry}\n")
+    section = f"[qa_bench.backend_options]\n{options}\n" if options else ""
+    (info / "entry_points.txt").write_text(f"[qa_bench.backends]\n{entry}\n{section}")
     (info / "top_level.txt").write_text(f"{name}\n")
 
 
@@ -49,7 +52,8 @@ def toy_site(tmp_path_factory: pytest.TempPathFactory):
     """The toy installed: its dist-info and its package on sys.path (and on PYTHONPATH for the
     ``qa-bench`` processes); the path list as a PYTHONPATH value."""
     site = tmp_path_factory.mktemp("toy-site")
-    _dist_info(site, "qa_bench_toy", "toy = qa_bench_toy:ToyBackend")
+    _dist_info(site, "qa_bench_toy", "toy = qa_bench_toy:ToyBackend",
+               "toy = qa_bench_toy.options:ToyOptions")
     paths = [str(site), str(OUTSIDE)]
     with pytest.MonkeyPatch.context() as patch:
         for path in reversed(paths):
@@ -62,6 +66,7 @@ def registry(toy_site: str, monkeypatch: pytest.MonkeyPatch):
     """The registry as a fresh process sees it: entry points not read yet."""
     monkeypatch.setattr(backends, "_REGISTRY", dict(backends._REGISTRY))
     monkeypatch.setattr(backends, "_entry_points_loaded", False)
+    monkeypatch.setattr(sections, "_classes", None)  # the config sections likewise
     return backends
 
 
@@ -87,6 +92,14 @@ def test_the_toy_binds_every_call_the_callers_make(registry) -> None:
             _bind(toy, method, n_args, keywords)
         except TypeError as exc:
             pytest.fail(f"{where}: ToyBackend.{method} does not bind: {exc}")
+
+
+def test_the_toys_own_section_is_parsed_and_validated(registry) -> None:
+    config = apply_overrides(RunConfig(), ["toy.price_scale=1.5"])
+    assert config.section("toy").price_scale == 1.5
+    assert type(config.section("toy")).__module__ == "qa_bench_toy.options"
+    with pytest.raises(QABenchError, match=r"toy.price_scale = 0: must be a finite number > 0"):
+        apply_overrides(RunConfig(), ["toy.price_scale=0"])
 
 
 def test_a_name_registered_twice_is_an_error(registry, tmp_path: Path,
@@ -122,6 +135,12 @@ def test_the_outside_backend_is_sharded_run_described_gated_and_reported(
     # The toy's own price (toy2 twice toy1) decides the shards, not the CPU estimate.
     assert "shard 1/2: 1 entries, estimated 2.0 h\n  toy/toy2/tiny-bert__synthetic  ~2.0 h" \
         in listing.stdout
+    # Its own settings section, from its own entry point, reaches its cost estimate.
+    scaled = _qa_bench(toy_site, tmp_path, "run", "--profile", str(profile), "--list",
+                       "--shard", "1/2", "--set", "toy.price_scale=2")
+    assert "toy/toy2/tiny-bert__synthetic  ~4.0 h" in scaled.stdout, scaled.stderr[-2000:]
+    listed = _qa_bench(toy_site, tmp_path, "config")
+    assert "toy.price_scale" in listed.stdout, listed.stderr[-2000:]
 
     sets = [arg for item in TINY for arg in ("--set", item)]
     run = ["run", "--profile", str(profile), "--pods", "toy1", "--baselines",

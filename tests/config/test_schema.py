@@ -125,8 +125,8 @@ def sample_config() -> RunConfig:
         model=ModelConfig(name="bert-base-uncased", lowercase=False),
         train=TrainConfig(learning_rate=2e-5, micro_batch_size=1, gradient_accumulation_steps=32,
                           loss_scaling=64.0, torch_compile=True),
-        hardware=HardwareConfig(backend="ipu", pod="pod16", ipu_config="bert-base-uncased"),
-    )
+        hardware=HardwareConfig(backend="ipu", pod="pod16"),
+    ).replace_section("ipu", ipu_config="bert-base-uncased")
 
 
 def test_from_dict_round_trip() -> None:
@@ -134,6 +134,7 @@ def test_from_dict_round_trip() -> None:
     raw = config.to_dict()
     assert raw["train"]["gradient_accumulation_steps"] == 32
     assert raw["hardware"]["pod"] == "pod16"
+    assert raw["ipu"]["ipu_config"] == "bert-base-uncased" and raw["torch"]["device"] == "auto"
     assert RunConfig.from_dict(raw) == config
     assert RunConfig.from_dict(RunConfig().to_dict()) == RunConfig()
 
@@ -169,7 +170,8 @@ def test_config_hash_stable_and_ignores_hardware() -> None:
     config = sample_config()
     digest = config_hash(config)
     assert digest == config_hash(RunConfig.from_dict(config.to_dict()))
-    other_hardware = replace(config, hardware=HardwareConfig(backend="torch", device="cpu"))
+    other_hardware = replace(config, hardware=HardwareConfig(backend="torch")).replace_section(
+        "torch", device="cpu")
     assert config_hash(other_hardware) == digest
     assert config_hash(replace(config, train=replace(config.train, learning_rate=3e-5))) != digest
     assert config_hash(replace(config, data=replace(config.data, max_length=256))) != digest

@@ -128,11 +128,11 @@ def test_every_declared_edge_is_judged_by_its_range(name: str, kind: str, option
     for value in inside:
         if name == "data.synthetic_questions" and value > 1:
             continue  # bounded by the template set: test_cross_field_rules
-        if name == "hardware.node_rank" and value > 0:
-            continue  # bounded by hardware.nodes: test_cross_field_rules
+        if name == "torch.node_rank" and value > 0:
+            continue  # bounded by torch.nodes: test_cross_field_rules
         if name == "data.doc_stride" and value > 65536 - 4:
             continue  # bounded by data.max_length: test_cross_field_rules
-        if name == "hardware.nodes" and value > 1:
+        if name == "torch.nodes" and value > 1:
             continue  # needs a rendezvous: test_cross_field_rules
         config = apply_overrides(RunConfig(), [*base, as_set(name, value)])
         section, key = name.split(".")
@@ -157,7 +157,7 @@ def later_stages(config: RunConfig) -> None:
     from qa.run.sharding import estimate_cost
     from qa.task.synthetic import generate_squad
 
-    data, train, hw = config.data, config.train, config.hardware
+    data, train, hw = config.data, config.train, config.torch
     generate_squad(2, data.synthetic_seed, long_fraction=data.synthetic_long_fraction,
                    questions_per_context=data.synthetic_questions,
                    distractor_subjects=data.synthetic_distractor_subjects,
@@ -270,9 +270,9 @@ def test_random_profiles_are_accepted_or_refused_in_one_line(text: str, tmp_path
     (["data.max_length=128", "data.doc_stride=125"], "data.doc_stride = 125: must be at most"),
     (["data.synthetic_questions=5"], "data.synthetic_questions = 5: must be an integer in 1 .. 4"),
     (["data.synthetic_templates=distinct", "data.synthetic_questions=17"], "in 1 .. 16"),
-    (["hardware.nodes=2", "hardware.rdzv_endpoint=h:1", "hardware.node_rank=2"],
-     "hardware.node_rank = 2: must be in 0 .. 1"),
-    (["hardware.nodes=2"], "needs hardware.rdzv_endpoint"),
+    (["torch.nodes=2", "torch.rdzv_endpoint=h:1", "torch.node_rank=2"],
+     "torch.node_rank = 2: must be in 0 .. 1"),
+    (["torch.nodes=2"], "needs torch.rdzv_endpoint"),
 ])
 def test_cross_field_rules(sets: list[str], fragment: str) -> None:
     with pytest.raises(QABenchError, match=fragment.replace(".", r"\.")):

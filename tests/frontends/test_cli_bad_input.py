@@ -109,10 +109,10 @@ EARLY_OPTION_CASES: dict[str, tuple[list[str], str]] = {
     "run: --replicas 0": (["run", "--replicas", "0"], "--replicas must be at least 1"),
     "run: negative --entry-timeout": (["run", "--entry-timeout", "-5"], "--entry-timeout"),
     "run: --nnodes 2 without a rendezvous": (["run", "--nnodes", "2"],
-                                             "needs hardware.rdzv_endpoint"),
+                                             "needs torch.rdzv_endpoint"),
     "run: --node-rank out of range": (["run", "--nnodes", "2", "--node-rank", "2",
                                        "--rdzv-endpoint", "h:1"],
-                                      "hardware.node_rank = 2: must be in 0 .. 1"),
+                                      "torch.node_rank = 2: must be in 0 .. 1"),
 }
 NO_RUN = ["--set", "data.train_file={bad}/data_ok.json",
           "--set", "data.validation_file={tmp}/missing-validation.json"]

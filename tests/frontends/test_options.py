@@ -52,7 +52,7 @@ def test_default_baselines_and_reports_are_under_home(tmp_path: Path) -> None:
 
 def test_replicas_and_repeat_are_run_options_of_both_front_ends(tmp_path: Path) -> None:
     plan = prepare_run(_values(tmp_path, replicas="1,2", repeat=3), tmp_path)
-    assert [e.config.hardware.replicas for e in plan.entries] == [1, 2]
+    assert [e.config.torch.replicas for e in plan.entries] == [1, 2]
     assert plan.options.repeat == 3
     with pytest.raises(QABenchError, match="--repeat must be at least 1"):
         prepare_run(_values(tmp_path, repeat=0), tmp_path)
@@ -81,10 +81,12 @@ def test_qa_bench_config_lists_every_field_with_default_and_help(
     assert main(["config"]) == 0
     out = capsys.readouterr().out
     config = RunConfig()
-    for section in dataclasses.fields(config):
-        for f in dataclasses.fields(getattr(config, section.name)):
+    core = [(s.name, getattr(config, s.name)) for s in dataclasses.fields(config)
+            if s.name != "sections"]
+    for name, section in [*core, *config.sections]:  # each backend's own section too
+        for f in dataclasses.fields(section):
             line = next(x for x in out.splitlines()
-                        if x.strip().startswith(f"{section.name}.{f.name} = "))
+                        if x.strip().startswith(f"{name}.{f.name} = "))
             assert f.metadata["help"] in line
     assert "  train.learning_rate = 0.001 " in out
 

@@ -24,11 +24,11 @@ from qa.run.runner import prepare_run
 TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=8",
         "data.max_length=128", "data.doc_stride=64", "train.max_steps=6", "target.every=0",
         "train.compile_eval=false", "train.eval_timing_rounds=1", "model.vocab_size=800",
-        "hardware.threads=1", "hardware.device=cpu"]
+        "hardware.threads=1", "torch.device=cpu"]
 
 
-def _config(**hardware: object) -> RunConfig:
-    return RunConfig.from_dict({"hardware": hardware})
+def _config(**settings: object) -> RunConfig:
+    return RunConfig.from_dict({"torch": settings})
 
 
 def test_one_host_is_standalone_and_nodes_meet_at_the_rendezvous(tmp_path: Path) -> None:
@@ -44,19 +44,19 @@ def test_one_host_is_standalone_and_nodes_meet_at_the_rendezvous(tmp_path: Path)
                 "--rdzv_endpoint=head:29400", "--nproc_per_node=2"} <= set(cmd)
     ids = [[a for a in cmd if a.startswith("--rdzv_id=")] for cmd in nodes]
     assert ids[0] == ids[1] and len(ids[0]) == 1  # both hosts join the same group
-    other_seed = RunConfig.from_dict({"hardware": {"nodes": 2, "rdzv_endpoint": "head:29400"},
+    other_seed = RunConfig.from_dict({"torch": {"nodes": 2, "rdzv_endpoint": "head:29400"},
                                       "train": {"seed": 43}})
     assert [a for a in torchrun_command(other_seed, tmp_path, tmp_path)
             if a.startswith("--rdzv_id=")] != ids[0]  # another seed never joins this group
 
 
 @pytest.mark.parametrize("hardware, message", [
-    ({"nodes": 2}, "needs hardware.rdzv_endpoint"),
+    ({"nodes": 2}, "needs torch.rdzv_endpoint"),
     # One format for every refusal (qa.config.validation): the field, its value, what is allowed.
     ({"nodes": 2, "node_rank": 2, "rdzv_endpoint": "h:1"},
-     "hardware.node_rank = 2: must be in 0 .. 1"),
-    ({"nodes": 0}, "hardware.nodes = 0: must be an integer >= 1"),
-    ({"replicas": 0}, "hardware.replicas = 0: must be an integer >= 1"),
+     "torch.node_rank = 2: must be in 0 .. 1"),
+    ({"nodes": 0}, "torch.nodes = 0: must be an integer >= 1"),
+    ({"replicas": 0}, "torch.replicas = 0: must be an integer >= 1"),
 ])
 def test_bad_node_settings_are_one_clear_error(hardware: dict, message: str) -> None:
     with pytest.raises(QABenchError, match=message):
@@ -69,7 +69,7 @@ def test_multinode_options_become_the_entrys_hardware(tmp_path: Path) -> None:
     values = {dest(flag).removeprefix("qa_"): kw.get("default") for flag, kw in RUN_OPTIONS}
     values.update(profile="smoke", set=[], out=str(tmp_path / "run"), nnodes=2, node_rank=1,
                   rdzv_endpoint="127.0.0.1:29500")
-    hw = prepare_run(values, tmp_path).entries[0].config.hardware
+    hw = prepare_run(values, tmp_path).entries[0].config.torch
     assert (hw.nodes, hw.node_rank, hw.rdzv_endpoint, hw.world_size) == (
         2, 1, "127.0.0.1:29500", 2)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ def make_result(f1: float = 88.0, sps: float = 100.0, status: str = "ok", replic
                 nodes: int = 1, **overrides: Any) -> RunResult:
     """A small, valid RunResult; keyword overrides replace whole fields."""
     config = RunConfig().to_dict()
-    config["hardware"]["replicas"] = replicas
-    config["hardware"]["nodes"] = nodes
+    config["torch"]["replicas"] = replicas
+    config["torch"]["nodes"] = nodes
     config["train"]["dynamic_padding"] = True
     fields: dict[str, Any] = {
         "key": dict(KEY),
@@ -116,6 +117,17 @@ def test_scaling_efficiency_relative_to_one_replica() -> None:
     section = text.split("## Scaling efficiency")[1].split("##")[0]
     assert "90%" in section and "100%" in section and "vs 1 process" in section
     assert "Scaling efficiency" not in render_markdown([make_result()], [])
+
+
+def test_results_written_before_the_torch_section_are_read_the_same() -> None:
+    """Older result files keep replicas and nodes under ``hardware``."""
+    new = [make_result(sps=100.0, replicas=1), make_result(sps=180.0, replicas=2)]
+    old = []
+    for result in new:
+        config = {k: dict(v) for k, v in result.config.items() if k != "torch"}
+        config["hardware"].update(result.config["torch"])
+        old.append(dataclasses.replace(result, config=config))
+    assert render_markdown(old, []) == render_markdown(new, [])
 
 
 def test_scaling_efficiency_counts_processes_across_nodes() -> None:

@@ -20,7 +20,7 @@ E2E = [
     "data.max_length=128", "data.doc_stride=64",
     "model.vocab_size=2000", "train.num_train_epochs=3", "train.learning_rate=1e-3",
     "train.micro_batch_size=8", "train.dynamic_padding=true", "train.group_by_length=true",
-    "train.compile_eval=false", "hardware.device=cpu",
+    "train.compile_eval=false", "torch.device=cpu",
 ]
 EM_FLOOR = 5.0
 SHORT = ["train.max_steps=30"]
@@ -124,7 +124,7 @@ def test_mfu_peak_is_probed_in_the_training_dtype(trained) -> None:
     """A bf16 run is measured against the bf16 matmul peak, an fp32 run against fp32's."""
     result, _, cache = trained
     assert result.efficiency["probe"]["dtype"] == "float32"
-    config = apply_overrides(RunConfig(), E2E + SHORT + ["hardware.bf16=true"])
+    config = apply_overrides(RunConfig(), E2E + SHORT + ["torch.bf16=true"])
     bf16 = run_entry(config, cache_dir=cache, progress=False)
     assert bf16.status == "ok", bf16.failure
     assert bf16.efficiency["probe"]["dtype"] == "bfloat16"

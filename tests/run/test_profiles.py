@@ -34,7 +34,7 @@ def test_smoke_profile() -> None:
     (entry,) = entries
     assert entry.marks == ()
     config = entry.config
-    assert config.hardware.backend == "torch" and config.hardware.device == "cpu"
+    assert config.hardware.backend == "torch" and config.torch.device == "cpu"
     assert config.model.name == "tiny-roformer"
     assert config.data.dataset == "synthetic"
     assert (config.data.max_length, config.data.doc_stride) == (384, 128)
@@ -55,7 +55,7 @@ def test_nightly_expands_to_the_full_matrix() -> None:
         config = entry.config
         assert entry.marks == ("ipu",)
         assert config.hardware.backend == "ipu"
-        assert config.hardware.ipu_config == config.model.name
+        assert config.ipu.ipu_config == config.model.name
         assert config.data.version_2 is (config.data.dataset == "squad_v2")
 
 
@@ -101,7 +101,7 @@ def test_select_torch_backend_on_an_ipu_profile() -> None:
     profile = select(load_profile("sdk-upgrade"), backend="torch")
     entries = expand(profile)
     assert {e.config.hardware.backend for e in entries} == {"torch"}
-    assert {e.config.hardware.device for e in entries} == {"cpu"}
+    assert {e.config.torch.device for e in entries} == {"cpu"}
     assert all("ipu" not in e.marks for e in entries)
 
 

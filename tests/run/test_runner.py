@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,7 +17,7 @@ from qa.run.runner import EntryTimeout, RunOptions, aggregate_seeds, run_one, ti
 
 TINY = ["data.synthetic_train_contexts=40", "data.synthetic_validation_contexts=8",
         "data.max_length=128", "data.doc_stride=64", "train.max_steps=4",
-        "train.compile_eval=false", "hardware.device=cpu", "model.vocab_size=800"]
+        "train.compile_eval=false", "torch.device=cpu", "model.vocab_size=800"]
 
 
 def test_time_limit_interrupts_the_block() -> None:
@@ -32,6 +34,26 @@ def test_an_entry_past_its_timeout_is_recorded_as_timeout(tmp_path) -> None:
     assert result.status == "timeout"
     assert "entry-timeout" in result.failure["cause"]
     assert result.failure["stage"] in STAGES  # where it was when the alarm went off
+
+
+def test_a_timeout_never_breaks_the_next_entry(tmp_path) -> None:
+    """An alarm that fires while a stage imports its library must not leave that library
+    half-imported for the entries after it (a fresh process, so nothing is imported yet)."""
+    code = f"""
+from pathlib import Path
+from qa.config.schema import RunConfig, apply_overrides
+from qa.run.runner import RunOptions, run_one
+config = apply_overrides(RunConfig(), {TINY!r})
+tmp = Path({str(tmp_path)!r})
+timed_out = run_one(config, RunOptions(out_dir=tmp, entry_timeout=0.05, cache_dir=tmp,
+                                       progress=False))
+after = run_one(config, RunOptions(out_dir=tmp, cache_dir=tmp, progress=False))
+print(timed_out.status, after.status, (after.failure or {{}}).get("cause", ""))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[:2] == ["timeout", "ok"], out.stdout
 
 
 def _out_of_memory(*args, **kwargs):

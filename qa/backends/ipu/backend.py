@@ -183,7 +183,7 @@ class IPUBackend(Backend):
         module = poptorch_module()
         replicas: int | None
         try:
-            name = config.hardware.ipu_config or config_name_for_model(config.model.name)
+            name = config.ipu.ipu_config or config_name_for_model(config.model.name)
             replicas = replication_factor(load_ipu_config(name), pod)
         except QABenchError:
             replicas = None  # the run itself reports the bad config
@@ -239,7 +239,7 @@ class IPUBackend(Backend):
         return api_for_version(version)
 
     def _settings(self, config: RunConfig, model: Any, api: OptimumAPI) -> IPUSettings:
-        name = config.hardware.ipu_config or config_name_for_model(config.model.name)
+        name = config.ipu.ipu_config or config_name_for_model(config.model.name)
         settings = load_ipu_config(name)
         check_model_supported(model.config.model_type, api)
         check_layers(settings, model.config.num_hidden_layers, wildcards=api.layer_wildcards)

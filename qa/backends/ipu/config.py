@@ -142,12 +142,12 @@ def config_name_for_model(model_name: str) -> str:
     """The shipped config named after a model id (``microsoft/deberta-base`` -> ``deberta-base``).
 
     Raises:
-        QABenchError: no shipped config for that model (pass ``hardware.ipu_config``).
+        QABenchError: no shipped config for that model (pass ``ipu.ipu_config``).
     """
     name = model_name.rstrip("/").rsplit("/", 1)[-1]
     if name not in shipped_names():
         raise QABenchError(
-            f"no shipped IPU config for model {model_name!r}: set hardware.ipu_config to one of "
+            f"no shipped IPU config for model {model_name!r}: set ipu.ipu_config to one of "
             f"{', '.join(shipped_names())} or to a JSON path"
         )
     return name

@@ -114,7 +114,7 @@ def training_args_kwargs(
     }
     if train.loss_scaling is not None:
         kwargs["loss_scaling"] = train.loss_scaling
-    if config.hardware.fp32:
+    if config.ipu.fp32:
         kwargs["fp32"] = True
     pod = config.hardware.pod
     if api.replication == "pod_type":

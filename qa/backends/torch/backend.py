@@ -28,7 +28,7 @@ from qa.backends.torch.devices import (
 from qa.errors import QABenchError
 from qa.launchers.torchrun import run_under_torchrun
 from qa.measure.convergence import ConvergenceMonitor
-from qa.measure.hardware import cpu_info, torch_build
+from qa.measure.hardware import cpu_info, host_line, torch_build
 
 __all__ = ["Diverged", "TorchBackend"]  # Diverged: the contract's failure kind, raised here
 
@@ -82,7 +82,7 @@ class TorchBackend(Backend):
     @classmethod
     def available(cls, config: Any = None) -> tuple[bool, str]:
         """Always, except a CUDA entry on a machine without a CUDA device."""
-        if config is not None and config.hardware.device == "cuda" and \
+        if config is not None and config.torch.device == "cuda" and \
                 not torch.cuda.is_available():
             return False, "no CUDA device on this machine"
         return True, ""
@@ -90,18 +90,18 @@ class TorchBackend(Backend):
     @classmethod
     def probe_device(cls, config: Any) -> str | None:
         """The device the steps run on: CUDA when the entry uses it, else the CPU."""
-        return "cuda" if auto_device() == "cuda" and config.hardware.device != "cpu" else "cpu"
+        return "cuda" if auto_device() == "cuda" and config.torch.device != "cpu" else "cpu"
 
     @classmethod
     def pod_overrides(cls, pod: str) -> list[str]:
         """A torch entry's "pod" is its device."""
-        return [f"hardware.device={pod}"]
+        return [f"torch.device={pod}"]
 
     @classmethod
     def result_pod(cls, config: Any) -> str:
         """The device (``auto`` resolved), ``x<replicas>`` for a torchrun entry,
         ``x<replicas>n<nodes>`` across hosts."""
-        hw = config.hardware
+        hw = config.torch
         device = hw.device if hw.device != "auto" else auto_device()
         if hw.nodes > 1:
             return f"{device}x{hw.replicas}n{hw.nodes}"
@@ -113,8 +113,8 @@ class TorchBackend(Backend):
 
     @classmethod
     def launch(cls, config: Any, options: Any, worker: Any) -> Any:
-        """In this process, or under torchrun when ``hardware.replicas`` or ``.nodes`` > 1."""
-        if config.hardware.world_size > 1:
+        """In this process, or under torchrun when ``torch.replicas`` or ``.nodes`` > 1."""
+        if config.torch.world_size > 1:
             return run_under_torchrun(config, options, worker)
         return super().launch(config, options, worker)
 
@@ -122,7 +122,7 @@ class TorchBackend(Backend):
     def fingerprint(cls, config: Any) -> dict[str, Any]:
         """CPU (name, id, flags, cores, threads) or GPU (name, count), and the torch build."""
 
-        hw = config.hardware
+        hw = config.torch
         device = "cuda" if hw.device == "cuda" or (
             hw.device == "auto" and torch.cuda.is_available()) else "cpu"
         fp: dict[str, Any] = {"kind": device, "torch_build": torch_build(),
@@ -134,28 +134,31 @@ class TorchBackend(Backend):
                       gpus=max(hw.replicas, 1), cuda=torch.version.cuda)
         else:
             # Under torchrun each replica gets its share of the threads (see launcher.py).
-            threads = hw.threads or torch.get_num_threads()
+            threads = config.hardware.threads or torch.get_num_threads()
             fp.update(cpu_info(), threads=threads)
         return fp
 
     @classmethod
+    def data_parallel(cls, config: Any) -> int:
+        """``torch.replicas`` processes per node share a step."""
+        return max(config.torch.replicas, 1)
+
+    @classmethod
+    def compute_dtype(cls, config: Any) -> str:
+        """bf16 under ``torch.bf16`` (autocast), else fp32."""
+        return "bfloat16" if config.torch.bf16 else "float32"
+
+    @classmethod
     def cost_seconds(cls, config: Any, flops: float, params: float) -> float:
         """The work at the device's rate, over the replicas; no compile time."""
-        hw = config.hardware
+        hw = config.torch
         return flops / (DEVICE_RATE.get(hw.device, DEVICE_RATE["cpu"]) * max(hw.replicas, 1))
 
     @classmethod
     def describe(cls, fingerprint: dict[str, Any]) -> str:
-        """``2× NVIDIA H100, torch cuda12.1`` or ``AMD EPYC [..] 2 cores, 2 threads, torch cpu``."""
-        fp = fingerprint
-        if fp.get("gpu"):
-            parts = [f"{fp.get('gpus', 1)}× {fp['gpu']}"]
-        else:
-            parts = [f"{fp.get('cpu')} [{fp.get('cpu_id')}] {fp.get('cores')} cores, "
-                     f"{fp.get('threads')} threads"]
-        if fp.get("torch_build"):
-            parts.append(f"torch {fp['torch_build']}")
-        return ", ".join(parts)
+        """``2× NVIDIA H100, torch cuda12.1`` or ``AMD EPYC [..] 2 cores, 2 threads, torch cpu``
+        (the host's line, ``qa.measure.hardware.host_line``)."""
+        return host_line(fingerprint)
 
     # -- compile -------------------------------------------------------------------------
     def compile(self, model: Any, features: Any, config: Any) -> CompileTiming:
@@ -168,7 +171,7 @@ class TorchBackend(Backend):
         """
         if not config.train.compile_eval:
             return CompileTiming(what="off")
-        device = resolve_device(config.hardware.device)
+        device = resolve_device(config.torch.device)
         data = FeatureTensors(features, self.padding_side)
         batch = {k: v.to(device) for k, v in data.batch(
             np.arange(min(len(data), config.train.eval_batch_size)), False, False).items()}
@@ -186,7 +189,7 @@ class TorchBackend(Backend):
                     torch._dynamo.reset()
                     compiled = torch.compile(model, dynamic=False)
                     start = time.perf_counter()
-                    with torch.no_grad(), _autocast(device, config.hardware.bf16):
+                    with torch.no_grad(), _autocast(device, config.torch.bf16):
                         compiled(**batch)
                     _sync(device)
                     times.append(time.perf_counter() - start)
@@ -203,12 +206,12 @@ class TorchBackend(Backend):
         ``monitor`` (time-to-target) evaluates the model between steps when it is due; its
         time counts neither in the step times nor in ``total_s``.
         """
-        train_cfg, hw = config.train, config.hardware
+        train_cfg, hw = config.train, config.torch
         device = resolve_device(hw.device)
         init_distributed(device)
         rank, world = dist_info()
-        if hw.threads:
-            torch.set_num_threads(hw.threads)
+        if config.hardware.threads:
+            torch.set_num_threads(config.hardware.threads)
         seed_everything(train_cfg.seed)
         data = FeatureTensors(features, self.padding_side)
         global_batch = train_cfg.micro_batch_size * world
@@ -307,7 +310,7 @@ class TorchBackend(Backend):
         Timing: the first pass is the warm-up (new shapes, allocator); ``eval_timing_rounds``
         further passes are timed and eval samples/s is taken from their median.
         """
-        device = resolve_device(config.hardware.device)
+        device = resolve_device(config.torch.device)
         rank, world = dist_info()
         data = FeatureTensors(features, self.padding_side)
         n = len(data)
@@ -352,7 +355,7 @@ class TorchBackend(Backend):
         order = np.argsort(-data.lengths[lo:hi], kind="stable") if dynamic else np.arange(n)
         starts = np.zeros((n, data.max_length), dtype=np.float32)
         ends = np.zeros((n, data.max_length), dtype=np.float32)
-        with torch.inference_mode(), _autocast(device, config.hardware.bf16):
+        with torch.inference_mode(), _autocast(device, config.torch.bf16):
             for indices in iterate_eval(n, config.train.eval_batch_size):
                 rows = order[indices]
                 batch = {k: v.to(device) for k, v in data.batch(rows + lo, dynamic,

@@ -18,7 +18,7 @@ def resolve_device(name: str) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise QABenchError("hardware.device is 'cuda' but no CUDA device is available")
+            raise QABenchError("torch.device is 'cuda' but no CUDA device is available")
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if name != "cpu":
         raise QABenchError(f"unknown device {name!r} (choose from: auto, cpu, cuda)")

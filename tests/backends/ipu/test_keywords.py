@@ -295,7 +295,7 @@ def _seed_config(pod: str = "pod16", ipu_config: str = "bert-base-uncased") -> R
         {
             "model": {"name": ipu_config},
             "train": SEED_TRAIN,
-            "hardware": {"backend": "ipu", "pod": pod, "ipu_config": ipu_config},
+            "hardware": {"backend": "ipu", "pod": pod}, "ipu": {"ipu_config": ipu_config},
         }
     )
 

@@ -52,7 +52,8 @@ class ToyBackend(Backend):
 
     @classmethod
     def cost_seconds(cls, config: Any, flops: float, params: float) -> float:
-        return COST_S.get(config.hardware.pod or cls.PODS[0], 60.0)
+        scale = config.section("toy").price_scale  # its own settings, from its own entry point
+        return scale * COST_S.get(config.hardware.pod or cls.PODS[0], 60.0)
 
     def compile(self, model: Any, features: Any, config: Any) -> CompileTiming:
         return CompileTiming(what="nothing to compile (toy)")
