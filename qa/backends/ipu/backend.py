@@ -50,6 +50,7 @@ from qa.backends.ipu.keywords import (
     trainer_kwargs,
     training_args_kwargs,
 )
+from qa.backends.ipu.rules import check_entry
 from qa.errors import QABenchError
 
 if TYPE_CHECKING:
@@ -197,6 +198,12 @@ class IPUBackend(Backend):
                 "ipu_version": version,
                 "sdk": getattr(module, "__version__", None) if module is not None else None,
                 "optimum_graphcore": optimum_version(), "emulated": emulated()}
+
+    @classmethod
+    def static_check(cls, config: RunConfig) -> tuple[str | None, str]:
+        """Pod size, pipeline depth and the memory model (``qa.backends.ipu.rules``)."""
+        verdict = check_entry(config)
+        return verdict.refusal, verdict.detail
 
     @classmethod
     def cost_seconds(cls, config: RunConfig, flops: float, params: float) -> float:
