@@ -109,9 +109,9 @@ class RunPlan:
     options: RunOptions
     manifest: dict[str, Any]  # what this run folder was asked to run (``qa.run.manifest``)
     listing: str | None = None  # ``--list``: the entries and the shard balance, nothing to run
-    pod_checks: list[PodCheck] | None = None  # ``--preflight``: the static rules' verdicts
     skipped: dict[str, str] = field(default_factory=dict)  # entry id -> why it cannot run here
     # (``entries`` holds every entry of this shard, skipped ones included)
+    pod_checks: list[PodCheck] | None = None  # ``--preflight``: the static rules' verdicts
 
 
 def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> RunPlan:
