@@ -142,6 +142,17 @@ class Backend(ABC):
         return ()
 
     @classmethod
+    def static_check(cls, config: RunConfig) -> tuple[str | None, str] | None:
+        """The rules the target hardware refuses an entry by, judged from its config alone.
+
+        ``qa-bench run --preflight`` calls this for every entry, with no device or SDK present:
+        ``(refusal, detail)``, refusal None when the entry passed every rule, or None (the
+        default) when this backend has no static rules, so that nothing is called checked that
+        was not.
+        """
+        return None
+
+    @classmethod
     def probe_device(cls, config: RunConfig) -> str | None:
         """The torch device whose matmul speed stands for this run's hardware, or None.
 

@@ -139,13 +139,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``qa-bench run``."""
+    from qa.run.preflight import format_pod_checks, pod_checks_outcome
     from qa.run.runner import prepare_run, run_entries, start_run
 
     with stopping.signals_as_interrupts():
         plan = prepare_run(read_run_options(lambda name: getattr(args, name)), Path.cwd())
         if plan.listing is not None:
             print(plan.listing)
-            return EXIT_OK
+            if plan.pod_checks is None:
+                return EXIT_OK
+        if plan.pod_checks is not None:
+            print(format_pod_checks(plan.pod_checks))
+            return _exit_with(pod_checks_outcome(plan.pod_checks))
         start_run(plan)
         if not plan.entries:
             print(f"shard {args.qa_shard}: no entries (more shards than entries)")

@@ -79,6 +79,11 @@ RUN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--list", {"action": "store_true",
                 "help": "print the entries (of --shard K/N, else all) with their estimated cost "
                         "and the shard balance, then exit without running"}),
+    ("--preflight", {"action": "store_true",
+                     "help": "judge every entry by the rules its hardware would refuse it by "
+                             "(IPU: pod size, pipeline depth vs gradient accumulation, memory "
+                             "per IPU) from the configs alone, then exit without running: 0 all "
+                             "pass, 1 any refused"}),
     HISTORY,
 )
 

@@ -49,7 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(f"qa-bench: error: {exc}", returncode=2)
     if session.plan.listing is not None:  # --list: the entries, nothing run
         print(session.plan.listing)
-        pytest.exit("qa-bench: --list: nothing run", returncode=0)
+        if session.plan.pod_checks is None:
+            pytest.exit("qa-bench: --list: nothing run", returncode=0)
+    if session.plan.pod_checks is not None:  # --preflight: the static rules, nothing run
+        from qa.run.preflight import format_pod_checks, pod_checks_outcome
+
+        print(format_pod_checks(session.plan.pod_checks))
+        outcome = pod_checks_outcome(session.plan.pod_checks)
+        pytest.exit(f"qa-bench: --preflight: {outcome.reason}", returncode=outcome.code)
     config.stash[SESSION] = session
     # SIGTERM/SIGHUP end the session like Ctrl-C: partial report, then exit 128 + N.
     config.stash[SIGNALS] = stopping.signals_as_interrupts(

@@ -21,6 +21,10 @@ from qa.files import json_default, read_json, write_json_atomic
 from qa.results.metricspec import METRICS
 
 SCHEMA_VERSION = 1
+#: The pod part of an emulated result's key ends with this (``pod16-emulated``): emulated results
+#: and baselines are filed apart from real hardware's, and the key must agree with the
+#: fingerprint's ``emulated`` (``check_emulated_mark``).
+EMULATED_POD_SUFFIX = "-emulated"
 STATUSES = ("ok", "failed", "diverged", "timeout", "interrupted")
 
 
@@ -69,6 +73,7 @@ class RunResult:
                 f"{source}: schema_version {raw.get('schema_version')!r} is not {SCHEMA_VERSION}"
             )
         check_fields(raw, source)
+        check_emulated_mark(raw, source)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in raw.items() if k in known})
 
@@ -114,6 +119,27 @@ def check_fields(raw: dict[str, Any], source: str) -> None:
                                                         if k not in ("seed", "timings")})
         for name, value in shapes.obj(at + ".timings'", seed.get("timings"), True).items():
             shapes.number(f"{at}.timings.{name}'", value, above=0, optional=True)
+
+
+def check_emulated_mark(raw: dict[str, Any], source: str) -> None:
+    """The key's pod and the hardware fingerprint agree on whether the hardware was emulated.
+
+    Why: an emulated result filed under a real pod's key (or the reverse) would gate, and be
+    gated by, the other kind of hardware's numbers; the two marks are written by one run, so a
+    disagreement means the file was edited, copied or produced by a broken writer.
+
+    Raises:
+        QABenchError: ``<file>: key pod 'pod16' says real hardware but hardware.emulated is
+            true ...``.
+    """
+    pod = str(raw["key"].get("pod") or "")
+    by_key = pod.endswith(EMULATED_POD_SUFFIX)
+    by_print = bool((raw.get("hardware") or {}).get("emulated"))
+    if by_key != by_print:
+        raise QABenchError(
+            f"{source}: key pod {pod!r} says {'emulated' if by_key else 'real'} hardware but "
+            f"hardware.emulated is {str(by_print).lower()}: an emulated result filed as real "
+            "(or the reverse) is refused")
 
 
 def _check_timings(where: str, timings: dict[str, Any]) -> None:

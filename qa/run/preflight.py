@@ -9,11 +9,14 @@ reason (``qa.run.availability``), the same under ``qa-bench run`` and pytest.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
+from qa import backends
 from qa.config.schema import RunConfig, apply_overrides
 from qa.errors import QABenchError
 from qa.gating import baselines
+from qa.gating.outcome import EXIT_FAIL, EXIT_NOTHING_JUDGED, EXIT_OK, Outcome
 from qa.results.store import entry_id
 from qa.run.availability import unavailable
 from qa.run.pipeline import result_key
@@ -138,3 +141,53 @@ def check_entry_timeout(seconds: float | None) -> None:
     if seconds is not None and not 0 < seconds < math.inf:
         raise QABenchError(f"--entry-timeout {seconds}: must be more than 0 seconds (and "
                            "finite)")
+
+
+@dataclass(frozen=True)
+class PodCheck:
+    """One entry judged by its backend's static rules (``Backend.static_check``)."""
+
+    entry: str
+    checked: bool  # False: the backend has no static rules, nothing was judged
+    refusal: str | None = None
+    detail: str = ""
+
+
+def check_pod_rules(entries: list[Entry]) -> list[PodCheck]:
+    """``--preflight``: every entry against the rules its hardware would refuse it by, from the
+    configs alone (no device, no SDK, no model download), before anyone books the hardware."""
+    checks = []
+    for entry in entries:
+        verdict = backends.get(entry.config.hardware.backend).static_check(entry.config)
+        if verdict is None:
+            checks.append(PodCheck(entry.id, checked=False))
+        else:
+            checks.append(PodCheck(entry.id, True, verdict[0], verdict[1]))
+    return checks
+
+
+def format_pod_checks(checks: list[PodCheck]) -> str:
+    """One line per entry: ``ok <entry> (<detail>)``, ``REFUSED <entry>: <why>`` or ``not
+    checked``."""
+    lines = []
+    for check in checks:
+        if not check.checked:
+            lines.append(f"not checked {check.entry}: its backend has no static rules")
+        elif check.refusal is None:
+            lines.append(f"ok {check.entry} ({check.detail})")
+        else:
+            lines.append(f"REFUSED {check.entry}: {check.refusal}")
+    return "\n".join(lines)
+
+
+def pod_checks_outcome(checks: list[PodCheck]) -> Outcome:
+    """0 when every entry was judged and passed, 1 when any was refused, 5 when none (or not
+    all) could be judged (``qa.gating.outcome``'s codes)."""
+    refused = [c for c in checks if c.checked and c.refusal is not None]
+    unchecked = [c for c in checks if not c.checked]
+    if refused:
+        return Outcome(EXIT_FAIL, f"{len(refused)} of {len(checks)} entries would be refused")
+    if unchecked or not checks:
+        return Outcome(EXIT_NOTHING_JUDGED, f"{len(unchecked)} of {len(checks)} entries have no "
+                                            "static rules to judge them by")
+    return Outcome(EXIT_OK, f"all {len(checks)} entries pass the static rules")

@@ -40,10 +40,12 @@ from qa.run.manifest import (
 )
 from qa.run.pipeline import EntryTimeout, failed_result, run_entry
 from qa.run.preflight import (
+    PodCheck,
     check_baselines,
     check_data_files,
     check_entry_timeout,
     check_fresh,
+    check_pod_rules,
     check_writable,
     replica_counts,
     result_id,
@@ -109,6 +111,7 @@ class RunPlan:
     listing: str | None = None  # ``--list``: the entries and the shard balance, nothing to run
     skipped: dict[str, str] = field(default_factory=dict)  # entry id -> why it cannot run here
     # (``entries`` holds every entry of this shard, skipped ones included)
+    pod_checks: list[PodCheck] | None = None  # ``--preflight``: the static rules' verdicts
 
 
 def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> RunPlan:
@@ -163,6 +166,9 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
     listing = sharding.format_listing(shards, shard_index) if values.get("list") else None
     root = Path(values["baselines"]) if values.get("baselines") else home / baselines.ROOT
     check_baselines(entries, root)
+    if values.get("preflight"):  # nothing is written or imported beyond the configs
+        return RunPlan(profile, entries, RunOptions(out_dir=Path(values.get("out") or ".")), {},
+                       listing, pod_checks=check_pod_rules(entries))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(values.get("out") or home / "reports" / f"{out_prefix}{profile.name}-{stamp}")
     if listing is None:

@@ -151,8 +151,10 @@ CPU = {"kind": "cpu", "cpu": "AMD EPYC", "cpu_id": "AuthenticAMD/25/1/1", "cores
 
 def test_compare_of_runs_that_share_no_entry_is_not_a_pass(tmp_path, capsys) -> None:
     real = _run_dir(tmp_path / "real", make_result())
-    emulated = _run_dir(tmp_path / "emu", make_result(key={**make_result().key,
-                                                           "pod": "pod16-emulated"}))
+    # The two marks agree, as the store requires (qa.results.store.check_emulated_mark).
+    emulated = _run_dir(tmp_path / "emu", make_result(
+        key={**make_result().key, "pod": "pod16-emulated"},
+        hardware={**make_result().hardware, "emulated": True}))
     assert main(["compare", str(real), str(emulated)]) == EXIT_NOTHING_JUDGED
     err = capsys.readouterr().err
     assert "nothing was compared" in err and "real and emulated hardware" in err

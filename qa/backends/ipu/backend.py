@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import inspect
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -50,7 +51,9 @@ from qa.backends.ipu.keywords import (
     trainer_kwargs,
     training_args_kwargs,
 )
+from qa.backends.ipu.rules import check_entry
 from qa.errors import QABenchError
+from qa.results.store import EMULATED_POD_SUFFIX
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -60,7 +63,7 @@ if TYPE_CHECKING:
 
 #: Suffix of the result key's pod under the poptorch emulation: emulated results and baselines
 #: are filed apart from real pods' and can never gate (or be gated by) hardware numbers.
-EMULATED_SUFFIX = "-emulated"
+EMULATED_SUFFIX = EMULATED_POD_SUFFIX
 #: Effective training FLOP/s of one IPU for the sharding estimate: the one measured figure in the
 #: nightly issue, 387 samples/s for BERT-base at 384 tokens on pod16 (16 IPUs).
 IPU_RATE = 387 * 6 * 110e6 * 384 / 16
@@ -77,9 +80,49 @@ def poptorch_module() -> Any | None:
 
 
 def emulated() -> bool:
-    """Whether the poptorch on the path is qa-bench's test emulation."""
+    """Whether results made here are emulated: true unless the evidence says Poplar SDK.
+
+    Decided from evidence (``emulation_evidence``), never from an attribute a stub may forget
+    to set. With no poptorch at all nothing runs, and the answer is False.
+    """
     module = poptorch_module()
-    return bool(getattr(module, "EMULATED", False)) if module is not None else False
+    return module is not None and emulation_evidence(module) is not None
+
+
+def emulation_evidence(module: Any) -> str | None:
+    """Why ``module`` is not the Poplar SDK's poptorch, or None when everything says it is.
+
+    A real poptorch is the SDK's wheel: an installed ``poptorch`` distribution that lists the
+    very file imported, and the Poplar runtime beside it (the SDK's ``enable.sh`` sets
+    ``POPLAR_SDK_ENABLED``; ``libpoplar.so`` is on the library path). Anything else, a module
+    on ``PYTHONPATH`` such as ``tests/emulation`` included, is an emulation.
+    """
+    if getattr(module, "EMULATED", False):
+        return "the module says it is an emulation (EMULATED)"
+    where = getattr(module, "__file__", None)
+    if not where:
+        return "poptorch has no source file (not an installed wheel)"
+    try:
+        dist = md.distribution("poptorch")
+    except md.PackageNotFoundError:
+        return f"poptorch is imported from {where}, and no poptorch wheel is installed"
+    listed = {Path(str(dist.locate_file(f))).resolve() for f in dist.files or ()}
+    if Path(where).resolve() not in listed:
+        return (f"poptorch is imported from {where}, not from the installed poptorch "
+                f"{dist.version} wheel")
+    if not poplar_runtime():
+        return "no Poplar runtime: POPLAR_SDK_ENABLED unset and no libpoplar.so on the library path"
+    return None
+
+
+def poplar_runtime() -> bool:
+    """Whether the Poplar SDK's runtime is enabled here (its ``enable.sh`` or ``libpoplar``)."""
+    if os.environ.get("POPLAR_SDK_ENABLED"):
+        return True
+    for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+        if folder and (Path(folder) / "libpoplar.so").exists():
+            return True
+    return False
 
 
 def _step_recorder(monitor: ConvergenceMonitor | None) -> Any:
@@ -197,6 +240,12 @@ class IPUBackend(Backend):
                 "ipu_version": version,
                 "sdk": getattr(module, "__version__", None) if module is not None else None,
                 "optimum_graphcore": optimum_version(), "emulated": emulated()}
+
+    @classmethod
+    def static_check(cls, config: RunConfig) -> tuple[str | None, str]:
+        """Pod size, pipeline depth and the memory model (``qa.backends.ipu.rules``)."""
+        verdict = check_entry(config)
+        return verdict.refusal, verdict.detail
 
     @classmethod
     def cost_seconds(cls, config: RunConfig, flops: float, params: float) -> float:
