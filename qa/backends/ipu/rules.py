@@ -54,7 +54,7 @@ def check_entry(config: RunConfig) -> RuleVerdict:
     """Judge one IPU entry's configs by every rule; the first one that refuses is the verdict."""
     pod = config.hardware.pod or "pod4"
     try:
-        name = config.hardware.ipu_config or config_name_for_model(config.model.name)
+        name = config.ipu.ipu_config or config_name_for_model(config.model.name)
         settings = load_ipu_config(name)
         arch = architecture_for(config.model.name, config.model.vocab_size)
         stages = pipeline_stages(settings, arch.layers, training=True)  # checks the layer split
@@ -74,7 +74,7 @@ def check_entry(config: RunConfig) -> RuleVerdict:
                 f"{settings.ipus_per_replica} IPUs, {(stages - 1) // 2} more when training)")
         estimates = check_fits(settings, arch, Workload(
             micro_batch=config.train.micro_batch_size, sequence_length=config.data.max_length,
-            gradient_accumulation=accumulation, replicas=replicas, fp32=config.hardware.fp32))
+            gradient_accumulation=accumulation, replicas=replicas, fp32=config.ipu.fp32))
     except QABenchError as exc:
         return RuleVerdict(refusal=str(exc), detail="")
     fullest = max(estimates, key=lambda e: e.total)

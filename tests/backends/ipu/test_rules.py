@@ -37,7 +37,7 @@ def test_pipeline_depth_needs_accumulation_of_at_least_2f_minus_1(accumulation: 
 def test_a_replica_bigger_than_the_pod_is_refused(tmp_path) -> None:
     path = tmp_path / "eight.json"
     path.write_text(json.dumps({"ipus_per_replica": 8, "layers_per_ipu": [-1]}))
-    verdict = check_entry(entry("hardware.pod=pod4", f"hardware.ipu_config={path}"))
+    verdict = check_entry(entry("hardware.pod=pod4", f"ipu.ipu_config={path}"))
     assert verdict.refusal is not None and "needs 8 IPUs per replica but pod4 has only 4" \
         in verdict.refusal
 
@@ -46,14 +46,14 @@ def test_a_per_pod_replication_beyond_the_pod_is_refused(tmp_path) -> None:
     path = tmp_path / "over.json"
     path.write_text(json.dumps({"ipus_per_replica": 4, "layers_per_ipu": [0, 4, 4, 4],
                                 "replication_factor": {"pod16": 8}}))
-    verdict = check_entry(entry(f"hardware.ipu_config={path}"))
+    verdict = check_entry(entry(f"ipu.ipu_config={path}"))
     assert verdict.refusal is not None and "32 IPUs, but pod16 has 16" in verdict.refusal
 
 
 def test_a_layer_split_that_misses_the_model_is_refused(tmp_path) -> None:
     path = tmp_path / "split.json"
     path.write_text(json.dumps({"ipus_per_replica": 4, "layers_per_ipu": [0, 4, 4, 3]}))
-    verdict = check_entry(entry(f"hardware.ipu_config={path}"))
+    verdict = check_entry(entry(f"ipu.ipu_config={path}"))
     assert verdict.refusal is not None and "places 11 layers but the model has 12" \
         in verdict.refusal
 
