@@ -283,10 +283,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     profile = profiles.select(profiles.load_profile(args.profile), args.backend, None,
                               split_names(args.pods), None)
-    entries = profiles.expand(profile, None, list(args.set))
+    # Per pod: each group exactly as `qa-bench run --pods POD` selects it.
+    groups = {pod: profiles.expand(profiles.select(profiles.load_profile(args.profile),
+                                                   args.backend, None, [pod], None),
+                                   None, list(args.set))
+              for pod in profile.pods} if args.per_pod else {
+        "": profiles.expand(profile, None, list(args.set))}
+    entries = [e for members in groups.values() for e in members]
     seeds = len(seed_list(args.seeds, profile.seeds, list(args.set)))
-    jobs = schedule.plan_jobs(entries, seeds, args.max_hours, args.per_pod, args.shards,
-                              args.margin, args.overhead_min)
+    jobs = schedule.plan_jobs(groups, seeds, args.max_hours, args.shards, args.margin,
+                              args.overhead_min)
     if args.json:
         print(schedule.to_matrix_json(jobs))
     elif args.slurm:

@@ -14,9 +14,9 @@ is split: the number of shards of a group grows until every shard fits. One entr
 seeds) is never split, so an entry whose own limit exceeds ``max_hours`` is refused with the
 entry named: fewer seeds or a bigger pod, not a silent overrun.
 
-``per_pod`` groups the matrix by pod first, as the GitHub workflow does (one runner label per
-pod size, ``qa-bench run --pods POD --shard K/N`` in each job); each group's shards are then
-exactly the partition ``qa-bench run`` computes for that ``--pods`` filter.
+Per pod (``qa-bench plan --per-pod``), as the GitHub workflow runs it (one runner label per pod
+size, ``qa-bench run --pods POD --shard K/N`` in each job), each group is the matrix as
+``--pods POD`` selects it, so its shards are exactly the partition that run computes.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from qa.run.profiles import Entry
 DEFAULT_MARGIN = 1.5
 DEFAULT_OVERHEAD_MIN = 30.0
 DEFAULT_MAX_HOURS = 24.0
+JOB_SLACK_MIN = 30
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,13 @@ def _group_jobs(pod: str, entries: list[Entry], seeds: int, max_minutes: float,
                        f"fits the {max_minutes / 60:g} h job limit")
 
 
-def plan_jobs(entries: list[Entry], seeds: int = 1, max_hours: float = DEFAULT_MAX_HOURS,
-              per_pod: bool = False, min_shards: int = 1, margin: float = DEFAULT_MARGIN,
+def plan_jobs(groups: dict[str, list[Entry]], seeds: int = 1,
+              max_hours: float = DEFAULT_MAX_HOURS, min_shards: int = 1,
+              margin: float = DEFAULT_MARGIN,
               overhead_min: float = DEFAULT_OVERHEAD_MIN) -> list[ShardJob]:
-    """The jobs that run ``entries``: per pod (in the matrix's pod order) or over the whole
-    matrix, each group in the fewest shards (at least ``min_shards``) whose limits all fit.
+    """The jobs that run each group of entries (a pod's entries as ``--pods POD`` selects them,
+    or the whole matrix under ``""``), each group in the fewest shards (at least
+    ``min_shards``) whose limits all fit ``max_hours``.
 
     Raises:
         QABenchError: a limit or count out of range, or one entry alone over ``max_hours``.
@@ -92,17 +95,22 @@ def plan_jobs(entries: list[Entry], seeds: int = 1, max_hours: float = DEFAULT_M
     if max_hours <= 0 or margin < 1 or overhead_min < 0 or min_shards < 1:
         raise QABenchError("--max-hours must be > 0, --margin >= 1, --overhead-min >= 0 and "
                            "--shards >= 1")
-    groups: dict[str, list[Entry]] = {}
-    for entry in entries:
-        groups.setdefault(entry.config.hardware.pod if per_pod else "", []).append(entry)
     return [job for pod, members in groups.items()
             for job in _group_jobs(pod, members, seeds, max_hours * 60.0, min_shards, margin,
                                    overhead_min)]
 
 
-def to_matrix_json(jobs: list[ShardJob]) -> str:
-    """A GitHub Actions matrix (``{"include": [...]}``, one object per job), on one line."""
-    return json.dumps({"include": [asdict(job) for job in jobs]}, separators=(",", ":"))
+def to_matrix_json(jobs: list[ShardJob], job_slack_min: int = JOB_SLACK_MIN) -> str:
+    """A GitHub Actions matrix (``{"include": [...]}``, one object per job), on one line.
+
+    ``timeout_minutes`` limits the ``qa-bench run`` itself; ``job_timeout_minutes`` (the job's
+    ``timeout-minutes``: workflow expressions have no arithmetic) adds ``job_slack_min`` for the
+    steps around it (checkout, SDK, venv, upload), so that the run's own limit fires first and
+    its partial report is uploaded.
+    """
+    return json.dumps({"include": [{**asdict(job),
+                                    "job_timeout_minutes": job.timeout_minutes + job_slack_min}
+                                   for job in jobs]}, separators=(",", ":"))
 
 
 def slurm_line(jobs: list[ShardJob]) -> str:
