@@ -119,3 +119,17 @@ def test_slurm_scripts_are_valid_bash_and_run_one_shard_per_task() -> None:
     assert "qa-bench} merge" in (folder / "merge.sbatch").read_text()
     submit = (folder / "submit-nightly.sh").read_text()
     assert 'mkdir -p "$runs/logs"' in submit and "--dependency=\"afterany:$array\"" in submit
+
+
+def test_local_slurm_refuses_loudly_without_root() -> None:
+    """Where no cluster can be started, start-local.sh says why and exits 2 (never a pass)."""
+    script = ROOT / "tools/slurm/start-local.sh"
+    command = ["bash", str(script)]
+    if os.geteuid() == 0:
+        if not shutil.which("runuser"):
+            pytest.skip("root without runuser: cannot run the script as another user")
+        command = ["runuser", "-u", "nobody", "--", *command]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], "QA_BENCH_SLURM_DIR": "/nonexistent"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "needs root" in proc.stderr and proc.stdout == ""
