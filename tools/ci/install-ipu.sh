@@ -5,16 +5,23 @@
 # optimum-graphcore pins transformers below pyproject's range). Ends by asking the IPU backend
 # whether it can run: poptorch importable and an IPU attached, or the reason and exit 1.
 #   tools/ci/install-ipu.sh VENV            (after tools/ci/enable-sdk.sh)
-# QA_BENCH_CPU_STANDIN (tools/ci/run_workflow.py only): VENV becomes a link to
-# $QA_BENCH_STANDIN_VENV, an existing venv with qa-bench and its CPU dependencies.
+# QA_BENCH_CPU_STANDIN (tools/ci/run_workflow.py only): VENV gets python and qa-bench wrappers
+# that run this checkout's qa on $QA_BENCH_STANDIN_VENV's packages (qa-bench's CPU dependencies).
 set -euo pipefail
 venv="${1:?usage: install-ipu.sh VENV}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 if [ -n "${QA_BENCH_CPU_STANDIN:-}" ]; then
+    # $venv/bin/python and qa-bench: the stand-in venv's interpreter and packages, with this
+    # checkout's qa first on the path (the code the job checked out, not the stand-in's own).
     src="${QA_BENCH_STANDIN_VENV:?QA_BENCH_CPU_STANDIN needs QA_BENCH_STANDIN_VENV: a venv with qa-bench and its CPU dependencies}"
-    ln -sfn "$src" "$venv"
-    "$venv/bin/qa-bench" --help >/dev/null
-    echo "install-ipu.sh: CPU stand-in: $venv -> $src (no poptorch, no optimum-graphcore)"
+    mkdir -p "$venv/bin"
+    printf '#!/bin/sh\nPYTHONPATH="%s${PYTHONPATH:+:$PYTHONPATH}" exec "%s" "$@"\n' \
+        "$root" "$src/bin/python" >"$venv/bin/python"
+    printf '#!/bin/sh\nexec "%s" -m qa.frontends.cli "$@"\n' "$venv/bin/python" >"$venv/bin/qa-bench"
+    chmod +x "$venv/bin/python" "$venv/bin/qa-bench"
+    where="$("$venv/bin/python" -c 'import qa, os; print(os.path.dirname(os.path.dirname(qa.__file__)))')"
+    [ "$where" = "$root" ] || { echo "install-ipu.sh: the stand-in imports qa from $where, not $root" >&2; exit 1; }
+    echo "install-ipu.sh: CPU stand-in: $venv runs $root's qa on $src's packages (no poptorch, no optimum-graphcore)"
     exit 0
 fi
 sdk="${POPLAR_SDK_ENABLED:?the Poplar SDK is not enabled: run tools/ci/enable-sdk.sh first}"
