@@ -1,4 +1,4 @@
-"""``qa-bench``: run | config | report | merge | baseline | compare | evaluate.
+"""``qa-bench``: run | config | report | merge | plan | baseline | compare | evaluate.
 
 Exit codes (``qa.gating.outcome``): 0 something was judged and every gate held, 1 a gate failed or
 an
@@ -73,6 +73,31 @@ def build_parser() -> argparse.ArgumentParser:
                             "of one pod died); default: the union of the folders' plans")
     add_history_option(merge.add_argument)
 
+    plan = sub.add_parser("plan", help="the scheduler jobs of a sharded matrix: shards and "
+                          "each one's time limit from the cost model (for CI and Slurm)")
+    plan.add_argument("--profile", default="nightly", metavar="NAME|TOML")
+    plan.add_argument("--seeds", type=int, metavar="N", help="seeds per entry, as for run")
+    plan.add_argument("--pods", metavar="P,Q", help="only these pods, as for run")
+    plan.add_argument("--backend", help="as for run")
+    plan.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help="an override, as for run (it can change the cost)")
+    plan.add_argument("--per-pod", action="store_true",
+                      help="one group of shards per pod (one runner label per pod size)")
+    plan.add_argument("--max-hours", type=float, default=24.0,
+                      help="the longest time limit a job may get (default 24)")
+    plan.add_argument("--shards", type=int, default=1, metavar="N",
+                      help="at least this many shards per group (default 1)")
+    plan.add_argument("--margin", type=float, default=1.5,
+                      help="timeout = estimate x margin + overhead (default 1.5)")
+    plan.add_argument("--overhead-min", type=float, default=30.0,
+                      help="minutes added to each job for install, data and features "
+                           "(default 30)")
+    shape = plan.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true",
+                       help="one line of JSON: a GitHub Actions matrix ({\"include\": [...]})")
+    shape.add_argument("--slurm", action="store_true",
+                       help="one line 'N HH:MM:SS': array size and --time for sbatch")
+
     base = sub.add_parser("baseline", help="write baselines from finished runs (accuracy pooled "
                           "over all of them, timings per hardware fingerprint)")
     base.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
@@ -118,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return EXIT_USAGE
         code = {"run": cmd_run, "config": cmd_config, "report": cmd_report,
-                "merge": cmd_merge, "baseline": cmd_baseline, "compare": cmd_compare,
+                "merge": cmd_merge, "plan": cmd_plan, "baseline": cmd_baseline,
+                "compare": cmd_compare,
                 "evaluate": cmd_evaluate}[args.command](args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
@@ -252,6 +278,34 @@ def cmd_merge(args: argparse.Namespace) -> int:
     print(f"merged {len(judged.results)} results from {len(args.run_dirs)} run folders; "
           f"{judged.appended} appended to the history")
     return _print_judged(judged)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``qa-bench plan``: shards and per-job time limits from the cost model
+    (``qa.run.schedule``), for the workflow's matrix and the Slurm array's --time."""
+    from qa.run import profiles, schedule
+    from qa.run.preflight import seed_list, split_names
+
+    profile = profiles.select(profiles.load_profile(args.profile), args.backend, None,
+                              split_names(args.pods), None)
+    # Per pod: each group exactly as `qa-bench run --pods POD` selects it.
+    groups = {pod: profiles.expand(profiles.select(profiles.load_profile(args.profile),
+                                                   args.backend, None, [pod], None),
+                                   None, list(args.set))
+              for pod in profile.pods} if args.per_pod else {
+        "": profiles.expand(profile, None, list(args.set))}
+    entries = [e for members in groups.values() for e in members]
+    seeds = len(seed_list(args.seeds, profile.seeds, list(args.set)))
+    jobs = schedule.plan_jobs(groups, seeds, args.max_hours, args.shards, args.margin,
+                              args.overhead_min)
+    if args.json:
+        print(schedule.to_matrix_json(jobs))
+    elif args.slurm:
+        print(schedule.slurm_line(jobs))
+    else:
+        print(f"{profile.name}, {seeds} seed(s), {len(entries)} entries")
+        print(schedule.format_table(jobs, args.max_hours, args.margin, args.overhead_min))
+    return EXIT_OK
 
 
 def _print_judged(judged) -> int:

@@ -88,10 +88,14 @@ def test_nightly_workflow_passes_actionlint() -> None:
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
-    """The lint test can fail: an undefined matrix key and an unknown runner label are errors."""
-    broken = (ROOT / ".github/workflows/nightly.yml").read_text().replace(
-        "${{ matrix.shard }}/${SHARDS}", "${{ matrix.shards }}/${SHARDS}").replace(
-        '"ipu-${{ matrix.pod }}"', "ipu-pod2")
+    """The lint test can fail: an undefined input, an undefined job output and an unknown
+    runner label are errors."""
+    broken = (ROOT / ".github/workflows/nightly.yml").read_text()
+    for old, new in (("inputs.max_shard_hours", "inputs.max_shard_hour"),
+                     ("needs.plan.outputs.matrix)", "needs.plan.outputs.matrx)"),
+                     ('"ipu-${{ matrix.pod }}"', "ipu-pod2")):
+        assert old in broken
+        broken = broken.replace(old, new)
     (tmp_path / ".github" / "workflows").mkdir(parents=True)
     (tmp_path / ".github" / "workflows" / "nightly.yml").write_text(broken)
     shutil.copy(ROOT / ".github/actionlint.yaml", tmp_path / ".github" / "actionlint.yaml")
@@ -99,12 +103,33 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
                            ".github/workflows/nightly.yml"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 1
-    assert "shards" in proc.stdout and "ipu-pod2" in proc.stdout
+    for name in ("max_shard_hour", "matrx", "ipu-pod2"):
+        assert name in proc.stdout, proc.stdout
 
 
-def test_slurm_script_is_valid_bash_and_runs_one_shard_per_task() -> None:
-    script = ROOT / "examples/slurm/nightly.sbatch"
-    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
-    text = script.read_text()
+def test_slurm_scripts_are_valid_bash_and_run_one_shard_per_task() -> None:
+    folder = ROOT / "examples/slurm"
+    for name in ("nightly.sbatch", "merge.sbatch", "submit-nightly.sh"):
+        assert subprocess.run(["bash", "-n", str(folder / name)], check=False).returncode == 0
+    text = (folder / "nightly.sbatch").read_text()
     assert "#SBATCH --array=1-8" in text
-    assert '--shard "${SLURM_ARRAY_TASK_ID}/${SHARDS}"' in text and "qa-bench merge" in text
+    # Its default log is in the submission folder (exists); never a folder made by the job.
+    assert "#SBATCH --output=qa-bench-nightly-%A_%a.log" in text
+    assert '--shard "$K/$N"' in text and '--history "$RUN/histories/$K.jsonl"' in text
+    assert "qa-bench} merge" in (folder / "merge.sbatch").read_text()
+    submit = (folder / "submit-nightly.sh").read_text()
+    assert 'mkdir -p "$runs/logs"' in submit and "--dependency=\"afterany:$array\"" in submit
+
+
+def test_local_slurm_refuses_loudly_without_root() -> None:
+    """Where no cluster can be started, start-local.sh says why and exits 2 (never a pass)."""
+    script = ROOT / "tools/slurm/start-local.sh"
+    command = ["bash", str(script)]
+    if os.geteuid() == 0:
+        if not shutil.which("runuser"):
+            pytest.skip("root without runuser: cannot run the script as another user")
+        command = ["runuser", "-u", "nobody", "--", *command]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], "QA_BENCH_SLURM_DIR": "/nonexistent"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "needs root" in proc.stderr and proc.stdout == ""

@@ -14,7 +14,6 @@ from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
-import torch
 
 from qa.backends.base import Backend, CompileTiming, Diverged, Predictions, TrainTiming
 from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
@@ -25,10 +24,13 @@ from qa.backends.torch.devices import (
     init_distributed,
     resolve_device,
 )
+from qa.backends.torch.lazy import lazy_torch
 from qa.errors import QABenchError
 from qa.launchers.torchrun import run_under_torchrun
 from qa.measure.convergence import ConvergenceMonitor
 from qa.measure.hardware import cpu_info, host_line, torch_build
+
+torch = lazy_torch()  # imported on first use (qa.backends.torch.lazy)
 
 __all__ = ["Diverged", "TorchBackend"]  # Diverged: the contract's failure kind, raised here
 

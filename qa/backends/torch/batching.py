@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from qa.backends.torch.lazy import lazy_torch
+
+torch = lazy_torch()  # imported on first use (qa.backends.torch.lazy)
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 LABELS = ("start_positions", "end_positions")

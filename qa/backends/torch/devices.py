@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-import torch
-
+from qa.backends.torch.lazy import lazy_torch
 from qa.errors import QABenchError
+
+torch = lazy_torch()  # imported on first use (qa.backends.torch.lazy)
 
 #: Device names a profile's ``pods`` list may hold for the torch backend; the first is the default.
 DEVICES = ("cpu", "cuda", "auto")
