@@ -297,14 +297,14 @@ def _check_na_probs(na_probs: Any, raw: _RawV2) -> dict[str, float]:
         raise QABenchError("no-answer probabilities must map question id to a number, got "
                            f"{_kind(na_probs)}")
     checked: dict[str, float] = {}
+    missing = set(raw.missing)
     for qid, value in na_probs.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
             raise QABenchError(f"no-answer probability of {qid!r} must be a number, got "
                                f"{'NaN' if value != value else _kind(value)}")
-        if qid in raw.has_answer:
+        if qid in raw.has_answer and qid not in missing:
             # ints and floats are kept as given: the best thresholds are printed as given.
             checked[qid] = value if isinstance(value, (int, float)) else float(value)
-    missing = set(raw.missing)
     lacking = [qid for qid in raw.has_answer if qid not in checked and qid not in missing]
     if lacking:
         raise QABenchError(
