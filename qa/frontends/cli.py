@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import warnings
@@ -361,6 +362,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                       ("--na-prob-thresh", args.na_prob_thresh),
                                       ("--out-image-dir", args.out_image_dir))
              if value is not None]
+    if args.na_prob_thresh is not None and math.isnan(args.na_prob_thresh):
+        raise QABenchError("evaluate: --na-prob-thresh must be a number, got NaN")
     if given and not args.version_2:
         raise QABenchError(f"evaluate: {given[0]} is a SQuAD v2.0 option (add --version-2)")
     if args.out_image_dir is not None and args.na_prob_file is None:
