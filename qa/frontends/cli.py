@@ -393,7 +393,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out_image_dir is not None:
         from qa.reporting.no_answer import write_no_answer_plots
 
-        write_no_answer_plots(evaluation, args.out_image_dir)
+        curves = {name: (c.precisions, c.recalls) for name, c in evaluation.curves.items()}
+        write_no_answer_plots(curves, evaluation.histograms, args.out_image_dir)
     if args.out_file is not None:
         write_text_atomic(args.out_file, json.dumps(result))
     else:

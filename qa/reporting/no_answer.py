@@ -1,7 +1,8 @@
 """The pictures of ``evaluate-v2.0.py --out-image-dir``: precision-recall curves and histograms.
 
 ``qa.task.metrics.evaluate_v2(..., precision_recall=True)`` computes the curves and the
-no-answer probabilities; this module only draws them, under the official script's file names
+no-answer probabilities (the front end hands them over as plain numbers: reporting imports no
+task module); this module only draws them, under the official script's file names
 and with its plot settings (a step curve over recall with the area under it shaded, axes to
 1.05; histograms of 20 bins over [0, 1] weighted to proportions), so a folder written here can
 replace one the script wrote:
@@ -13,11 +14,11 @@ replace one the script wrote:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from qa.errors import QABenchError
-from qa.task.metrics import PrecisionRecall, V2Evaluation
 
 #: curve name -> (file name, title), as the official script names and titles them.
 CURVES = {
@@ -38,8 +39,15 @@ def check_image_dir(path: str | os.PathLike) -> Path:
     return folder
 
 
-def write_no_answer_plots(evaluation: V2Evaluation, out_dir: str | os.PathLike) -> list[Path]:
-    """Draw ``evaluation``'s curves and histograms into ``out_dir`` (created if needed).
+def write_no_answer_plots(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                          histograms: Mapping[str, Sequence[float]],
+                          out_dir: str | os.PathLike) -> list[Path]:
+    """Draw the curves and histograms into ``out_dir`` (created if needed).
+
+    Args:
+        curves: ``"exact"``, ``"f1"``, ``"oracle"`` -> (precisions, recalls), those present.
+        histograms: ``"hasAns"``, ``"noAns"`` -> no-answer probabilities, those present.
+        out_dir: the folder (``--out-image-dir``).
 
     Returns:
         The files written, curves first.
@@ -57,13 +65,13 @@ def write_no_answer_plots(evaluation: V2Evaluation, out_dir: str | os.PathLike) 
         raise QABenchError(f"cannot create --out-image-dir {str(folder)!r}: "
                            f"{exc.strerror or exc}") from None
     written = []
-    for name, curve in evaluation.curves.items():
+    for name, (precisions, recalls) in curves.items():
         file_name, title = CURVES[name]
         fig = Figure()
         FigureCanvasAgg(fig)
-        _draw_curve(fig.add_subplot(), curve, title)
+        _draw_curve(fig.add_subplot(), precisions, recalls, title)
         written.append(_save(fig, folder / file_name))
-    for name, values in evaluation.histograms.items():
+    for name, values in histograms.items():
         fig = Figure()
         FigureCanvasAgg(fig)
         _draw_histogram(fig.add_subplot(), values, name)
@@ -71,10 +79,11 @@ def write_no_answer_plots(evaluation: V2Evaluation, out_dir: str | os.PathLike) 
     return written
 
 
-def _draw_curve(ax: Any, curve: PrecisionRecall, title: str) -> None:
+def _draw_curve(ax: Any, precisions: Sequence[float], recalls: Sequence[float],
+                title: str) -> None:
     """Precision over recall as steps after each point, the area below shaded."""
-    ax.step(curve.recalls, curve.precisions, color="b", alpha=0.2, where="post")
-    ax.fill_between(curve.recalls, curve.precisions, step="post", alpha=0.2, color="b")
+    ax.step(recalls, precisions, color="b", alpha=0.2, where="post")
+    ax.fill_between(recalls, precisions, step="post", alpha=0.2, color="b")
     ax.set_xlabel("Recall")
     ax.set_ylabel("Precision")
     ax.set_xlim([0.0, 1.05])
@@ -82,7 +91,7 @@ def _draw_curve(ax: Any, curve: PrecisionRecall, title: str) -> None:
     ax.set_title(title)
 
 
-def _draw_histogram(ax: Any, values: list[float], name: str) -> None:
+def _draw_histogram(ax: Any, values: Sequence[float], name: str) -> None:
     """The share of the questions per no-answer probability bin (20 bins over [0, 1]; values
     outside are not counted, as in the official script)."""
     import numpy as np
