@@ -6,9 +6,10 @@ wrap the same code). ``qa.task.metrics`` is checked against it by property tests
 (``tests/task/test_metrics_properties.py``), so it must stay literal: do not optimise it, and do not
 give it the defined results ``qa.task.metrics`` adds where the scripts crash.
 
-Left out, because they do not change the scores: command-line parsing, the dataset-version
-check, the ``--na-prob-file`` / ``--out-image-dir`` options (no-answer probabilities default to 0
-for every prediction, which makes ``apply_no_ans_threshold`` the identity) and printing.
+The no-answer options are here too: ``--na-prob-file`` (``na_probs``), ``--na-prob-thresh``,
+the best-threshold search and the ``--out-image-dir`` precision-recall analysis (its average
+precisions, and the curve points and histogram values it would draw, returned instead of drawn).
+Left out, because they do not change the numbers: command-line parsing, drawing and printing.
 """
 
 from __future__ import annotations
@@ -209,10 +210,97 @@ def merge_eval(main_eval: dict, new_eval: dict, prefix: str) -> None:
         main_eval[f"{prefix}_{k}"] = new_eval[k]
 
 
-def evaluate_v2(dataset: list[dict], preds: dict[str, str],
-                na_prob_thresh: float = 1.0) -> dict[str, Any]:
-    """``evaluate-v2.0.py``'s ``main`` without a no-answer probability file."""
-    na_probs = {k: 0.0 for k in preds}
+def make_precision_recall_eval(scores: dict, na_probs: dict, num_true_pos: int,
+                               qid_to_has_ans: dict) -> tuple[dict, list, list]:
+    """Average precision (percent) of the curve over rising no-answer probability, and the
+    curve's points (the script plots them with ``plot_pr_curve``)."""
+    qid_list = sorted(na_probs, key=lambda k: na_probs[k])
+    true_pos = 0.0
+    cur_p = 1.0
+    cur_r = 0.0
+    precisions = [1.0]
+    recalls = [0.0]
+    avg_prec = 0.0
+    for i, qid in enumerate(qid_list):
+        if qid_to_has_ans[qid]:
+            true_pos += scores[qid]
+        cur_p = true_pos / float(i + 1)
+        cur_r = true_pos / float(num_true_pos)
+        if i == len(qid_list) - 1 or na_probs[qid] != na_probs[qid_list[i + 1]]:
+            # a threshold can be put after this point
+            avg_prec += cur_p * (cur_r - recalls[-1])
+            precisions.append(cur_p)
+            recalls.append(cur_r)
+    return {"ap": 100.0 * avg_prec}, precisions, recalls
+
+
+def run_precision_recall_analysis(main_eval: dict, exact_raw: dict, f1_raw: dict,
+                                  na_probs: dict, qid_to_has_ans: dict) -> dict:
+    """The exact, F1 and oracle curves; their average precisions merged as ``pr_*_ap``."""
+    num_true_pos = sum(1 for v in qid_to_has_ans.values() if v)
+    if num_true_pos == 0:
+        return {}
+    pr_exact, p_exact, r_exact = make_precision_recall_eval(
+        exact_raw, na_probs, num_true_pos, qid_to_has_ans)
+    pr_f1, p_f1, r_f1 = make_precision_recall_eval(f1_raw, na_probs, num_true_pos,
+                                                   qid_to_has_ans)
+    oracle_scores = {k: float(v) for k, v in qid_to_has_ans.items()}
+    pr_oracle, p_oracle, r_oracle = make_precision_recall_eval(
+        oracle_scores, na_probs, num_true_pos, qid_to_has_ans)
+    merge_eval(main_eval, pr_exact, "pr_exact")
+    merge_eval(main_eval, pr_f1, "pr_f1")
+    merge_eval(main_eval, pr_oracle, "pr_oracle")
+    return {"exact": (p_exact, r_exact), "f1": (p_f1, r_f1), "oracle": (p_oracle, r_oracle)}
+
+
+def histogram_values(na_probs: dict, qid_list: list[str]) -> list | None:
+    """What ``histogram_na_prob`` draws (nothing for no questions)."""
+    if not qid_list:
+        return None
+    return [na_probs[k] for k in qid_list]
+
+
+def find_best_thresh(preds: dict, scores: dict, na_probs: dict,
+                     qid_to_has_ans: dict) -> tuple[float, Any]:
+    """The best total score over thresholds, starting from "no answer" for every question."""
+    num_no_ans = sum(1 for k in qid_to_has_ans if not qid_to_has_ans[k])
+    cur_score = num_no_ans
+    best_score = cur_score
+    best_thresh = 0.0
+    qid_list = sorted(na_probs, key=lambda k: na_probs[k])
+    for qid in qid_list:
+        if qid not in scores:
+            continue
+        # answerable: its score; unanswerable: -1 if given an answer, else 0
+        diff = scores[qid] if qid_to_has_ans[qid] else -1 if preds[qid] else 0
+        cur_score += diff
+        if cur_score > best_score:
+            best_score = cur_score
+            best_thresh = na_probs[qid]
+    return 100.0 * best_score / len(scores), best_thresh
+
+
+def find_all_best_thresh(main_eval: dict, preds: dict, exact_raw: dict, f1_raw: dict,
+                         na_probs: dict, qid_to_has_ans: dict) -> None:
+    """Add ``best_exact``, ``best_exact_thresh``, ``best_f1``, ``best_f1_thresh``."""
+    best_exact, exact_thresh = find_best_thresh(preds, exact_raw, na_probs, qid_to_has_ans)
+    best_f1, f1_thresh = find_best_thresh(preds, f1_raw, na_probs, qid_to_has_ans)
+    main_eval["best_exact"] = best_exact
+    main_eval["best_exact_thresh"] = exact_thresh
+    main_eval["best_f1"] = best_f1
+    main_eval["best_f1_thresh"] = f1_thresh
+
+
+def evaluate_v2(dataset: list[dict], preds: dict[str, str], na_probs: dict | None = None,
+                na_prob_thresh: float = 1.0, image_analysis: bool = False,
+                drawn: dict | None = None) -> dict[str, Any]:
+    """``evaluate-v2.0.py``'s ``main``: ``na_probs`` is ``--na-prob-file``'s content,
+    ``image_analysis`` is ``--out-image-dir``; ``drawn`` (a dict) receives the curves
+    (``"exact"``, ``"f1"``, ``"oracle"``: (precisions, recalls)) and histogram values
+    (``"hasAns"``, ``"noAns"``) the script would draw."""
+    na_prob_file = na_probs is not None
+    if not na_prob_file:
+        na_probs = {k: 0.0 for k in preds}
     qid_to_has_ans = make_qid_to_has_ans(dataset)  # maps qid to True/False
     has_ans_qids = [k for k, v in qid_to_has_ans.items() if v]
     no_ans_qids = [k for k, v in qid_to_has_ans.items() if not v]
@@ -226,4 +314,14 @@ def evaluate_v2(dataset: list[dict], preds: dict[str, str],
     if no_ans_qids:
         no_ans_eval = make_eval_dict(exact_thresh, f1_thresh, qid_list=no_ans_qids)
         merge_eval(out_eval, no_ans_eval, "NoAns")
+    if na_prob_file:
+        find_all_best_thresh(out_eval, preds, exact_raw, f1_raw, na_probs, qid_to_has_ans)
+    if na_prob_file and image_analysis:
+        curves = run_precision_recall_analysis(out_eval, exact_raw, f1_raw, na_probs,
+                                               qid_to_has_ans)
+        hists = {"hasAns": histogram_values(na_probs, has_ans_qids),
+                 "noAns": histogram_values(na_probs, no_ans_qids)}
+        if drawn is not None:
+            drawn.update(curves)
+            drawn.update({k: v for k, v in hists.items() if v is not None})
     return dict(out_eval)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import warnings
@@ -126,10 +127,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="compare even when datasets, configs or hardware differ (emulated "
                            "against real included)")
 
-    ev = sub.add_parser("evaluate", help="official SQuAD evaluation of a predictions file")
+    ev = sub.add_parser("evaluate", help="official SQuAD evaluation of a predictions file "
+                        "(a drop-in for evaluate-v1.1.py / evaluate-v2.0.py)")
     ev.add_argument("data_json")
     ev.add_argument("predictions_json")
     ev.add_argument("--version-2", action="store_true", help="SQuAD v2.0 scoring")
+    ev.add_argument("--out-file", "-o", metavar="EVAL_JSON",
+                    help="write the metrics JSON to this file instead of stdout")
+    ev.add_argument("--na-prob-file", "-n", metavar="NA_PROB_JSON",
+                    help="v2.0: question id -> the model's probability (or score) of no "
+                         "answer; adds best_exact/best_f1 and their thresholds")
+    ev.add_argument("--na-prob-thresh", "-t", type=float, metavar="T",
+                    help="v2.0: read a prediction as no answer when its no-answer probability "
+                         "exceeds T (default 1.0)")
+    ev.add_argument("--out-image-dir", "-p", metavar="DIR",
+                    help="v2.0, with --na-prob-file: save precision-recall curves (pr_exact, "
+                         "pr_f1, pr_oracle) and no-answer histograms there, add pr_*_ap")
     return parser
 
 
@@ -392,15 +405,59 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``qa-bench evaluate DATA PREDICTIONS``: the official scripts' JSON on stdout."""
-    from qa.task.metrics import evaluate_files
+    """``qa-bench evaluate DATA PREDICTIONS``: the official scripts' JSON, on stdout or in
+    ``--out-file`` (v1.1 on one line, v2.0 indented, as each script prints it)."""
+    from qa.files import write_text_atomic
+    from qa.task.metrics import (
+        DEFAULT_NA_PROB_THRESH,
+        compute_squad,
+        evaluate_v2,
+        load_na_probs,
+        load_predictions,
+        load_squad_json,
+    )
 
+    given = [flag for flag, value in (("--na-prob-file", args.na_prob_file),
+                                      ("--na-prob-thresh", args.na_prob_thresh),
+                                      ("--out-image-dir", args.out_image_dir))
+             if value is not None]
+    if args.na_prob_thresh is not None and math.isnan(args.na_prob_thresh):
+        raise QABenchError("evaluate: --na-prob-thresh must be a number, got NaN")
+    if given and not args.version_2:
+        raise QABenchError(f"evaluate: {given[0]} is a SQuAD v2.0 option (add --version-2)")
+    if args.out_image_dir is not None and args.na_prob_file is None:
+        # The official script then draws nothing and says nothing: refuse instead.
+        raise QABenchError("evaluate: --out-image-dir needs --na-prob-file (the curves rank "
+                           "the questions by their no-answer probabilities)")
+    if args.out_image_dir is not None:
+        from qa.reporting.no_answer import check_image_dir
+
+        check_image_dir(args.out_image_dir)
+    if args.out_file is not None and Path(args.out_file).is_dir():
+        raise QABenchError(f"evaluate: --out-file {args.out_file!r} is a folder")
+    thresh = DEFAULT_NA_PROB_THRESH if args.na_prob_thresh is None else args.na_prob_thresh
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = evaluate_files(args.data_json, args.predictions_json, version_2=args.version_2)
+        data = load_squad_json(args.data_json)
+        predictions = load_predictions(args.predictions_json)
+        na_probs = load_na_probs(args.na_prob_file) if args.na_prob_file is not None else None
+        if args.version_2:
+            evaluation = evaluate_v2(predictions, data, na_probs=na_probs, na_prob_thresh=thresh,
+                                     precision_recall=args.out_image_dir is not None)
+            result = evaluation.metrics
+        else:
+            result = compute_squad(predictions, data)
     for warning in caught:  # missing predictions, what only training checks: one line each
         print(f"qa-bench: warning: {warning.message}", file=sys.stderr)
-    print(json.dumps(result))
+    if args.out_image_dir is not None:
+        from qa.reporting.no_answer import write_no_answer_plots
+
+        curves = {name: (c.precisions, c.recalls) for name, c in evaluation.curves.items()}
+        write_no_answer_plots(curves, evaluation.histograms, args.out_image_dir)
+    if args.out_file is not None:
+        write_text_atomic(args.out_file, json.dumps(result))
+    else:
+        print(json.dumps(result, indent=2) if args.version_2 else json.dumps(result))
     return EXIT_OK
 
 

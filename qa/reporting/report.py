@@ -127,6 +127,21 @@ def _timings_section(results: Sequence[RunResult]) -> list[str]:
     return _section("Timings", _table(["Entry", *(spec.header for spec in columns)], rows))
 
 
+def _no_answer_section(results: Sequence[RunResult]) -> list[str]:
+    columns = specs(table="no_answer")
+    best = [spec for spec in columns if spec.name.startswith("best_")]
+    rows = [[_label(r), *(_spec_cell(spec, r) for spec in columns)] for r in results
+            if any(spec.extract(r) is not None for spec in best)]
+    if not rows:
+        return []
+    return _section("SQuAD v2.0 no-answer thresholds (references, never gated)",
+                    "evaluate-v2.0.py's best scores over the no-answer threshold, with the "
+                    "null odds (null score - best span score) as the no-answer probabilities: "
+                    "what a threshold tuned on these very questions would reach, beside the "
+                    "answerable (HasAns) and unanswerable (NoAns) F1 of the answers as given.",
+                    "", _table(["Entry", *(spec.header for spec in columns)], rows))
+
+
 def _spec_cell(spec: MetricSpec, result: RunResult) -> Any:
     value = spec.cell(result)
     return format(value, spec.fmt) if spec.fmt and value is not None else value
@@ -361,7 +376,7 @@ def render_markdown(results: Sequence[RunResult], verdicts: Sequence[Verdict],
         lines += _section("Skipped entries", "Not run here (nothing of theirs was judged):", "",
                           *(f"- `{e}` — {why}" for e, why in skipped.items()))
     for part in (_verdict_section(verdicts), _timings_section(results),
-                 _convergence_section(results),
+                 _convergence_section(results), _no_answer_section(results),
                  _fast_paths_section(results), _references_section(results, references),
                  _scaling_section(results), _seeds_section(results),
                  _trend_section(history, plot_path, [series_key(r) for r in results]),

@@ -127,6 +127,14 @@ SPECS: tuple[MetricSpec, ...] = (
     _reported("peak_rss_mb", ("memory.peak_rss_mb",), "peak RSS (MB)"),
     _reported("cuda_peak_mb", ("memory.cuda_peak_allocated_mb",), "peak CUDA (MB)"),
     _reported("wall_s", ("timings.wall_s",), "wall (s)"),
+    # SQuAD v2.0 entries: the answerable / unanswerable split and evaluate-v2.0.py's best
+    # thresholds over the null odds (qa.task.postprocessing.postprocess_with_null_odds).
+    # References for reading a run, never gated: the best threshold is chosen on the very
+    # questions it is scored on.
+    *(MetricSpec(name, "", True, None, (f"metrics.{name}",), header, table="no_answer")
+      for name, header in (("HasAns_f1", "HasAns F1"), ("NoAns_f1", "NoAns F1"),
+                           ("best_exact", "best EM"), ("best_exact_thresh", "best EM threshold"),
+                           ("best_f1", "best F1"), ("best_f1_thresh", "best F1 threshold"))),
 )
 
 #: The gated metrics by name: what baselines hold, verdicts judge and pytest gates test.

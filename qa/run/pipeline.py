@@ -8,6 +8,7 @@ a matrix run goes on to the next entry. Only Ctrl-C (KeyboardInterrupt) propagat
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 import traceback
@@ -27,8 +28,8 @@ from qa.results.metricspec import timing_values
 from qa.results.store import RunResult, environment_manifest
 from qa.task import data, faults, models
 from qa.task.features import tokenize_split
-from qa.task.metrics import compute_squad
-from qa.task.postprocessing import postprocess_qa_predictions
+from qa.task.metrics import DEFAULT_NA_PROB_THRESH, compute_squad
+from qa.task.postprocessing import postprocess_qa_predictions, postprocess_with_null_odds
 from qa.task.preprocessing import (
     FastPathStats,
     prepare_train_features,
@@ -182,16 +183,24 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
 
     stages.enter("postprocess")
     pcfg = config.postprocess
-    answers = postprocess_qa_predictions(
-        eval_split, eval_features, predictions.start_logits, predictions.end_logits,
-        n_best_size=pcfg.n_best_size, max_answer_length=pcfg.max_answer_length,
-        version_2=version_2, null_score_diff_threshold=pcfg.null_score_diff_threshold,
-        cls_token_id=tokenizer.cls_token_id)
+    logits = (eval_split, eval_features, predictions.start_logits, predictions.end_logits)
+    options = {"n_best_size": pcfg.n_best_size, "max_answer_length": pcfg.max_answer_length,
+               "null_score_diff_threshold": pcfg.null_score_diff_threshold,
+               "cls_token_id": tokenizer.cls_token_id}
+    null_odds = None
+    if version_2:
+        answers, null_odds = postprocess_with_null_odds(*logits, **options)
+    else:
+        answers = postprocess_qa_predictions(*logits, **options)
 
     stages.enter("metrics")
     references = [{"id": i, "answers": a}
                   for i, a in zip(eval_split["id"], eval_split["answers"], strict=True)]
-    scores = compute_squad(answers, references, version_2=version_2)
+    # v2: the null odds as evaluate-v2.0.py's no-answer probabilities add best_exact/best_f1
+    # and their thresholds (references, never gated). An infinite threshold replaces no
+    # answer, so exact/f1 and the splits stay those of the answers as postprocessed.
+    scores = compute_squad(answers, references, version_2=version_2, na_probs=null_odds,
+                           na_prob_thresh=math.inf if version_2 else DEFAULT_NA_PROB_THRESH)
     result.metrics = normalise_metrics(scores)
     result.timings.update(train_timings(train_timing))
     result.timings["eval_samples_per_s"] = predictions.samples_per_s

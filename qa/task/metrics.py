@@ -18,11 +18,13 @@ reported once with a :class:`MissingPredictionWarning`.
 from __future__ import annotations
 
 import importlib.resources
+import numbers
 import re
 import string
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +33,18 @@ from qa.files import read_json
 from qa.task.squad_file import ignored_summary, read_squad_file
 
 __all__ = [
+    "DEFAULT_NA_PROB_THRESH",
     "IgnoredInputWarning",
     "MissingPredictionWarning",
+    "PrecisionRecall",
+    "V2Evaluation",
     "compute_squad",
     "evaluate_files",
+    "evaluate_v2",
     "exact_match",
     "f1",
     "load_evaluate_metric",
+    "load_na_probs",
     "load_predictions",
     "load_squad_json",
     "normalize_answer",
@@ -207,45 +214,259 @@ def _score_v1(predictions: Mapping[str, str], questions: list[tuple[str, list[st
     return {"exact_match": 100.0 * exact_total / total, "f1": 100.0 * f1_total / total}
 
 
-def _score_v2(predictions: Mapping[str, str], questions: list[tuple[str, list[str]]]) -> dict:
-    """v2.0: per-id scores (a repeated id keeps its last value), summed per split."""
-    has_answer: dict[str, bool] = {}
-    exact_scores: dict[str, float] = {}
-    f1_scores: dict[str, float] = {}
-    missing: list[str] = []
+# --------------------------------------------------------------------------- SQuAD v2.0
+
+#: ``evaluate-v2.0.py``'s default ``--na-prob-thresh``: a prediction is replaced by "no answer"
+#: only when its no-answer probability *exceeds* the threshold, so with probabilities in [0, 1]
+#: the default changes nothing.
+DEFAULT_NA_PROB_THRESH = 1.0
+
+_NEVER = float("-inf")  # the no-answer probability a missing prediction is ranked with
+
+
+@dataclass(frozen=True)
+class PrecisionRecall:
+    """One precision-recall curve of ``evaluate-v2.0.py --out-image-dir``.
+
+    Questions are taken in rising no-answer probability. Wherever a threshold can fall (after
+    the last of a run of equal probabilities) the curve records the precision and recall of
+    answering exactly the questions taken so far, each counting its score (exact, F1, or 1 for
+    the oracle) when it is answerable. It starts at recall 0, precision 1.
+    """
+
+    precisions: tuple[float, ...]
+    recalls: tuple[float, ...]
+    average_precision: float  # percent: the sum of precision x recall step over the points
+
+
+@dataclass
+class V2Evaluation:
+    """Everything ``evaluate-v2.0.py`` computes for one predictions file.
+
+    Attributes:
+        metrics: the script's JSON output, key for key and in its order.
+        curves: with ``precision_recall``: ``"exact"``, ``"f1"`` and ``"oracle"`` curves (none
+            when no question is answerable, as the script draws none).
+        histograms: with ``precision_recall``: the no-answer probabilities of the answerable
+            (``"hasAns"``) and unanswerable (``"noAns"``) questions, for those present.
+    """
+
+    metrics: dict[str, Any]
+    curves: dict[str, PrecisionRecall] = field(default_factory=dict)
+    histograms: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class _RawV2:
+    """Per question id, before any no-answer threshold: what every v2.0 figure is built from.
+
+    All dicts share one key order: the dataset's, a repeated id at its first place with its
+    last values (as the official script's dicts behave).
+    """
+
+    has_answer: dict[str, bool]
+    exact: dict[str, float]
+    f1: dict[str, float]
+    answered: dict[str, bool]  # the prediction is not "" (a missing one counts as answered)
+    missing: list[str]  # ids without a prediction, once each
+
+
+def _raw_v2(predictions: Mapping[str, str], questions: list[tuple[str, list[str]]]) -> _RawV2:
+    raw = _RawV2({}, {}, {}, {}, [])
     for qid, golds in questions:
-        has_answer[qid] = bool(golds)
+        raw.has_answer[qid] = bool(golds)
         # Gold answers that normalise to nothing are dropped; with none left, only "" is right.
         usable = [gold for gold in golds if normalize_answer(gold)] or [""]
         if qid not in predictions:
-            missing.append(qid)
-            exact_scores[qid] = f1_scores[qid] = 0
+            raw.missing.append(qid)
+            raw.exact[qid] = raw.f1[qid] = 0
+            raw.answered[qid] = True
             continue
         prediction = predictions[qid]
-        exact_scores[qid] = max(exact_match(prediction, gold) for gold in usable)
-        f1_scores[qid] = max(f1(prediction, gold, version_2=True) for gold in usable)
-    _warn_missing(missing, len(has_answer))
+        raw.exact[qid] = max(exact_match(prediction, gold) for gold in usable)
+        raw.f1[qid] = max(f1(prediction, gold, version_2=True) for gold in usable)
+        raw.answered[qid] = bool(prediction)
+    raw.missing = list(dict.fromkeys(raw.missing))
+    return raw
+
+
+def _check_na_probs(na_probs: Any, raw: _RawV2) -> dict[str, float]:
+    """The probabilities of the predicted questions, in the mapping's order; refuses a mapping
+    that is not id -> number or lacks a predicted question (the official script crashes)."""
+    if not isinstance(na_probs, Mapping):
+        raise QABenchError("no-answer probabilities must map question id to a number, got "
+                           f"{_kind(na_probs)}")
+    checked: dict[str, float] = {}
+    missing = set(raw.missing)
+    for qid, value in na_probs.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+            raise QABenchError(f"no-answer probability of {qid!r} must be a number, got "
+                               f"{'NaN' if value != value else _kind(value)}")
+        if qid in raw.has_answer and qid not in missing:
+            # ints and floats are kept as given: the best thresholds are printed as given.
+            checked[qid] = value if isinstance(value, (int, float)) else float(value)
+    lacking = [qid for qid in raw.has_answer if qid not in checked and qid not in missing]
+    if lacking:
+        raise QABenchError(
+            f"no-answer probabilities lack {len(lacking)} of the "
+            f"{len(raw.has_answer) - len(missing)} predicted questions (first: {lacking[0]!r})")
+    return checked
+
+
+def _thresholded(scores: dict[str, float], raw: _RawV2, probs: Mapping[str, float],
+                 thresh: float) -> dict[str, float]:
+    """Scores with a prediction whose no-answer probability exceeds ``thresh`` read as "no
+    answer": right (1.0) for an unanswerable question, wrong (0.0) for an answerable one."""
+    return {qid: float(not raw.has_answer[qid]) if probs.get(qid, _NEVER) > thresh else score
+            for qid, score in scores.items()}
+
+
+def _summary(exact: dict[str, float], f1s: dict[str, float],
+             has_answer: dict[str, bool]) -> dict[str, Any]:
+    """``exact``, ``f1``, ``total``, then the same for the ``HasAns`` and ``NoAns`` questions
+    present; sums run over ids in dataset order, as the official script's (float-identical)."""
 
     def split(qids: list[str]) -> tuple[float, float, int]:
-        # sum() over ids in dataset order, as the official script does (float-identical).
         total = len(qids)
-        exact = 100.0 * sum(exact_scores[k] for k in qids) / total
-        return exact, 100.0 * sum(f1_scores[k] for k in qids) / total, total
+        return (100.0 * sum(exact[k] for k in qids) / total,
+                100.0 * sum(f1s[k] for k in qids) / total, total)
 
-    result: dict[str, float | int] = {}
+    result: dict[str, Any] = {}
     result["exact"], result["f1"], result["total"] = split(list(has_answer))
     for prefix, wanted in (("HasAns", True), ("NoAns", False)):
         qids = [qid for qid, has in has_answer.items() if has is wanted]
         if qids:
-            scores = split(qids)
-            for name, value in zip(("exact", "f1", "total"), scores, strict=True):
+            for name, value in zip(("exact", "f1", "total"), split(qids), strict=True):
                 result[f"{prefix}_{name}"] = value
     return result
 
 
+def _ranked(raw: _RawV2, probs: dict[str, float]) -> list[tuple[str, float]]:
+    """Questions in rising no-answer probability; equal ones keep the probabilities' order (the
+    official script's stable sort). Missing predictions come first: never read as no answer."""
+    known = sorted(probs.items(), key=lambda item: item[1])
+    return [(qid, _NEVER) for qid in raw.missing] + known
+
+
+def _best_threshold(scores: dict[str, float], raw: _RawV2,
+                    ranked: list[tuple[str, float]]) -> tuple[float, float]:
+    """The best score over every threshold, and the threshold (a probability) that gives it.
+
+    Start from "no answer" everywhere (every unanswerable question right), then answer the
+    questions one by one in rising probability: an answerable one adds its score, an
+    unanswerable one given an answer loses its point. The first strict best wins; 0.0 if none
+    beats answering nothing. As the official script, points inside a run of equal
+    probabilities count too.
+    """
+    score = sum(not has for has in raw.has_answer.values())
+    best, threshold = score, 0.0
+    for qid, prob in ranked:
+        if raw.has_answer[qid]:
+            score += scores[qid]
+        elif raw.answered[qid]:
+            score -= 1
+        if score > best:
+            best, threshold = score, prob
+    return 100.0 * best / len(scores), threshold
+
+
+def _precision_recall(scores: Mapping[str, float], raw: _RawV2,
+                      ranked: list[tuple[str, float]], answerable: int) -> PrecisionRecall:
+    """See :class:`PrecisionRecall`."""
+    true_pos = 0.0
+    precisions, recalls = [1.0], [0.0]
+    area = 0.0
+    for i, (qid, prob) in enumerate(ranked):
+        if raw.has_answer[qid]:
+            true_pos += scores[qid]
+        if i + 1 < len(ranked) and ranked[i + 1][1] == prob:
+            continue  # no threshold falls between equal probabilities
+        precision = true_pos / float(i + 1)
+        recall = true_pos / float(answerable)
+        area += precision * (recall - recalls[-1])
+        precisions.append(precision)
+        recalls.append(recall)
+    return PrecisionRecall(tuple(precisions), tuple(recalls), 100.0 * area)
+
+
+def _evaluate_v2(predictions: Mapping[str, str], questions: list[tuple[str, list[str]]],
+                 na_probs: Mapping[str, float] | None, na_prob_thresh: float,
+                 precision_recall: bool) -> V2Evaluation:
+    """evaluate-v2.0.py's ``main`` (see :func:`evaluate_v2`); warns from its caller's caller."""
+    if na_prob_thresh != na_prob_thresh:
+        raise QABenchError("the no-answer probability threshold must be a number, got NaN")
+    if precision_recall and na_probs is None:
+        raise QABenchError("precision-recall curves need no-answer probabilities: they rank "
+                           "the questions by them")
+    raw = _raw_v2(predictions, questions)
+    _warn_missing(raw.missing, len(raw.has_answer))
+    missing = set(raw.missing)
+    # Without a file every prediction has probability 0.0 (so a negative threshold reads
+    # every prediction as "no answer", as the official script does).
+    probs = (_check_na_probs(na_probs, raw) if na_probs is not None else
+             {qid: 0.0 for qid in raw.exact if qid not in missing})
+    metrics = _summary(_thresholded(raw.exact, raw, probs, na_prob_thresh),
+                       _thresholded(raw.f1, raw, probs, na_prob_thresh), raw.has_answer)
+    evaluation = V2Evaluation(metrics)
+    if na_probs is None:
+        return evaluation
+    ranked = _ranked(raw, probs)
+    metrics["best_exact"], metrics["best_exact_thresh"] = _best_threshold(raw.exact, raw, ranked)
+    metrics["best_f1"], metrics["best_f1_thresh"] = _best_threshold(raw.f1, raw, ranked)
+    if not precision_recall:
+        return evaluation
+    answerable = sum(raw.has_answer.values())
+    if answerable:
+        oracle = {qid: float(has) for qid, has in raw.has_answer.items()}
+        for name, scores in (("exact", raw.exact), ("f1", raw.f1), ("oracle", oracle)):
+            curve = _precision_recall(scores, raw, ranked, answerable)
+            evaluation.curves[name] = curve
+            metrics[f"pr_{name}_ap"] = curve.average_precision
+    for name, wanted in (("hasAns", True), ("noAns", False)):
+        values = [na_probs[qid] for qid, has in raw.has_answer.items()
+                  if has is wanted and qid in na_probs]
+        if values:
+            evaluation.histograms[name] = values
+    return evaluation
+
+
+def evaluate_v2(
+    predictions: Mapping[str, str], references: Any, *,
+    na_probs: Mapping[str, float] | None = None,
+    na_prob_thresh: float = DEFAULT_NA_PROB_THRESH, precision_recall: bool = False,
+) -> V2Evaluation:
+    """Score as ``evaluate-v2.0.py DATA PRED [-n NA_PROB] [-t THRESH] [-p DIR]`` does.
+
+    Args:
+        predictions: Question id -> answer text (``""`` means "no answer").
+        references: As for :func:`compute_squad`.
+        na_probs: Question id -> the model's estimate that the question has no answer (higher
+            means more likely unanswerable; any real numbers, e.g. null-score differences).
+            Every predicted question needs one; other ids are ignored. Adds ``best_exact``,
+            ``best_exact_thresh``, ``best_f1`` and ``best_f1_thresh``: the scores had each
+            question above a threshold been answered "no answer", at the best threshold.
+        na_prob_thresh: A prediction whose probability exceeds this counts as "no answer" in
+            ``exact``/``f1`` and the ``HasAns_``/``NoAns_`` splits.
+        precision_recall: Also the precision-recall curves, their ``pr_exact_ap``,
+            ``pr_f1_ap`` and ``pr_oracle_ap`` and the probabilities' histograms (what the
+            script computes with ``--out-image-dir``); needs ``na_probs``.
+
+    A missing prediction scores 0 (one :class:`MissingPredictionWarning`) and is never read
+    as "no answer", whatever its probability: as a wrong answer ranked below every other.
+
+    Raises:
+        QABenchError: Malformed predictions, references or probabilities, a predicted question
+            without a probability, or ``precision_recall`` without ``na_probs``.
+    """
+    _check_predictions(predictions)
+    return _evaluate_v2(predictions, _questions(references), na_probs, na_prob_thresh,
+                        precision_recall)
+
 def compute_squad(
-    predictions: Mapping[str, str], references: Any, version_2: bool = False
-) -> dict[str, float | int]:
+    predictions: Mapping[str, str], references: Any, version_2: bool = False, *,
+    na_probs: Mapping[str, float] | None = None,
+    na_prob_thresh: float = DEFAULT_NA_PROB_THRESH,
+) -> dict[str, Any]:
     """Score predictions against SQuAD references, identically to the official scripts.
 
     Args:
@@ -255,18 +476,27 @@ def compute_squad(
             whole file as a dict, or a list of ``{"id", "answers": {"text": [...], ...}}``
             records (the Hugging Face datasets layout).
         version_2: Score as evaluate-v2.0.py instead of evaluate-v1.1.py.
+        na_probs: v2.0 only: question id -> no-answer probability (``--na-prob-file``); adds
+            the best-threshold fields (see :func:`evaluate_v2`).
+        na_prob_thresh: v2.0 only: ``--na-prob-thresh``.
 
     Returns:
         v1.1: ``{"exact_match", "f1"}``; v2.0: ``{"exact", "f1", "total"}`` plus ``HasAns_*``
-        and ``NoAns_*`` for each kind of question present. Scores are percentages.
+        and ``NoAns_*`` for each kind of question present, and with ``na_probs``
+        ``best_exact``, ``best_exact_thresh``, ``best_f1``, ``best_f1_thresh``. Scores are
+        percentages.
 
     Raises:
-        QABenchError: Malformed predictions or references, or no questions to score.
+        QABenchError: Malformed predictions, references or probabilities, no questions to
+            score, or no-answer options with v1.1.
     """
     _check_predictions(predictions)
     questions = _questions(references)
     if version_2:
-        return _score_v2(predictions, questions)
+        return _evaluate_v2(predictions, questions, na_probs, na_prob_thresh, False).metrics
+    if na_probs is not None or na_prob_thresh != DEFAULT_NA_PROB_THRESH:
+        raise QABenchError("no-answer probabilities and thresholds are SQuAD v2.0 options "
+                           "(score with version 2)")
     return _score_v1(predictions, questions)
 
 
@@ -318,17 +548,40 @@ def load_predictions(path: str | Path) -> dict[str, str]:
     return preds
 
 
+def load_na_probs(path: str | Path) -> dict[str, float]:
+    """Load a no-answer probabilities file (``--na-prob-file``): a JSON object mapping
+    question id to a number (its key order is kept: it breaks ties between equal numbers).
+
+    Raises:
+        QABenchError: The file is unreadable, not UTF-8, not JSON, or not an id -> number map.
+    """
+    probs = read_json(path, "no-answer probabilities")
+    if not isinstance(probs, dict):
+        raise QABenchError(
+            f"no-answer probabilities file {str(path)!r} must be a JSON object mapping "
+            f"question id to a number, got {_kind(probs)}")
+    for qid, value in probs.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise QABenchError(
+                f"no-answer probabilities file {str(path)!r}: the value of {qid!r} must be a "
+                f"number, got {'NaN' if value != value else _kind(value)}")
+    return probs
+
+
 def evaluate_files(
-    data_path: str | Path, predictions_path: str | Path, version_2: bool = False
-) -> dict[str, float | int]:
+    data_path: str | Path, predictions_path: str | Path, version_2: bool = False, *,
+    na_prob_path: str | Path | None = None, na_prob_thresh: float = DEFAULT_NA_PROB_THRESH,
+) -> dict[str, Any]:
     """Score a predictions file against a dataset file (what ``qa-bench evaluate`` prints).
 
-    A drop-in for ``evaluate-v1.1.py DATA PRED`` / ``evaluate-v2.0.py DATA PRED``: same
-    inputs, same numbers, same keys.
+    A drop-in for ``evaluate-v1.1.py DATA PRED`` / ``evaluate-v2.0.py DATA PRED [-n NA_PROB]
+    [-t THRESH]``: same inputs, same numbers, same keys.
     """
     data = _load_squad(data_path, stacklevel=3)
     predictions = load_predictions(predictions_path)
-    return compute_squad(predictions, data, version_2=version_2)
+    na_probs = load_na_probs(na_prob_path) if na_prob_path is not None else None
+    return compute_squad(predictions, data, version_2=version_2, na_probs=na_probs,
+                         na_prob_thresh=na_prob_thresh)
 
 
 # --------------------------------------------------------------------------- evaluate module

@@ -65,6 +65,50 @@ def postprocess_qa_predictions(
         QABenchError: missing columns, mismatched shapes, or an ``example_id`` that is not
             among the examples.
     """
+    return _postprocess(examples, features, start_logits, end_logits, n_best_size,
+                        max_answer_length, version_2, null_score_diff_threshold,
+                        cls_token_id)[0]
+
+
+def postprocess_with_null_odds(
+    examples: Any,
+    features: Any,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    n_best_size: int = 20,
+    max_answer_length: int = 30,
+    null_score_diff_threshold: float = 0.0,
+    *,
+    cls_token_id: int | None = None,
+) -> tuple[dict[str, str], dict[str, float]]:
+    """SQuAD v2 answers, and each example's null odds: its no-answer probability file.
+
+    The null odds of an example are ``null score - best span score`` (the quantity the answer
+    rule compares with ``null_score_diff_threshold``): higher means more likely unanswerable,
+    as ``evaluate-v2.0.py --na-prob-file`` expects (BERT's and transformers' SQuAD scripts
+    write the same as ``null_odds.json``). They are ``inf`` where no span is allowed. So:
+
+    * an answer is ``""`` where its odds exceed ``null_score_diff_threshold`` (compared in
+      the logits' dtype), so scoring with ``na_prob_thresh=null_score_diff_threshold``
+      changes nothing (but where every gold answer normalises to nothing);
+    * ``qa.task.metrics.compute_squad(..., na_probs=odds)`` adds ``best_f1`` and
+      ``best_f1_thresh``: the threshold that would have scored best (a threshold only turns
+      answers into ``""``; an answer already ``""`` stays so, as with the official tooling).
+
+    Arguments and errors as :func:`postprocess_qa_predictions` with ``version_2=True``.
+
+    Returns:
+        (example id -> answer text, example id -> null odds), both in example order.
+    """
+    return _postprocess(examples, features, start_logits, end_logits, n_best_size,
+                        max_answer_length, True, null_score_diff_threshold, cls_token_id)
+
+
+def _postprocess(examples: Any, features: Any, start_logits: np.ndarray,
+                 end_logits: np.ndarray, n_best_size: int, max_answer_length: int,
+                 version_2: bool, null_score_diff_threshold: float,
+                 cls_token_id: int | None) -> tuple[dict[str, str], dict[str, float]]:
+    """Answers and, with ``version_2``, every example's null odds (else none)."""
     start_logits, end_logits = _logits(start_logits), _logits(end_logits)
     examples, features = _readable(examples), _readable(features)
     example_ids = _column(examples, "id")
@@ -95,10 +139,13 @@ def postprocess_qa_predictions(
     winner[owner[order][first]] = order[first]
     found = winner >= 0
     found[found] &= np.isfinite(score[winner[found]])
-    if version_2:
+    odds = np.empty(0)
+    if version_2:  # null odds: in float64, so the no-span examples' inf fits any logits dtype
         null = _null_scores(features, start_logits, end_logits, owner, len(example_ids),
                             cls_token_id)
         # Compared in the logits' dtype, as the seed's scalar arithmetic is.
+        odds = np.full(len(example_ids), np.inf)
+        odds[found] = null[found] - score[winner[found]]
         found[found] &= ~(null[found] - score[winner[found]] > null_score_diff_threshold)
     contexts = _column(examples, "context") if found.any() else []
     answers = {eid: "" for eid in example_ids}
@@ -109,7 +156,7 @@ def postprocess_qa_predictions(
                 offsets[f, best_end[f], 1].tolist(), strict=True)
     for i, begin, stop in spans:
         answers[example_ids[i]] = contexts[i][begin:stop]
-    return answers
+    return answers, dict(zip(example_ids, odds.tolist(), strict=True)) if version_2 else {}
 
 
 def _logits(values: Any) -> np.ndarray:

@@ -58,6 +58,46 @@ CLI_CASES: dict[str, tuple[list[str], str]] = {
     "evaluate: missing predictions file": (
         ["evaluate", "{bad}/data_ok.json", "{tmp}/missing.json"],
         "cannot read predictions file"),
+    "evaluate: no-answer probabilities lack a predicted question": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--na-prob-file", "{bad}/na_probs_missing_id.json"],
+        "no-answer probabilities lack 1 of the 3 predicted questions (first: 'ada-2')"),
+    "evaluate: a no-answer probability is not a number": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--na-prob-file", "{bad}/na_probs_not_number.json"],
+        "the value of 'ada-1' must be a number, got a string"),
+    "evaluate: no-answer probabilities are a list": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--na-prob-file", "{bad}/na_probs_list.json"],
+        "must be a JSON object mapping question id to a number, got a list"),
+    "evaluate: malformed no-answer probabilities": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--na-prob-file", "{bad}/data_malformed.json"],
+        "no-answer probabilities file"),
+    "evaluate: missing no-answer probabilities file": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--na-prob-file", "{tmp}/missing.json"],
+        "cannot read no-answer probabilities file"),
+    "evaluate: a v2.0 option without --version-2": (
+        ["evaluate", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--na-prob-file", "{bad}/na_probs_ok.json"],
+        "--na-prob-file is a SQuAD v2.0 option (add --version-2)"),
+    "evaluate: --out-image-dir without --na-prob-file": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--out-image-dir", "{tmp}/images"],
+        "--out-image-dir needs --na-prob-file"),
+    "evaluate: --out-image-dir is a file": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--na-prob-file", "{bad}/na_probs_ok.json", "--out-image-dir", "{bad}/data_ok.json"],
+        "is a file, not a folder"),
+    "evaluate: --na-prob-thresh nan": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--na-prob-thresh", "nan"],
+        "--na-prob-thresh must be a number, got NaN"),
+    "evaluate: --out-file is a folder": (
+        ["evaluate", "--version-2", "{bad}/data_ok.json", "{bad}/predictions_ok.json",
+         "--out-file", "{tmp}"],
+        "is a folder"),
     "run: unknown profile": (
         ["run", "--profile", "smok"], "unknown profile 'smok' (did you mean 'smoke'?)"),
     "run: unknown backend": (
@@ -235,7 +275,7 @@ def test_corpus_is_complete() -> None:
     assert used <= on_disk
     # Every bad file is used; the good ones are the counterparts a case needs.
     assert on_disk - used <= {"data_ok.json", "predictions_ok.json", "baseline_ok.json",
-                              "data_question_too_long.json"}
+                              "data_question_too_long.json", "na_probs_ok.json"}
     assert set(SUBPROCESS_CASES) <= set(CLI_CASES)
 
 
@@ -245,6 +285,11 @@ def test_good_counterparts_are_accepted(sandbox: Path, capsys: pytest.CaptureFix
                                  sandbox), capsys)
     assert (rc, err) == (0, "")
     assert '"exact_match": 100.0' in out
+    rc, out, err = run_main(fill(["evaluate", "--version-2", "{bad}/data_ok.json",
+                                  "{bad}/predictions_ok.json", "--na-prob-file",
+                                  "{bad}/na_probs_ok.json"], sandbox), capsys)
+    assert (rc, err) == (0, "")
+    assert '"best_f1": 100.0' in out
     assert len(read_squad_json(BAD / "data_ok.json", version_2=False)) == 3
     assert load_baseline_file(BAD / "baseline_ok.json").metrics["f1"].tolerance == 1.0
 

@@ -90,6 +90,21 @@ def test_timings_fast_paths_and_environment() -> None:
     assert "## Environment" in text and "transformers" in text and "abc123" in text
 
 
+def test_v2_best_thresholds_get_their_own_section_only_where_measured() -> None:
+    v2 = make_result(metrics={"exact": 61.0, "exact_match": 61.0, "f1": 64.5,
+                              "HasAns_f1": 70.25, "NoAns_f1": 58.75, "best_exact": 63.5,
+                              "best_exact_thresh": -1.25, "best_f1": 66.75,
+                              "best_f1_thresh": 0.0625})
+    report = render_markdown([v2, make_result(key={**KEY, "dataset": "squad"})], [])
+    section = report.split("## SQuAD v2.0 no-answer thresholds (references, never gated)")[1]
+    section = section.split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert len(rows) == 2  # the header and the v2 entry: the v1 entry has no row
+    assert [c.strip() for c in rows[1].split("|")[2:-1]] == [
+        "70.25", "58.75", "63.50", "-1.25", "66.75", "0.0625"]
+    assert "no-answer thresholds" not in render_markdown([make_result()], [])
+
+
 def test_failures_section_and_incomplete_marker() -> None:
     ok, failed = make_result(), make_result(status="diverged", key={**KEY, "model": "m2"})
     text = render_markdown([ok, failed], [], incomplete=True)

@@ -13,70 +13,12 @@ from __future__ import annotations
 
 import warnings
 
+from helpers.squad_files import predictions_for, question_ids, records, squad_files
 from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.reference import official_squad
 from qa.task.metrics import MissingPredictionWarning, compute_squad
-
-# Pieces that normalisation treats specially: articles (alone and inside words), punctuation
-# (ASCII only is removed), case, unicode letters and digits, whitespace runs.
-PIECES = ("the", "The", "a", "an", "An", "theory", "Paris", "paris", "blue", "whale", "1990",
-          "1,000", "co-op", "U.S.", "naïve", "Ωmega", "東京", "é", "—", "«x»", "!", "'", ".",
-          "(", ")")
-GAPS = (" ", "", "  ", "\t", "\n", "\u00a0", "-")
-answer_texts = st.builds("".join, st.lists(st.one_of(st.sampled_from(PIECES),
-                                                     st.sampled_from(GAPS)), max_size=8))
-
-
-@st.composite
-def squad_files(draw: st.DrawFn, version_2: bool) -> list[dict]:
-    """The ``data`` list of an official-layout file: articles of paragraphs of questions."""
-    ids = st.sampled_from([f"q{i}" for i in range(12)]) if version_2 else None
-    data, counter = [], 0
-    for a in range(draw(st.integers(1, 3))):
-        paragraphs = []
-        for _ in range(draw(st.integers(1, 2))):
-            qas = []
-            for _ in range(draw(st.integers(1, 4))):
-                qid = draw(ids) if ids is not None else f"q{counter}"
-                counter += 1
-                golds = draw(st.lists(answer_texts, min_size=0 if version_2 else 1, max_size=3))
-                qas.append({"id": qid, "question": "?", "answers": [
-                    {"text": text, "answer_start": 0} for text in golds]})
-            paragraphs.append({"context": "c", "qas": qas})
-        data.append({"title": f"t{a}", "paragraphs": paragraphs})
-    return data
-
-
-def _question_ids(data: list[dict]) -> list[str]:
-    return [qa["id"] for article in data for p in article["paragraphs"] for qa in p["qas"]]
-
-
-def _records(data: list[dict]) -> list[dict]:
-    """The same questions in the Hugging Face datasets layout."""
-    qas = [qa for article in data for p in article["paragraphs"] for qa in p["qas"]]
-    return [{"id": qa["id"], "answers": {key: [a[key] for a in qa["answers"]]
-                                         for key in ("text", "answer_start")}}
-            for qa in qas]
-
-
-@st.composite
-def predictions_for(draw: st.DrawFn, data: list[dict], complete: bool) -> dict[str, str]:
-    """A prediction per question (some copied from a gold answer, some ""), ids left out
-    unless ``complete``, and a few ids the file does not have."""
-    predictions = {}
-    for qa in (qa for article in data for p in article["paragraphs"] for qa in p["qas"]):
-        if not complete and draw(st.integers(0, 4)) == 0:
-            continue
-        golds = [a["text"] for a in qa["answers"]]
-        choice = draw(st.sampled_from(("gold", "random", "empty")) if golds else
-                      st.sampled_from(("random", "empty")))
-        predictions[qa["id"]] = (draw(st.sampled_from(golds)) if choice == "gold" else
-                                 draw(answer_texts) if choice == "random" else "")
-    for extra in draw(st.lists(st.sampled_from(("x1", "x2")), unique=True)):
-        predictions[extra] = draw(answer_texts)
-    return predictions
 
 
 def _scored(predictions: dict[str, str], references: list[dict], version_2: bool) -> dict:
@@ -93,7 +35,7 @@ def test_v1_scores_equal_evaluate_v1_1(data: st.DataObject) -> None:
     expected = official_squad.evaluate_v1(squad, predictions)
     ours = _scored(predictions, squad, version_2=False)
     assert list(ours.items()) == list(expected.items())
-    assert _scored(predictions, _records(squad), version_2=False) == ours
+    assert _scored(predictions, records(squad), version_2=False) == ours
 
 
 @given(data=st.data())
@@ -104,7 +46,7 @@ def test_v2_scores_equal_evaluate_v2_0(data: st.DataObject) -> None:
     expected = official_squad.evaluate_v2(squad, predictions)
     ours = _scored(predictions, squad, version_2=True)
     assert list(ours.items()) == list(expected.items())
-    assert _scored(predictions, _records(squad), version_2=True) == ours
+    assert _scored(predictions, records(squad), version_2=True) == ours
 
 
 @given(data=st.data(), version_2=st.booleans())
@@ -113,7 +55,7 @@ def test_a_missing_prediction_scores_zero(data: st.DataObject, version_2: bool) 
     official script; v2.0, where the script crashes, the same way), with one warning."""
     squad = data.draw(squad_files(version_2=version_2))
     predictions = data.draw(predictions_for(squad, complete=True))
-    missing = data.draw(st.sampled_from(_question_ids(squad)))
+    missing = data.draw(st.sampled_from(question_ids(squad)))
     left_out = {k: v for k, v in predictions.items() if k != missing}
     # A control character survives normalisation: it matches no gold answer and not "".
     wrong = {**predictions, missing: "\u0001"}
