@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.reference import seed
+from benchmarks.oracles import seed
 from benchmarks.validate_squad import check_features, load_examples, model_like_logits
 from qa.config.schema import squad_dir_from_env
 from qa.task import postprocessing, preprocessing

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 try:
-    from benchmarks.reference import seed
+    from benchmarks.oracles import seed
 except ModuleNotFoundError:  # run as a script: the repository root is not on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks.reference import seed
+    from benchmarks.oracles import seed
 
 from qa.task import postprocessing, preprocessing
 from qa.task.models import tokenizer_from_vocab

@@ -15,6 +15,7 @@ binds every call the callers make against every registered backend.
 from __future__ import annotations
 
 import functools
+import warnings
 import importlib.metadata as md
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -96,7 +97,7 @@ def _distributions() -> dict[str, list[str]]:
 
 
 class Backend(ABC):
-    """A training backend. Subclasses set ``NAME`` and ``PODS`` and are registered by name.
+    """A training backend. Subclasses set ``NAME`` and ``SLOTS`` and are registered by name.
 
     Args:
         padding_side: the tokenizer's padding side ("right" or "left"), for backends that cut
@@ -104,12 +105,25 @@ class Backend(ABC):
     """
 
     NAME: str = ""
-    #: What a profile's ``pods`` list names for this backend (shown in errors): pod or device.
-    POD_KIND: str = "pod"
-    #: The pod (or device) names the backend accepts; the first is the default.
-    PODS: tuple[str, ...] = ()
+    #: What a *slot* (where one entry runs; a profile's ``pods`` list names them) is called for
+    #: this backend, in errors: an IPU "pod", a torch "device".
+    SLOT_KIND: str = "pod"
+    #: The slot names the backend accepts (``pod16``, ``cpu``); the first is the default.
+    SLOTS: tuple[str, ...] = ()
     #: pytest marks its entries may carry, with their descriptions (registered by the plugin).
     MARKS: dict[str, str] = {}
+
+    #: Spellings of the contract before "slot" (a backend written against them still works).
+    OLD_NAMES = {"PODS": "SLOTS", "POD_KIND": "SLOT_KIND", "pod_overrides": "slot_overrides",
+                 "result_pod": "result_slot"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for old, new in Backend.OLD_NAMES.items():
+            if old in cls.__dict__ and new not in cls.__dict__:
+                warnings.warn(f"{cls.__module__}.{cls.__qualname__}.{old} is deprecated: name it "
+                              f"{new} (qa.backends.base)", DeprecationWarning, stacklevel=2)
+                setattr(cls, new, cls.__dict__[old])
 
     def __init__(self, padding_side: str = "right") -> None:
         self.padding_side = padding_side
@@ -127,14 +141,14 @@ class Backend(ABC):
         on it."""
 
     @classmethod
-    def pod_overrides(cls, pod: str) -> list[str]:
-        """``--set`` overrides that place an entry on ``pod`` (a name from ``PODS``)."""
+    def slot_overrides(cls, pod: str) -> list[str]:
+        """``--set`` overrides that place an entry on slot ``pod`` (a name from ``SLOTS``)."""
         return [f"hardware.pod={pod}"]
 
     @classmethod
-    def result_pod(cls, config: RunConfig) -> str:
-        """The pod part of the entry's result key (and of its baseline's path)."""
-        return config.hardware.pod or cls.PODS[0]
+    def result_slot(cls, config: RunConfig) -> str:
+        """The slot part of the entry's result key (stored as ``pod``, and its baseline's path)."""
+        return config.hardware.pod or cls.SLOTS[0]
 
     @classmethod
     def entry_marks(cls, pod: str) -> tuple[str, ...]:
@@ -198,7 +212,7 @@ class Backend(ABC):
     @classmethod
     def versions(cls) -> dict[str, str]:
         """Package versions this backend reports in a result's environment, beside the common
-        ones (``qa.results.store.environment_manifest``). Default: the distribution that
+        ones (``qa.results.store.environment_record``). Default: the distribution that
         provides the backend's module, when it is installed."""
         found: dict[str, str] = {}
         for dist in _distributions().get(cls.__module__.split(".")[0], []):

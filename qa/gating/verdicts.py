@@ -122,18 +122,18 @@ def check_verdicts_file(raw: Any, source: str) -> dict[str, Any]:
     return raw
 
 
-def judge(value: float, reference: float, tolerance: float, unit: str,
+def judge(value: float, baseline: float, tolerance: float, unit: str,
           higher_is_better: bool) -> tuple[float, str]:
-    """Compare ``value`` with ``reference``: ``(delta, "pass" | "fail" | "improved")``.
+    """Compare ``value`` with ``baseline``: ``(delta, "pass" | "fail" | "improved")``.
 
-    ``delta`` is ``value - reference`` for points and ``value / reference - 1`` for ratios.
+    ``delta`` is ``value - baseline`` for points and ``value / baseline - 1`` for ratios.
     """
     if unit == "points":
-        delta = value - reference
-    elif reference == 0:
+        delta = value - baseline
+    elif baseline == 0:
         delta = 0.0 if value == 0 else math.copysign(math.inf, value)
     else:
-        delta = value / reference - 1.0
+        delta = value / baseline - 1.0
     gain = delta if higher_is_better else -delta
     if gain < -(tolerance + IMPRECISION):
         return delta, "fail"

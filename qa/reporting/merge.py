@@ -56,7 +56,7 @@ class Judged:
         return decide(self.results, self.verdicts, self.missing, list(self.skipped))
 
 
-def judge(results: list[RunResult], baselines_root: str | os.PathLike) -> list[Verdict]:
+def gate_all(results: list[RunResult], baselines_root: str | os.PathLike) -> list[Verdict]:
     """Every result's verdicts against its baseline under ``baselines_root``."""
     return [v for r in results
             for v in gate(r, baselines.load_baseline(baselines_root, r.key))]
@@ -229,7 +229,7 @@ def _judge_and_write(out: Path, results: list[RunResult], absent: list[str],
                      verdicts: list[Verdict] | None = None,
                      skips: dict[str, str] | None = None) -> Judged:
     if verdicts is None:
-        verdicts = judge(results, baselines_root or baselines.ROOT)
+        verdicts = gate_all(results, baselines_root or baselines.ROOT)
     refs = load_references(references) \
         if references and Path(references).exists() else []
     path = report.write_report(out, results, verdicts, references=refs,

@@ -258,7 +258,7 @@ def read_history(path: str | os.PathLike) -> list[RunResult]:
     return results
 
 
-def environment_manifest(backend_versions: dict[str, str] | None = None) -> dict[str, Any]:
+def environment_record(backend_versions: dict[str, str] | None = None) -> dict[str, Any]:
     """Versions, hardware and commit: enough to tell two runs' environments apart.
 
     Args:

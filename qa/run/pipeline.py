@@ -25,7 +25,7 @@ from qa.measure.contention import CpuShare
 from qa.measure.convergence import ConvergenceMonitor
 from qa.measure.efficiency import efficiency_summary, measure_peak_flops, peak_memory
 from qa.results.metricspec import timing_values
-from qa.results.store import RunResult, environment_manifest
+from qa.results.store import RunResult, environment_record
 from qa.task import data, faults, models
 from qa.task.features import tokenize_split
 from qa.task.metrics import DEFAULT_NA_PROB_THRESH, compute_squad
@@ -49,7 +49,7 @@ STAGES = ("data", "model", "features", "compile", "train", "predict", "postproce
 def result_key(config: RunConfig) -> dict[str, str]:
     """The matrix key of an entry: backend, pod (or device), model, dataset."""
     backend = config.hardware.backend
-    return {"backend": backend, "pod": backends.get(backend).result_pod(config),
+    return {"backend": backend, "pod": backends.get(backend).result_slot(config),
             "model": config.model.name, "dataset": config.data.dataset}
 
 
@@ -88,7 +88,7 @@ def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool =
     cache_dir = cache_dir or models.cache_root(config.model)
     backend_cls = backends.get(config.hardware.backend)
     result = RunResult(key=result_key(config), config=config.to_dict(), started_at=_now(),
-                       environment=environment_manifest(backend_cls.versions()))
+                       environment=environment_record(backend_cls.versions()))
     if faults.active():
         result.environment["injected_fault"] = faults.active()
     stages = _Stages()

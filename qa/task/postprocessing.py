@@ -1,6 +1,6 @@
 """Turn start/end logits of overflowing windows into one answer text per example, with numpy.
 
-Same answers as the seed notebook's loop (``benchmarks/reference/seed.py``): per feature the
+Same answers as the seed notebook's loop (``benchmarks/oracles/seed.py``): per feature the
 ``n_best_size`` highest start and end logits, spans inside the context with
 ``0 < end - start + 1 <= max_answer_length``, score ``start_logit + end_logit``, best over all of
 an example's features. For SQuAD v2 the null score is the CLS start + end logit, the *minimum* over

@@ -2,7 +2,7 @@
 
 Both functions take a batch as a dict of columns (what ``datasets.Dataset.map(batched=True)``
 passes) and return a dict of columns with one row per feature: the rows the seed notebook
-produces (``benchmarks/reference/seed.py``), with two differences:
+produces (``benchmarks/oracles/seed.py``), with two differences:
 
 * an answer that starts on a window's last context token is labelled with that token (the seed
   walks past the context and labels a ``[SEP]`` or padding token);

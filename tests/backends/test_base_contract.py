@@ -78,6 +78,8 @@ def test_a_new_backend_is_one_module_and_one_registry_line(tmp_path, monkeypatch
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(backends, "_REGISTRY", dict(backends._REGISTRY))
     backends.register("toy", "toy_backend:ToyBackend")  # the one registry line
+    with pytest.warns(DeprecationWarning, match="ToyBackend.PODS is deprecated: name it SLOTS"):
+        backends.get("toy")  # written with the contract's old spelling (PODS): still a backend
 
     profile = profiles.Profile(name="p", description="", backend="toy", models=["tiny-bert"],
                                pods=["rack2"], datasets=["synthetic"], seeds=[42])
@@ -155,9 +157,9 @@ def test_each_backend_prices_its_own_entries() -> None:
 
 def test_the_backend_reports_its_own_packages() -> None:
     """optimum-graphcore is the IPU backend's to report, not every result's."""
-    from qa.results.store import environment_manifest
+    from qa.results.store import environment_record
 
-    assert "optimum-graphcore" not in environment_manifest()["versions"]
-    assert environment_manifest({"optimum-graphcore": "9.9"})["versions"][
+    assert "optimum-graphcore" not in environment_record()["versions"]
+    assert environment_record({"optimum-graphcore": "9.9"})["versions"][
         "optimum-graphcore"] == "9.9"
     assert set(backends.get("torch").versions()) <= {"qa-bench"}

@@ -1,6 +1,6 @@
 """``qa-bench evaluate`` as a drop-in for ``evaluate-v2.0.py``: what it prints, writes and draws.
 
-The numbers are the reference re-expression's (``benchmarks/reference/official_squad.py``);
+The numbers are the reference re-expression's (``benchmarks/oracles/official_squad.py``);
 here the output channels are checked: stdout as the script prints it (v2.0 indented, v1.1 on
 one line), ``--out-file`` as it writes it (one line, nothing on stdout), ``--out-image-dir``
 with the script's five file names.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reference import official_squad
+from benchmarks.oracles import official_squad
 from qa.frontends.cli import main
 
 QAS = (("a1", ["Paris"]), ("a2", ["blue whale"]), ("a3", ["1990"]), ("n1", []), ("n2", []))

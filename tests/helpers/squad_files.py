@@ -1,7 +1,7 @@
 """Hypothesis strategies for SQuAD files, predictions and no-answer probabilities.
 
 Shared by the property tests that score them against the official scripts' re-expression
-(``benchmarks/reference/official_squad.py``): ``tests/task/test_metrics_properties.py`` and
+(``benchmarks/oracles/official_squad.py``): ``tests/task/test_metrics_properties.py`` and
 ``tests/task/test_metrics_no_answer.py``.
 """
 

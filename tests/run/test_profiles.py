@@ -125,7 +125,7 @@ def test_select_unknown_names(kwargs: dict, fragment: str) -> None:
 def test_select_pod_valid_for_other_backend_only() -> None:
     with pytest.raises(QABenchError, match="unknown pod 'cpu'"):
         select(load_profile("smoke"), backend="ipu", pods=["cpu"])
-    assert "pod16" in IPUBackend.PODS
+    assert "pod16" in IPUBackend.SLOTS
 
 
 def test_unknown_profile_name() -> None:

@@ -4,7 +4,7 @@ the ``--out-image-dir`` precision-recall analysis, as ``evaluate-v2.0.py`` compu
 Worked examples (numbers by hand in the comments), then properties: for random files,
 predictions, probabilities (ties, ints, unbounded scores, extra ids, any key order) and
 thresholds, ``qa.task.metrics`` gives the official script's output key for key and float for
-float (``benchmarks/reference/official_squad.py``), and its curves point for point.
+float (``benchmarks/oracles/official_squad.py``), and its curves point for point.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from helpers.squad_files import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.reference import official_squad
+from benchmarks.oracles import official_squad
 from qa.errors import QABenchError
 from qa.task.metrics import MissingPredictionWarning, compute_squad, evaluate_v2
 

@@ -5,7 +5,7 @@ answers that normalise to nothing, repeated ids in v2.0) and random predictions 
 punctuation, articles, whitespace runs, unicode; missing and extra ids where the official
 script defines a result) are scored by ``qa.task.metrics.compute_squad`` and by the official
 scripts'
-functions (``benchmarks/reference/official_squad.py``): the dicts must be equal, float for float
+functions (``benchmarks/oracles/official_squad.py``): the dicts must be equal, float for float
 and key for key, in both reference layouts.
 """
 
@@ -17,7 +17,7 @@ from helpers.squad_files import predictions_for, question_ids, records, squad_fi
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.reference import official_squad
+from benchmarks.oracles import official_squad
 from qa.task.metrics import MissingPredictionWarning, compute_squad
 
 

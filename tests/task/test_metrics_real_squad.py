@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reference import official_squad
+from benchmarks.oracles import official_squad
 from qa.task.metrics import evaluate_v2
 
 

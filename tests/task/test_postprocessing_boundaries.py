@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers.squad_strategies import bert_tokenizer
 
-from benchmarks.reference import seed
+from benchmarks.oracles import seed
 from qa.config.schema import DataConfig, PostprocessConfig
 from qa.errors import QABenchError
 from qa.task.postprocessing import postprocess_qa_predictions

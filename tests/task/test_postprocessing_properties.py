@@ -18,7 +18,7 @@ from helpers.squad_strategies import SHAPES, bert_tokenizer, squad_batches
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.reference import seed
+from benchmarks.oracles import seed
 from qa.task.postprocessing import postprocess_qa_predictions
 from qa.task.preprocessing import prepare_validation_features
 

@@ -1,4 +1,4 @@
-"""qa.task.preprocessing against the seed notebook's functions (benchmarks/reference/seed.py)."""
+"""qa.task.preprocessing against the seed notebook's functions (benchmarks/oracles/seed.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.reference import seed
+from benchmarks.oracles import seed
 from qa.errors import QABenchError
 from qa.task import preprocessing
 from qa.task.models import SPECIAL_TOKENS, tokenizer_from_vocab

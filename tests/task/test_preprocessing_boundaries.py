@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from helpers.squad_strategies import bert_tokenizer, roberta_tokenizer, token_count, token_offsets
 
-from benchmarks.reference import seed
+from benchmarks.oracles import seed
 from qa.errors import QABenchError
 from qa.task import preprocessing
 from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features

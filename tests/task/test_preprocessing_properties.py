@@ -24,7 +24,7 @@ from helpers.squad_strategies import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.reference import seed
+from benchmarks.oracles import seed
 from qa.task.preprocessing import FastPathStats, prepare_train_features, prepare_validation_features
 
 

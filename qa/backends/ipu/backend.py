@@ -192,8 +192,8 @@ class IPUBackend(Backend):
     """Fine-tune and predict with optimum-graphcore on one pod (``hardware.pod``)."""
 
     NAME = "ipu"
-    POD_KIND = "pod"
-    PODS = tuple(POD_SIZES)
+    SLOT_KIND = "pod"
+    SLOTS = tuple(POD_SIZES)
     MARKS = {"ipu": "needs Graphcore IPU hardware and the Poplar SDK (or the poptorch emulation)"}
 
     def __init__(self, padding_side: str = "right") -> None:
@@ -222,7 +222,7 @@ class IPUBackend(Backend):
     @classmethod
     def fingerprint(cls, config: RunConfig) -> dict[str, Any]:
         """Pod, IPUs, replication, IPU version, SDK and optimum-graphcore; ``emulated``."""
-        pod = config.hardware.pod or cls.PODS[0]
+        pod = config.hardware.pod or cls.SLOTS[0]
         module = poptorch_module()
         replicas: int | None
         try:
@@ -271,9 +271,9 @@ class IPUBackend(Backend):
         return found
 
     @classmethod
-    def result_pod(cls, config: RunConfig) -> str:
+    def result_slot(cls, config: RunConfig) -> str:
         """``pod16``, or ``pod16-emulated`` under the poptorch emulation."""
-        pod = config.hardware.pod or cls.PODS[0]
+        pod = config.hardware.pod or cls.SLOTS[0]
         return pod + EMULATED_SUFFIX if emulated() else pod
 
     @classmethod

@@ -77,8 +77,8 @@ class TorchBackend(Backend):
     """Fine-tuning and prediction with PyTorch on CPU or CUDA."""
 
     NAME = "torch"
-    POD_KIND = "device"
-    PODS = DEVICES
+    SLOT_KIND = "device"
+    SLOTS = DEVICES
     MARKS = {"cuda": "needs a CUDA GPU"}
 
     @classmethod
@@ -95,12 +95,12 @@ class TorchBackend(Backend):
         return "cuda" if auto_device() == "cuda" and config.torch.device != "cpu" else "cpu"
 
     @classmethod
-    def pod_overrides(cls, pod: str) -> list[str]:
+    def slot_overrides(cls, pod: str) -> list[str]:
         """A torch entry's "pod" is its device."""
         return [f"torch.device={pod}"]
 
     @classmethod
-    def result_pod(cls, config: Any) -> str:
+    def result_slot(cls, config: Any) -> str:
         """The device (``auto`` resolved), ``x<replicas>`` for a torchrun entry,
         ``x<replicas>n<nodes>`` across hosts."""
         hw = config.torch

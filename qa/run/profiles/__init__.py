@@ -144,10 +144,10 @@ def select(profile: Profile, backend: str | None = None, models: list[str] | Non
             raise unknown("backend", backend, backends.names())
         profile.backend = backend
     backend_cls = backends.get(profile.backend)
-    valid_pods = backend_cls.PODS
+    valid_pods = backend_cls.SLOTS
     for pod in pods or []:
         if pod not in valid_pods:
-            raise unknown(backend_cls.POD_KIND, pod, valid_pods)
+            raise unknown(backend_cls.SLOT_KIND, pod, valid_pods)
     if models:
 
         known = set(profile.models) | set(TINY_MODELS)
@@ -176,8 +176,8 @@ def expand(profile: Profile, squad_dir: str | None = None,
     backend_cls = backends.get(profile.backend)
     entries = []
     for pod in profile.pods:
-        if pod not in backend_cls.PODS:
-            raise unknown(backend_cls.POD_KIND, pod, backend_cls.PODS)
+        if pod not in backend_cls.SLOTS:
+            raise unknown(backend_cls.SLOT_KIND, pod, backend_cls.SLOTS)
     for model in profile.models:
         for pod in profile.pods:
             for dataset in profile.datasets:
@@ -186,11 +186,11 @@ def expand(profile: Profile, squad_dir: str | None = None,
                 sets += _flatten(profile.dataset_overrides.get(dataset, {}))
                 sets += [f"model.name={model}", f"data.dataset={dataset}",
                          f"hardware.backend={profile.backend}"]
-                sets += backend_cls.pod_overrides(pod)
+                sets += backend_cls.slot_overrides(pod)
                 if squad_dir:
                     sets.append(f"data.squad_dir={squad_dir}")
                 config = apply_overrides(RunConfig(), sets + list(overrides or []))
-                key = {"backend": profile.backend, "pod": backend_cls.result_pod(config),
+                key = {"backend": profile.backend, "pod": backend_cls.result_slot(config),
                        "model": model, "dataset": dataset}
                 entries.append(Entry(entry_id(key), config, backend_cls.entry_marks(pod)))
     ids = [entry.id for entry in entries]

@@ -34,8 +34,8 @@ class ToyBackend(Backend):
     """Trains and predicts on the CPU, pretending to be a rack of toy accelerators."""
 
     NAME = "toy"
-    POD_KIND = "rack"
-    PODS = ("toy1", "toy2")
+    SLOT_KIND = "rack"
+    SLOTS = ("toy1", "toy2")
 
     @classmethod
     def available(cls, config: Any = None) -> tuple[bool, str]:
@@ -43,7 +43,7 @@ class ToyBackend(Backend):
 
     @classmethod
     def fingerprint(cls, config: Any) -> dict[str, Any]:
-        return {"kind": "toy", "pod": config.hardware.pod or cls.PODS[0],
+        return {"kind": "toy", "pod": config.hardware.pod or cls.SLOTS[0],
                 "cores": os.cpu_count(), "threads": torch.get_num_threads()}
 
     @classmethod
@@ -53,7 +53,7 @@ class ToyBackend(Backend):
     @classmethod
     def cost_seconds(cls, config: Any, flops: float, params: float) -> float:
         scale = config.section("toy").price_scale  # its own settings, from its own entry point
-        return scale * COST_S.get(config.hardware.pod or cls.PODS[0], 60.0)
+        return scale * COST_S.get(config.hardware.pod or cls.SLOTS[0], 60.0)
 
     def compile(self, model: Any, features: Any, config: Any) -> CompileTiming:
         return CompileTiming(what="nothing to compile (toy)")

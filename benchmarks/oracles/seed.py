@@ -1,4 +1,4 @@
-"""The seed notebook's pre- and postprocessing, kept as the reference algorithm.
+"""The seed notebook's pre- and postprocessing, kept as the test oracle (the seed algorithm).
 
 This re-expresses, loop for loop, the three functions of the question-answering notebook this
 project grew from (Optimum Graphcore's ``notebooks/question_answering.ipynb``, itself derived from

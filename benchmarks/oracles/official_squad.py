@@ -1,4 +1,4 @@
-"""The official SQuAD evaluation scripts' scoring, kept as the reference semantics.
+"""The official SQuAD evaluation scripts' scoring, kept as the test oracle (the official semantics).
 
 This re-expresses, function for function, the scoring parts of ``evaluate-v1.1.py`` and
 ``evaluate-v2.0.py`` (the scripts published with SQuAD 1.1 and 2.0; the ``evaluate`` hub metrics
