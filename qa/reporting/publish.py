@@ -317,7 +317,7 @@ def _metric_page(view: SeriesView, metric: str) -> dict[str, Any]:
         baseline = {"value": value, "low": low, "high": high,
                     "tolerance": format_tolerance(b.effective_tolerance(), b.unit),
                     "measured_by": view.baseline.provenance.get("measured_by"),
-                    "date": view.baseline.provenance.get("date"),
+                    "date": str(view.baseline.provenance.get("date") or "?")[:10],
                     "runs": view.baseline.provenance.get("runs")}
     return {"metric": metric, "header": spec.header,
             "direction": "higher is better" if spec.higher_is_better else "lower is better",

@@ -1,7 +1,8 @@
 """A nightly history for the dashboard tests, grown from one real run's result file.
 
-``REAL_RESULT`` is the result file of a real ``qa-bench run --profile smoke`` on the CPU
-(tiny-roformer on the synthetic set, 2 cores; see its ``environment`` and ``hardware``). The
+``REAL_RESULT`` is the result of a real ``qa-bench run --profile smoke`` of this project at
+commit 9012371 on its 2-core CPU machine (tiny-roformer on the synthetic set; see its
+``environment``, ``hardware`` and ``timings.contention``), as that run's history recorded it. The
 history (``nightly_history``) is that run, unchanged, as the oldest night of its entry, then
 synthetic nights made from a copy of the same file (so every field a reader uses has the real
 structure and passes ``RunResult.from_dict``), with only their commit, date and metric values

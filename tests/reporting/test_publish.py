@@ -176,3 +176,18 @@ def test_without_baselines_nothing_is_judged(
     empty.mkdir()
     assert {view.state for view in build_views(runs, empty)} == {"not judged"}
     assert {view.state for view in build_views(runs, None)} == {"not judged"}
+
+
+def test_a_latest_run_that_did_not_finish_fails_its_series(tmp_path: Path) -> None:
+    real = real_result()
+    raw = real.to_dict()
+    raw.update(status="failed", failure={"stage": "train", "cause": "loss is NaN"}, metrics={},
+               seeds=[], finished_at="2026-12-08T03:00:00+00:00")
+    broken = RunResult.from_dict(raw)
+    history = write_history(tmp_path / "h.jsonl", [real, broken])
+    assert [v.state for v in build_views([real, broken], None)] == ["fail"]
+    assert main(["publish", str(history), "--out", str(tmp_path / "site")]) == 0
+    index = (tmp_path / "site" / "index.html").read_text("utf-8")
+    assert "failed in train" in index
+    page = (tmp_path / "site" / real.entry_id.replace("/", "--") / "f1.html").read_text("utf-8")
+    assert "1 run(s) of this series did not finish" in page
