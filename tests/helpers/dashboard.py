@@ -81,13 +81,14 @@ def nightly_history(seed: int = 7) -> list[RunResult]:
 
     runs = []
     for night in range(NIGHTS):
+        # the failing entry is neither the first in the history nor alphabetically
+        bert = {**real.key, "model": "tiny-bert"}
+        runs.append(_night(real, night, score(96.0), score(97.5),
+                           (1.15 if night >= 6 else 1.0) * (1 + rng.gauss(0, 0.01)), key=bert))
         drop = SHIFT if night >= SHIFT_AT else 0.0
         runs.append(real if night == 0 else
                     _night(real, night, score(em0 - drop), score(f10 - drop),
                            1 + rng.gauss(0, 0.01)))
-        bert = {**real.key, "model": "tiny-bert"}
-        runs.append(_night(real, night, score(96.0), score(97.5),
-                           (1.15 if night >= 6 else 1.0) * (1 + rng.gauss(0, 0.01)), key=bert))
         if night >= 2:
             ipu = {**real.key, "backend": "ipu", "pod": "pod4-emulated", "model": "tiny-bert"}
             runs.append(_night(real, night, score(95.0), score(96.5), 1 + rng.gauss(0, 0.01),

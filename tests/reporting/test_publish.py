@@ -54,10 +54,15 @@ def _rows(index: Path) -> list[tuple[str, str]]:
                       text)
 
 
-def test_the_failing_series_is_listed_first_with_its_failed_gates(site: Path) -> None:
+def test_the_failing_series_is_listed_first_with_its_failed_gates(
+        site: Path, nightly: tuple[Path, Path, list[RunResult]]) -> None:
     rows = _rows(site / "index.html")
-    # alphabetically and by date the failing entry would not be first
+    # neither alphabetically, nor by date, nor in the history's order would it be first
     assert sorted(entry for _, entry in rows)[0] != FAILING
+    runs = nightly[2]
+    assert runs[0].entry_id != FAILING
+    assert len({r.finished_at for r in runs if r.finished_at == runs[-1].finished_at}) == 1
+    assert len({r.entry_id for r in runs if r.finished_at == runs[-1].finished_at}) == 3
     assert rows[0] == ("fail", FAILING)
     assert {entry: state for state, entry in rows} == {FAILING: "fail", IMPROVING: "pass",
                                                        EMULATED: "pass"}
