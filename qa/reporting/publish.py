@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
+import io
 import json
 import os
 import shutil
@@ -42,6 +43,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from qa.errors import QABenchError
 from qa.gating.baselines import Baseline, load_baseline
@@ -251,9 +255,7 @@ def _swap(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _environment() -> Any:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
+def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
@@ -334,12 +336,9 @@ def _metric_page(view: SeriesView, metric: str) -> dict[str, Any]:
             "siblings": [(m, METRICS[m].header) for m in view.metrics]}
 
 
-def _svg(view: SeriesView, metric: str) -> Any:
+def _svg(view: SeriesView, metric: str) -> Markup:
     """The metric's plot as inline SVG, each point with a ``<title>`` tooltip."""
-    import io
-
     import matplotlib
-    from jinja2.utils import markupsafe
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
@@ -364,4 +363,4 @@ def _svg(view: SeriesView, metric: str) -> Any:
         if svg.count(anchor) != 1:
             raise RuntimeError(f"matplotlib's SVG has {svg.count(anchor)} groups {anchor}")
         svg = svg.replace(anchor, f"{anchor}<title>{html.escape(tip)}</title>")
-    return markupsafe.Markup(svg)
+    return Markup(svg)
