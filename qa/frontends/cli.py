@@ -1,4 +1,4 @@
-"""``qa-bench``: run | config | report | merge | plan | baseline | compare | evaluate.
+"""``qa-bench``: run | config | report | merge | plan | baseline | compare | evaluate | publish.
 
 Exit codes (``qa.gating.outcome``): 0 something was judged and every gate held, 1 a gate failed or
 an
@@ -127,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="compare even when datasets, configs or hardware differ (emulated "
                            "against real included)")
 
+    pub = sub.add_parser("publish", help="write the history as a static website (no server; "
+                         "e.g. for GitHub Pages): the latest verdicts, failing first, and every "
+                         "entry × metric over the runs with its baseline band and change points")
+    pub.add_argument("histories", nargs="+", metavar="HISTORY",
+                     help="history.jsonl files (e.g. the nightly's and a merged run's)")
+    pub.add_argument("--out", required=True, metavar="DIR",
+                     help="the site folder: new, empty, or a site this command wrote before "
+                          "(replaced whole)")
+    add_baselines_option(pub.add_argument)
+
     ev = sub.add_parser("evaluate", help="official SQuAD evaluation of a predictions file "
                         "(a drop-in for evaluate-v1.1.py / evaluate-v2.0.py)")
     ev.add_argument("data_json")
@@ -157,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         code = {"run": cmd_run, "config": cmd_config, "report": cmd_report,
                 "merge": cmd_merge, "plan": cmd_plan, "baseline": cmd_baseline,
-                "compare": cmd_compare,
-                "evaluate": cmd_evaluate}[args.command](args)
+                "compare": cmd_compare, "evaluate": cmd_evaluate,
+                "publish": cmd_publish}[args.command](args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except BrokenPipeError:
@@ -402,6 +412,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                       b_label=str(args.b))
     print(table)
     return EXIT_FAIL if regressions else EXIT_OK
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """``qa-bench publish HISTORY... --out DIR``: exit 0 once the site is written (a report, not
+    a gate: the nightly's run or merge gives the verdict), 5 when the histories hold no run."""
+    from qa.reporting.publish import NothingToPublish, publish
+
+    root = baselines_root(args.qa_baselines)
+    if not root.is_dir():
+        if args.qa_baselines:
+            raise QABenchError(f"--baselines {root}: no such folder")
+        root = None  # outside a checkout: the history without baseline bands or verdicts
+    try:
+        index, views, history = publish(args.histories, args.out, root)
+    except NothingToPublish as exc:
+        print(f"qa-bench: nothing to publish: {exc} (exit {EXIT_NOTHING_JUDGED})",
+              file=sys.stderr)
+        return EXIT_NOTHING_JUDGED
+    failing = sum(view.state == "fail" for view in views)
+    pages = sum(len(view.metrics) for view in views)
+    print(f"published {len(views)} series ({failing} failing), {pages} metric pages from "
+          f"{len(history.runs)} runs" + ("" if root else "; no baselines folder: nothing gated"))
+    if history.unreadable:
+        print(f"note: {len(history.unreadable)} unreadable history line(s) skipped, e.g. "
+              f"{history.unreadable[0]}")
+    print(f"site: {index}")
+    return EXIT_OK
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

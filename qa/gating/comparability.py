@@ -185,18 +185,23 @@ def _settings_caveat(recorded_settings: Any, run: dict[str, Any]) -> str:
 
 
 class SeriesKey(NamedTuple):
-    """What joins runs into one line of the trend: entry, full config hash, data."""
+    """What joins runs into one line of the trend: entry, full config hash, data, and whether
+    the hardware was emulated (emulated numbers never stand for hardware, so they never share a
+    line with real ones, even where a copied result kept the real entry id)."""
 
     entry: str
     config: str
     data: str
+    emulated: bool = False
 
     def label(self) -> str:
         """``entry [config 1a2b3c4, data 1b3e609]`` — for an entry with several series."""
-        return f"{self.entry} [config {self.config[:7]}, data {self.data[:7] or '?'}]"
+        return (f"{self.entry} [config {self.config[:7]}, data {self.data[:7] or '?'}"
+                f"{', emulated' if self.emulated else ''}]")
 
 
 def series_key(result: RunResult) -> SeriesKey:
     """The series ``result`` belongs to (missing fields at their defaults, see above)."""
     return SeriesKey(result.entry_id, config_hash(_nested(_filled(result.config))),
-                     result.dataset_fingerprint or "")
+                     result.dataset_fingerprint or "",
+                     bool((result.hardware or {}).get("emulated")))

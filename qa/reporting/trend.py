@@ -106,6 +106,24 @@ def series(runs: Sequence[RunResult], metric: str) -> list[tuple[RunResult, floa
     return points
 
 
+def changes_of(label: str, runs: Sequence[RunResult], metric: str) -> list[Change]:
+    """Every persistent step of ``metric`` over one series' runs, oldest first.
+
+    The one place that turns ``qa.reporting.changepoint`` steps into dated, attributed changes:
+    the report's trend section, the trend plot and the dashboard (``qa.reporting.publish``) all
+    read it.
+    """
+    points = series(runs, metric)
+    found = []
+    for step in find_steps([v for _, v in points]):
+        run = points[step.index][0]
+        found.append(Change(label, metric, step.before, step.after,
+                            (run.environment or {}).get("git_commit"),
+                            (run.finished_at or run.started_at)[:10],
+                            len(points) - 1 - step.index))
+    return found
+
+
 def detect_changes(history: Sequence[RunResult],
                    metrics: Sequence[str] | None = None,
                    entries: Sequence[str] | None = None,
@@ -121,22 +139,16 @@ def detect_changes(history: Sequence[RunResult],
     changes = []
     for entry, (_, runs) in sorted(select(history, entries, keys).items()):
         for metric in metrics:
-            points = series(runs, metric)
-            steps = find_steps([v for _, v in points])
-            if not steps:
-                continue
-            step = steps[-1]
-            run = points[step.index][0]
-            changes.append(Change(entry, metric, step.before, step.after,
-                                  (run.environment or {}).get("git_commit"),
-                                  (run.finished_at or run.started_at)[:10],
-                                  len(points) - 1 - step.index))
+            found = changes_of(entry, runs, metric)
+            if found:
+                changes.append(found[-1])
     return sorted(changes, key=lambda c: (c.runs_ago, c.entry, c.metric))
 
 
-def _band(baseline: Any, metric: str, hardware: dict[str, Any]) -> tuple[float, float, float,
-                                                                          Any] | None:
-    """(value, low, high, spec) of the baseline's gate for ``metric``, or None."""
+def band(baseline: Any, metric: str, hardware: dict[str, Any]) -> tuple[float, float, float,
+                                                                         Any] | None:
+    """(value, low, high, spec) of the baseline's gate for ``metric`` on ``hardware``, or
+    None (no baseline, or it does not gate the metric there)."""
     if baseline is None:
         return None
     spec = baseline.metrics.get(metric)
@@ -155,7 +167,62 @@ def _tick(run: RunResult) -> str:
     return f"{commit}\n{(run.finished_at or run.started_at)[5:10] or '?'}"
 
 
-def _legend(fig: Any) -> None:
+def draw_metric(ax: Any, runs: Sequence[RunResult], metric: str,
+                baseline: Any = None) -> list[tuple[int, RunResult, float]]:
+    """One metric of one series on a matplotlib axis (see the module docstring for what is
+    drawn); the trend PNG's panels and the dashboard's plots (``qa.reporting.publish``) both
+    come from here, so a plot means the same wherever it is shown.
+
+    Args:
+        runs: the series' runs, oldest first; one x position each.
+        baseline: the entry's ``Baseline`` (or None): its band on the newest run's hardware.
+
+    Returns:
+        (x, run, value) of every point drawn, for callers that annotate them.
+    """
+    points = series(runs, metric)
+    index = {id(r): i for i, r in enumerate(runs)}
+    gate_band = band(baseline, metric, runs[-1].hardware) if runs else None
+    if gate_band:
+        value, low, high, spec = gate_band
+        ax.axhspan(low, high, color="tab:green", alpha=0.15, lw=0, label="baseline ± tolerance")
+        ax.axhline(value, color="tab:green", lw=1, label="baseline")
+    xs = [index[id(r)] for r, _ in points]
+    ys = [v for _, v in points]
+    ax.plot(xs, ys, color="tab:blue", marker="o", ms=5, lw=1.2, label=METRICS[metric].header)
+    if gate_band:
+        spec = gate_band[3]
+        bad = [(x, y) for x, y in zip(xs, ys, strict=True)
+               if judge(y, spec.value, spec.effective_tolerance(), spec.unit,
+                        spec.higher_is_better)[1] == "fail"]
+        if bad:
+            ax.plot(*zip(*bad, strict=True), ls="", marker="X", ms=10, color="tab:red",
+                    label="fails the gate")
+    for i, r in enumerate(runs):
+        if r.status != "ok":
+            ax.axvline(i, color="tab:red", ls="--", lw=1)
+            ax.annotate(r.status, (i, 0.97), xycoords=("data", "axes fraction"),
+                        color="tab:red", fontsize=8, ha="center", va="top")
+    for step in find_steps(ys):
+        ax.axvline(xs[step.index] - 0.5, color="black", ls=":", lw=1.2)
+        ax.annotate(f" step {step.delta:+.1f}", (xs[step.index] - 0.5, 0.03),
+                    xycoords=("data", "axes fraction"), fontsize=8)
+    if not points:
+        ax.annotate("not measured", (0.5, 0.5), xycoords="axes fraction",
+                    ha="center", color="grey")
+        ax.set_yticks([])
+    stride = max(1, math.ceil(len(runs) / 12))
+    ticks = sorted(range(len(runs) - 1, -1, -stride))  # anchored on the newest run
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([_tick(runs[t]) for t in ticks], fontsize=7)
+    ax.set_xlim(-0.6, len(runs) - 0.4)
+    ax.margins(y=0.25)
+    ax.grid(alpha=0.3)
+    return [(x, r, v) for x, (r, v) in zip(xs, points, strict=True)]
+
+
+def legend(fig: Any) -> None:
+    """The legend of ``draw_metric``'s marks, once per figure, below the panels."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -201,47 +268,9 @@ def plot_trend(history: Sequence[RunResult], path: str | os.PathLike,
         key, runs = groups[entry]
         for col, metric in enumerate(plotted):
             ax = axes[row][col]
-            points = series(runs, metric)
-            index = {id(r): i for i, r in enumerate(runs)}
-            band = _band(baselines.get(key.entry), metric, runs[-1].hardware)
-            if band:
-                value, low, high, spec = band
-                ax.axhspan(low, high, color="tab:green", alpha=0.15, lw=0,
-                           label="baseline ± tolerance")
-                ax.axhline(value, color="tab:green", lw=1, label="baseline")
-            xs = [index[id(r)] for r, _ in points]
-            ys = [v for _, v in points]
-            ax.plot(xs, ys, color="tab:blue", marker="o", ms=5, lw=1.2,
-                    label=METRICS[metric].header)
-            if band:
-                bad = [(x, y) for x, y in zip(xs, ys, strict=True)
-                       if judge(y, band[3].value, band[3].effective_tolerance(), band[3].unit,
-                                band[3].higher_is_better)[1] == "fail"]
-                if bad:
-                    ax.plot(*zip(*bad, strict=True), ls="", marker="X", ms=10, color="tab:red",
-                            label="fails the gate")
-            for i, r in enumerate(runs):
-                if r.status != "ok":
-                    ax.axvline(i, color="tab:red", ls="--", lw=1)
-                    ax.annotate(r.status, (i, 0.97), xycoords=("data", "axes fraction"),
-                                color="tab:red", fontsize=8, ha="center", va="top")
-            for step in find_steps(ys):
-                ax.axvline(xs[step.index] - 0.5, color="black", ls=":", lw=1.2)
-                ax.annotate(f" step {step.delta:+.1f}", (xs[step.index] - 0.5, 0.03),
-                            xycoords=("data", "axes fraction"), fontsize=8)
-            if not points:
-                ax.annotate("not measured", (0.5, 0.5), xycoords="axes fraction",
-                            ha="center", color="grey")
-                ax.set_yticks([])
-            stride = max(1, math.ceil(len(runs) / 12))
-            ticks = sorted(range(len(runs) - 1, -1, -stride))  # anchored on the newest run
-            ax.set_xticks(ticks)
-            ax.set_xticklabels([_tick(runs[t]) for t in ticks], fontsize=7)
-            ax.set_xlim(-0.6, len(runs) - 0.4)
-            ax.margins(y=0.25)
-            ax.grid(alpha=0.3)
+            draw_metric(ax, runs, metric, baselines.get(key.entry))
             ax.set_title(f"{entry} — {METRICS[metric].header}", fontsize=9, loc="left")
-    _legend(fig)
+    legend(fig)
     titles = [f"{len(order)} of {len(groups)} series (failing or stepped first)"] \
         if len(order) < len(groups) else []
     other = left_out(history, [k for k, _ in groups.values()]) if keys is not None else 0

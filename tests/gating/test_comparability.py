@@ -208,6 +208,16 @@ def test_series_key_is_entry_full_config_and_data() -> None:
     assert series_key(smoke_result(["hardware.threads=1"])) == series_key(nightly)
 
 
+def test_emulated_runs_are_a_series_of_their_own_even_under_the_real_entry_id() -> None:
+    real = smoke_result()
+    copied = smoke_result()
+    copied.hardware = {**copied.hardware, "emulated": True}  # e.g. a result file copied over
+    assert copied.entry_id == real.entry_id
+    assert series_key(copied) != series_key(real)
+    assert series_key(copied).emulated and not series_key(real).emulated
+    assert "emulated" in series_key(copied).label() and "emulated" not in series_key(real).label()
+
+
 def test_dirty_commits_keep_their_mark_in_labels() -> None:
     assert short_commit("ef07e2e0123456789-dirty") == "ef07e2e+dirty"
     assert short_commit("ef07e2e0123456789") == "ef07e2e"
