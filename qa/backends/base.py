@@ -15,8 +15,8 @@ binds every call the callers make against every registered backend.
 from __future__ import annotations
 
 import functools
-import warnings
 import importlib.metadata as md
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any

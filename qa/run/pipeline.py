@@ -332,8 +332,8 @@ def _efficiency(model: Any, features: Any, config: RunConfig, timing: Any) -> di
                              "torch_compile": config.train.torch_compile,
                              "attn_implementation": getattr(
                                  model.config, "_attn_implementation", None),
-                             "bf16": _probe_dtype(config) == "bfloat16", "threads": config.hardware.threads
-                             or _torch_threads()}
+                             "bf16": _probe_dtype(config) == "bfloat16",
+                             "threads": config.hardware.threads or _torch_threads()}
     return summary
 
 
