@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 SEP = " · "
+#: Every line a reporter writes starts ``[k/N] `` or ``matrix: `` (what a reader of stderr,
+#: or a test, tells apart from the one line of an error).
+PROGRESS_LINE = r"^(\[\d+/\d+\] |matrix: )"
 
 
 def seconds_text(seconds: float) -> str:
@@ -249,15 +252,15 @@ class Reporter:
     def _on_stage_end(self, name: str, elapsed: float) -> None: ...
 
     def _matrix_line(self, skipped: int) -> str:
-        text = f"qa-bench: {self.total} runs planned"
+        text = f"matrix: {self.total} runs planned"
         if skipped:
             text += f" ({skipped} skipped entries not counted)"
-        return f"{text}; {self.eta.describe()}"
+        return f"{text}{SEP}{self.eta.describe()}"
 
     def _end_line(self, elapsed: float) -> str:
         done = len(self.eta.measured)
         ratio = self.eta.ratio
-        text = f"qa-bench: {done} of {self.total} runs in {seconds_text(elapsed)}"
+        text = f"matrix: {done} of {self.total} runs in {seconds_text(elapsed)}"
         if ratio is not None:
             text += f" (measured / cost model {ratio:.2g})"
         return text
@@ -380,7 +383,7 @@ class LiveReporter(Reporter):
             form = ("{desc} {n_fmt}/{total_fmt} |{bar}| {elapsed}<{remaining}{postfix}")
         self._bar = tqdm(total=total, desc=desc, file=self.stream, leave=False,
                          dynamic_ncols=True, mininterval=0.2, bar_format=form)
-        self._bar.set_postfix_str(SEP + self.eta_text(), refresh=True)
+        self._bar.set_postfix_str(self.eta_text(), refresh=True)
         self._ensure_thread()
 
     def _close_bar(self) -> None:
@@ -394,9 +397,9 @@ class LiveReporter(Reporter):
                 return
             extra = ""
             if self._counter is not None and getattr(self._counter, "reporter_values", None):
-                extra = SEP + ", ".join(f"{k} {v}" for k, v in
-                                        self._counter.reporter_values.items())
-            self._bar.set_postfix_str(extra + SEP + self.eta_text(), refresh=True)
+                extra = ", ".join(f"{k} {v}" for k, v in
+                                  self._counter.reporter_values.items()) + ", "
+            self._bar.set_postfix_str(extra + self.eta_text(), refresh=True)
 
     def _ensure_thread(self) -> None:
         if self.refresh_s <= 0 or (self._thread is not None and self._thread.is_alive()):

@@ -133,8 +133,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from qa.gating.outcome import EXIT_NOTHING_JUDGED
 
     qa_session.options.reporter.end_matrix()
-    if not session.config.stash.get(ENTRY_TESTS, 0):
-        return  # no entry test selected (``-m perf``): pytest's own outcome stands
+    if not session.config.stash.get(ENTRY_TESTS, 0) or session.config.option.collectonly:
+        return  # no entry test selected (``-m perf``), or only listed: pytest's outcome stands
     path = finish(qa_session, incomplete=exitstatus == pytest.ExitCode.INTERRUPTED)
     if path is not None:
         session.config.stash[REPORT] = path
