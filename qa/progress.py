@@ -279,9 +279,11 @@ class _LineCounter(Counter):
         now = self.reporter.clock()
         if now - self.last >= self.every and self.done < self.total:
             self.last = now
+            elapsed = now - self.started
+            left = elapsed / self.done * (self.total - self.done) if self.done else 0.0
             self.reporter.write(f"{self.reporter.prefix()}{SEP}{self.what} {self.done}/"
-                                f"{self.total}{SEP}{seconds_text(now - self.started)}{SEP}"
-                                f"{self.reporter.eta_text()}")
+                                f"{self.total}{SEP}{seconds_text(elapsed)} (this stage "
+                                f"~{seconds_text(left)} more){SEP}{self.reporter.eta_text()}")
 
 
 class LineReporter(Reporter):

@@ -128,7 +128,7 @@ def test_a_long_count_gets_a_line_at_most_every_counts_every_seconds() -> None:
     counts = [line for line in _line_run(counts_every=30.0) if re.search(r"train \d", line)]
     assert [line.split(" · ")[1] for line in counts] == ["train 30/100", "train 60/100",
                                                          "train 90/100"]
-    assert counts[0].split(" · ")[2] == "30.0 s"
+    assert counts[0].split(" · ")[2] == "30.0 s (this stage ~70.0 s more)"
 
 
 def test_the_quiet_reporter_shows_nothing_and_counters_outside_a_run_are_quiet(
@@ -164,8 +164,8 @@ def test_the_module_functions_reach_the_reporter_in_use_and_only_inside_the_bloc
         progress.counter(3, "predict", enabled=False).update()  # another rank: nothing
         progress.end_stages()
     progress.stage("train")  # the quiet default again
-    assert [line.split(" · ", 1)[1] for line in lines[1:]] == ["predict 1/3 · 0.0 s · ETA 0.0 s"
-                                                               " (cost model)", "data · 0.0 s"]
+    assert [line.split(" · ", 1)[1] for line in lines[1:]] == [
+        "predict 1/3 · 0.0 s (this stage ~0.0 s more) · ETA 0.0 s (cost model)", "data · 0.0 s"]
 
 
 def test_a_worker_process_shows_its_stages_under_the_parents_run_line() -> None:
