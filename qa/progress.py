@@ -322,8 +322,8 @@ class LineReporter(Reporter):
         self.write(f"{self.prefix()}{SEP}{name}{SEP}{seconds_text(elapsed)}")
 
     def _on_run_end(self, status: str, elapsed: float) -> None:
-        self.write(f"{self.prefix()}{SEP}{status}{SEP}{seconds_text(elapsed)}{SEP}"
-                   f"{self.eta_text()}")
+        eta = "" if status == "stopped" else f"{SEP}{self.eta_text()}"  # nothing more will run
+        self.write(f"{self.prefix()}{SEP}{status}{SEP}{seconds_text(elapsed)}{eta}")
 
 
 class _BarCounter(Counter):

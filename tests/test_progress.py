@@ -261,3 +261,17 @@ def test_a_real_run_without_a_terminal_prints_stage_lines_in_order_and_no_carria
     corrected = [line for line in lines if line.startswith(f"[2/2] {label} seed 43 · start")]
     assert "measured)" in corrected[0]  # the second run's ETA uses the first's time
 
+
+
+def test_a_matrix_stopped_mid_run_ends_that_run_as_stopped() -> None:
+    """Ctrl-C or SIGTERM: the runner ends the matrix; the open stage and run end with it."""
+    lines: list[str] = []
+    clock = Clock()
+    reporter = LineReporter(lines.append, counts_every=None, clock=clock)
+    reporter.start_matrix([("a", "a seed 42", 10.0), ("b", "b seed 42", 10.0)])
+    reporter.start_run("a", "a seed 42")
+    reporter.stage("train")
+    clock.tick(4.0)
+    reporter.end_matrix()
+    assert lines[-3:] == ["[1/2] a seed 42 · train · 4.0 s", "[1/2] a seed 42 · stopped · 4.0 s",
+                          "matrix: 1 of 2 runs in 4.0 s"]
