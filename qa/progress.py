@@ -85,25 +85,27 @@ class MatrixEta:
             return None
         return sum(self.measured[i] for i in self._judged) / estimated
 
-    def remaining(self, current: int | None = None, elapsed: float = 0.0) -> float:
+    def remaining(self, current: int | None = None, elapsed: float = 0.0,
+                  at_least: float = 0.0) -> float:
         """Seconds left: every unfinished run's corrected estimate, the current one's less
-        ``elapsed``."""
+        ``elapsed`` but never under ``at_least`` (what its running count still needs)."""
         scale = self.ratio or 1.0
         left = 0.0
         for index, estimate in enumerate(self.estimates):
             if index in self.measured:
                 continue
             if index == current:
-                left += max(estimate * scale - elapsed, 0.0)
+                left += max(estimate * scale - elapsed, at_least, 0.0)
             else:
                 left += estimate * scale
         return left
 
-    def describe(self, current: int | None = None, elapsed: float = 0.0) -> str:
+    def describe(self, current: int | None = None, elapsed: float = 0.0,
+                 at_least: float = 0.0) -> str:
         """``ETA 3.2 min`` with where it comes from (the cost model, or corrected by runs)."""
         ratio = self.ratio
         source = "cost model" if ratio is None else f"cost model × {ratio:.2g} measured"
-        return f"ETA {seconds_text(self.remaining(current, elapsed))} ({source})"
+        return f"ETA {seconds_text(self.remaining(current, elapsed, at_least))} ({source})"
 
 
 class Counter:
@@ -145,6 +147,8 @@ class Reporter:
         self._labels: list[str] = []
         self.run: _Run | None = None
         self.started: float | None = None
+        # The running count of the current stage: (started, done, total), or None.
+        self.count: list[float] | None = None
 
     # -- the matrix ------------------------------------------------------------------------
     @property
@@ -206,7 +210,21 @@ class Reporter:
         run = self.run
         if run is None:
             return self.eta.describe()
-        return self.eta.describe(run.index, self.clock() - run.started)
+        return self.eta.describe(run.index, self.clock() - run.started, self.count_left())
+
+    def count_left(self) -> float:
+        """Seconds the running count still needs at its rate so far (0 without one)."""
+        if self.count is None or self.count[1] <= 0:
+            return 0.0
+        started, done, total = self.count
+        return (self.clock() - started) / done * max(total - done, 0)
+
+    def _counted(self, total: int) -> None:
+        self.count = [self.clock(), 0, float(total)]
+
+    def _advance(self, n: int) -> None:
+        if self.count is not None:
+            self.count[1] += n
 
     # -- stages and counts ------------------------------------------------------------------
     def stage(self, name: str) -> None:
@@ -225,7 +243,7 @@ class Reporter:
             return
         name, elapsed = run.stage, self.clock() - run.stage_started
         run.stages[name] = run.stages.get(name, 0.0) + elapsed
-        run.stage = None
+        run.stage, self.count = None, None
         self._on_stage_end(name, elapsed)
 
     def counter(self, total: int, what: str) -> Counter:
@@ -266,6 +284,17 @@ class Reporter:
         return text
 
 
+class _TrackedCounter(Counter):
+    """A count that shows nothing itself and keeps the reporter's ETA informed."""
+
+    def __init__(self, reporter: Reporter, total: int) -> None:
+        self.reporter = reporter
+        reporter._counted(total)
+
+    def update(self, n: int = 1) -> None:
+        self.reporter._advance(n)
+
+
 class _LineCounter(Counter):
     """A count shown as a plain line at most every ``every`` seconds (a CI log's bar)."""
 
@@ -273,14 +302,16 @@ class _LineCounter(Counter):
         self.reporter, self.total, self.what, self.every = reporter, total, what, every
         self.done = 0
         self.started = self.last = reporter.clock()
+        reporter._counted(total)
 
     def update(self, n: int = 1) -> None:
         self.done += n
+        self.reporter._advance(n)
         now = self.reporter.clock()
         if now - self.last >= self.every and self.done < self.total:
             self.last = now
             elapsed = now - self.started
-            left = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+            left = self.reporter.count_left()
             self.reporter.write(f"{self.reporter.prefix()}{SEP}{self.what} {self.done}/"
                                 f"{self.total}{SEP}{seconds_text(elapsed)} (this stage "
                                 f"~{seconds_text(left)} more){SEP}{self.reporter.eta_text()}")
@@ -300,8 +331,10 @@ class LineReporter(Reporter):
         self.counts_every = counts_every
 
     def counter(self, total: int, what: str) -> Counter:
-        if self.counts_every is None or self.run is None:
+        if self.run is None:
             return Counter()
+        if self.counts_every is None:  # no lines, but the ETA still follows the count
+            return _TrackedCounter(self, total)
         return _LineCounter(self, total, what, self.counts_every)
 
     def child_spec(self) -> dict[str, Any] | None:
@@ -327,10 +360,12 @@ class LineReporter(Reporter):
 
 
 class _BarCounter(Counter):
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
+    def __init__(self, bar: Any, reporter: Reporter, total: int) -> None:
+        self.bar, self.reporter = bar, reporter
+        reporter._counted(total)
 
     def update(self, n: int = 1) -> None:
+        self.reporter._advance(n)
         self.bar.update(n)
 
     def set_postfix(self, refresh: bool = False, **values: Any) -> None:
@@ -372,7 +407,7 @@ class LiveReporter(Reporter):
             return Counter()
         with self._lock:
             self._open(f"{self.prefix()}{SEP}{what}", total)
-            self._counter = _BarCounter(self._bar)
+            self._counter = _BarCounter(self._bar, self, total)
             return self._counter
 
     def _open(self, desc: str, total: int | None) -> None:

@@ -275,3 +275,23 @@ def test_a_matrix_stopped_mid_run_ends_that_run_as_stopped() -> None:
     reporter.end_matrix()
     assert lines[-3:] == ["[1/2] a seed 42 · train · 4.0 s", "[1/2] a seed 42 · stopped · 4.0 s",
                           "matrix: 1 of 2 runs in 4.0 s"]
+
+
+def test_the_running_count_keeps_the_eta_from_undershooting_the_current_run() -> None:
+    """During the first run the cost model is all there is; when its estimate is too small the
+    count's own rate (half of the steps in 50 s: 50 s more) is the floor of that run's part."""
+    eta = MatrixEta([10.0, 10.0])
+    assert eta.remaining(current=0, elapsed=50.0, at_least=50.0) == pytest.approx(60.0)
+    lines: list[str] = []
+    clock = Clock()
+    reporter = LineReporter(lines.append, counts_every=None, clock=clock)
+    reporter.start_matrix([("a", "a seed 42", 10.0), ("b", "b seed 42", 10.0)])
+    reporter.start_run("a", "a seed 42")
+    reporter.stage("train")
+    count = reporter.counter(100, "train")
+    for _ in range(50):
+        clock.tick(1.0)
+        count.update()
+    assert reporter.eta_text() == "ETA 60.0 s (cost model)"
+    reporter.end_stages()  # the count ended with its stage
+    assert reporter.eta_text() == "ETA 10.0 s (cost model)"
