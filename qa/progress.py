@@ -29,6 +29,8 @@ call it).
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import threading
 import time
@@ -418,8 +420,13 @@ class LiveReporter(Reporter):
             form = "{desc}" + SEP + "{elapsed}{postfix}"
         else:
             form = ("{desc} {n_fmt}/{total_fmt} |{bar}| {elapsed}<{remaining}{postfix}")
+        # A terminal that reports no size (a pty opened by `script`, some CI runners) would get
+        # no bar at all from tqdm's width of -1: draw it at $COLUMNS or 100 columns then.
+        sized = _columns(self.stream) > 0
         self._bar = tqdm(total=total, desc=desc, file=self.stream, leave=False,
-                         dynamic_ncols=True, mininterval=0.2, bar_format=form)
+                         dynamic_ncols=sized, ncols=None if sized else _fallback_columns(),
+                         nrows=None if sized else 24,
+                         mininterval=0.2, bar_format=form)
         self._bar.set_postfix_str(self.eta_text(), refresh=True)
         self._ensure_thread()
 
@@ -499,6 +506,21 @@ def from_spec(spec: dict[str, Any] | None, stream: TextIO | None = None) -> Repo
     if not spec:
         return Reporter()
     return _WorkerReporter(_printer(stream if stream is not None else sys.stdout), spec)
+
+
+def _columns(stream: TextIO) -> int:
+    """The terminal's width behind ``stream`` (0 when it reports none)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return 0
+
+
+def _fallback_columns() -> int:
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 40)
+    except ValueError:
+        return 100
 
 
 def for_stream(stream: TextIO | None = None, bars: bool = True) -> Reporter:

@@ -295,3 +295,24 @@ def test_the_running_count_keeps_the_eta_from_undershooting_the_current_run() ->
     assert reporter.eta_text() == "ETA 60.0 s (cost model)"
     reporter.end_stages()  # the count ended with its stage
     assert reporter.eta_text() == "ETA 10.0 s (cost model)"
+
+
+def test_a_terminal_that_reports_no_size_still_gets_its_bar() -> None:
+    """A fresh pty is 0 × 0 (as under `script`, or some CI runners): tqdm alone would draw
+    nothing there."""
+    leader, follower = os.openpty()
+    try:
+        with os.fdopen(follower, "w", encoding="utf-8") as tty:
+            assert os.get_terminal_size(tty.fileno()).columns == 0
+            reporter = for_stream(tty)
+            assert isinstance(reporter, LiveReporter)
+            reporter.refresh_s = 0
+            reporter.start_matrix([("a", "entry seed 42", 1.0)])
+            reporter.start_run("a", "entry seed 42")
+            reporter.stage("train")
+            reporter.counter(5, "train").update(2)
+            tty.flush()
+            shown = os.read(leader, 65536).decode("utf-8", "replace")
+    finally:
+        os.close(leader)
+    assert "[1/1] entry seed 42 · train 0/5 |" in shown
