@@ -103,11 +103,15 @@ class MatrixEta:
         return left
 
     def describe(self, current: int | None = None, elapsed: float = 0.0,
-                 at_least: float = 0.0) -> str:
-        """``ETA 3.2 min`` with where it comes from (the cost model, or corrected by runs)."""
+                 at_least: float = 0.0, short: bool = False) -> str:
+        """``ETA 3.2 min`` with where it comes from (the cost model, or corrected by runs);
+        ``short``: ``ETA 3.2 min`` or ``ETA 3.2 min (×2.3)`` (a terminal line is narrow)."""
         ratio = self.ratio
+        left = seconds_text(self.remaining(current, elapsed, at_least))
+        if short:
+            return f"ETA {left}" + ("" if ratio is None else f" (×{ratio:.2g})")
         source = "cost model" if ratio is None else f"cost model × {ratio:.2g} measured"
-        return f"ETA {seconds_text(self.remaining(current, elapsed, at_least))} ({source})"
+        return f"ETA {left} ({source})"
 
 
 class Counter:
@@ -207,12 +211,13 @@ class Reporter:
             return ""
         return f"[{self.run.index + 1}/{self.total}] {self.run.label}"
 
-    def eta_text(self) -> str:
+    def eta_text(self, short: bool = False) -> str:
         """The matrix ETA now (the current run's elapsed time counted)."""
         run = self.run
         if run is None:
-            return self.eta.describe()
-        return self.eta.describe(run.index, self.clock() - run.started, self.count_left())
+            return self.eta.describe(short=short)
+        return self.eta.describe(run.index, self.clock() - run.started, self.count_left(),
+                                 short=short)
 
     def count_left(self) -> float:
         """Seconds the running count still needs at its rate so far (0 without one)."""
@@ -427,7 +432,7 @@ class LiveReporter(Reporter):
                          dynamic_ncols=sized, ncols=None if sized else _fallback_columns(),
                          nrows=None if sized else 24,
                          mininterval=0.2, bar_format=form)
-        self._bar.set_postfix_str(self.eta_text(), refresh=True)
+        self._bar.set_postfix_str(self.eta_text(short=True), refresh=True)
         self._ensure_thread()
 
     def _close_bar(self) -> None:
@@ -443,7 +448,7 @@ class LiveReporter(Reporter):
             if self._counter is not None and getattr(self._counter, "reporter_values", None):
                 extra = ", ".join(f"{k} {v}" for k, v in
                                   self._counter.reporter_values.items()) + ", "
-            self._bar.set_postfix_str(extra + self.eta_text(), refresh=True)
+            self._bar.set_postfix_str(extra + self.eta_text(short=True), refresh=True)
 
     def _ensure_thread(self) -> None:
         if self.refresh_s <= 0 or (self._thread is not None and self._thread.is_alive()):

@@ -214,7 +214,7 @@ def test_the_live_line_shows_run_k_of_n_stage_bar_and_eta_and_a_line_per_finishe
     assert "\r" in shown  # redrawn in place
     assert "[1/2] entry seed 42 · features" in shown
     assert "[1/2] entry seed 42 · train 0/8 |" in shown  # the bar over the count
-    assert "00:00, ETA 20.0 s (cost model)" in shown
+    assert "00:00, ETA 20.0 s" in shown  # the short form on the narrow live line
     assert "[1/2] entry seed 42 · ok · 10.0 s (features 2.0 s, train 8.0 s) · ETA 10.0 s" in shown
     assert "matrix: 1 of 2 runs in 10.0 s" in shown
 
