@@ -35,6 +35,8 @@ from qa.gating.baselines import load_baseline
 from qa.run.pipeline import result_key, run_entry
 from qa.run.profiles import expand, load_profile
 
+# A claim about the suite itself, run when asked: `pytest benchmarks -m perf` or by its file.
+pytestmark = pytest.mark.perf
 ROOT = Path(__file__).resolve().parents[1]
 # A shortened smoke entry: full data preparation, a fixed number of steps.
 BASE = ["data.synthetic_train_contexts=300", "data.synthetic_validation_contexts=50",

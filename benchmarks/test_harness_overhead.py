@@ -22,6 +22,8 @@ from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order
 from qa.config.schema import RunConfig, apply_overrides
 from qa.task.models import build_tiny_model
 
+# A claim about the suite itself, run when asked: `pytest benchmarks -m perf` or by its file.
+pytestmark = pytest.mark.perf
 STEPS, ROUNDS, FLOOR = 40, 5, 0.98
 
 

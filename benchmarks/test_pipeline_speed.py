@@ -57,6 +57,8 @@ from qa.task.models import tokenizer_from_vocab, train_wordpiece
 from qa.task.synthetic import generate_squad
 
 MAX_LENGTH, DOC_STRIDE = 384, 128
+# A claim about the suite itself, run when asked: `pytest benchmarks -m perf` or by its file.
+pytestmark = pytest.mark.perf
 VOCAB_ENV = "QA_BENCH_VOCAB"
 
 # Speed-up floors (seed median / our median). Real SQuAD dev v1.1: the gates this project

@@ -50,9 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(run.add_argument)
 
     conf = sub.add_parser("config", help="list every config field (for --set and profiles) "
-                          "with its default, help and allowed values")
+                          "with its default, help and allowed values; with --profile, every "
+                          "entry's resolved values and where each came from")
     conf.add_argument("--profile", metavar="NAME|TOML",
-                      help="also show what each entry of this profile sets (with --set)")
+                      help="show each entry of this profile: every field's resolved value and "
+                           "its origin (default, profile defaults, model or dataset table, "
+                           "matrix, pod, --set)")
     conf.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="an override, validated as qa-bench run would")
 
@@ -217,7 +220,10 @@ def _exit_with(outcome: Outcome) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     """``qa-bench config``: every config field, its default, help and allowed values; with
-    ``--profile``, what each of the profile's entries sets."""
+    ``--profile`` (or ``--set``), each entry of the profile resolved, with each value's origin."""
+    if args.profile or args.set:
+        _print_resolved(args.profile or "smoke", args.set)
+        return EXIT_OK
     from qa.config.schema import RunConfig, config_fields
     from qa.config.validation import allowed, declared_fields
 
@@ -232,25 +238,30 @@ def cmd_config(args: argparse.Namespace) -> int:
             section = name.split(".")[0]
             print(f"[{section}]")
         print(f"  {name} = {default}".ljust(width + 4) + f"  {text} [{rules[name]}]")
-    print("Set a field with --set SECTION.KEY=VALUE or in a profile's [defaults.SECTION] table.")
-    if args.profile or args.set:
-        _print_resolved(args.profile or "smoke", args.set)
+    print("Set a field with --set SECTION.KEY=VALUE or in a profile's [defaults.SECTION] table; "
+          "qa-bench config --profile NAME shows what a profile resolves to.")
     return EXIT_OK
 
 
 def _print_resolved(name: str, sets: list[str]) -> None:
-    """Each entry of a profile: the fields it sets away from the defaults."""
-    from qa.config.schema import RunConfig
+    """Each entry of a profile: every field's resolved value and the layer it came from
+    (``qa.run.profiles.expand_with_origins``); validated as ``qa-bench run`` would."""
     from qa.run import profiles
 
-    defaults = RunConfig().to_dict()
-    for entry in profiles.expand(profiles.load_profile(name), overrides=sets):
-        print(f"{entry.id} (profile {name}):")
-        for section, values in entry.config.to_dict().items():
-            for key, value in values.items():
-                if value != defaults[section][key]:
-                    shown = "none" if value is None else json.dumps(value)
-                    print(f"  {section}.{key} = {shown}")
+    profile = profiles.load_profile(name)
+    resolved = profiles.expand_with_origins(profile, overrides=sets)
+    print(f"profile {profile.name} ({profile.path}): {len(resolved)} entries, seeds "
+          f"{profile.seeds} (each run sets train.seed to its seed)")
+    print("origin: where the value came from, later layers winning: "
+          + " < ".join(profiles.ORIGINS))
+    for entry, origins in resolved:
+        print(f"{entry.id}:")
+        rows = [(f"{section}.{key}", "none" if value is None else json.dumps(value))
+                for section, values in entry.config.to_dict().items()
+                for key, value in values.items()]
+        width = max(len(field) + len(value) for field, value in rows) + 5
+        for field, value in rows:
+            print(f"  {field} = {value}".ljust(width + 2) + f"  {origins.get(field, 'default')}")
 
 
 def _print_summary(summary) -> None:

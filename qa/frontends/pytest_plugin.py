@@ -11,6 +11,8 @@ inside the hooks, so a plain ``pytest tests`` loads nothing heavy.
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ REPORT = pytest.StashKey[Path]()
 SIGNALS = pytest.StashKey[Any]()  # the active qa.run.stopping.signals_as_interrupts()
 OUTCOME = pytest.StashKey[Any]()  # qa.gating.outcome.Outcome of the benchmark session
 STOPPED = pytest.StashKey[int]()  # the exit code of the signal that stopped the session
+ENTRY_TESTS = pytest.StashKey[int]()  # how many selected tests judge an entry
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         session = pytest_support.make_session(read_run_options(config.getoption),
-                                              config.rootpath)
+                                              config.rootpath, write=_line_writer(config))
     except QABenchError as exc:
         pytest.exit(f"qa-bench: error: {exc}", returncode=2)
     if session.plan.listing is not None:  # --list: the entries, nothing run
@@ -62,6 +65,43 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SIGNALS] = stopping.signals_as_interrupts(
         lambda signum: config.stash.__setitem__(STOPPED, 128 + signum))
     config.stash[SIGNALS].__enter__()
+
+
+def _line_writer(config: pytest.Config) -> Any:
+    """One progress line through pytest's terminal reporter, past its output capture (as
+    pytest's live logging writes), so a long entry shows its stages while its test runs."""
+
+    def write(line: str) -> None:
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is None:  # -p no:terminal
+            print(line, file=sys.stderr, flush=True)
+            return
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            terminal.write_line(line)
+            terminal.flush()
+
+    return write
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """A benchmark session runs the profile's entries; the ``perf`` tests only when asked."""
+    qa_session = config.stash.get(SESSION, None)
+    if qa_session is None:
+        return
+    from qa.frontends import pytest_support
+
+    kept, dropped = pytest_support.select_items(items, config.args,
+                                                config.invocation_params.dir,
+                                                config.getoption("markexpr") or "")
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    qa_session.selected = pytest_support.selected_entries(items)
+    config.stash[ENTRY_TESTS] = sum("entry" in getattr(item, "fixturenames", ())
+                                    for item in items)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -99,6 +139,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from qa.frontends.pytest_support import finish, outcome
     from qa.gating.outcome import EXIT_NOTHING_JUDGED
 
+    qa_session.options.reporter.end_matrix()
+    if not session.config.stash.get(ENTRY_TESTS, 0) or session.config.option.collectonly:
+        return  # no entry test selected (``-m perf``), or only listed: pytest's outcome stands
     path = finish(qa_session, incomplete=exitstatus == pytest.ExitCode.INTERRUPTED)
     if path is not None:
         session.config.stash[REPORT] = path

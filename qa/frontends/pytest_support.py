@@ -13,16 +13,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qa import progress
 from qa.gating import baselines
 from qa.gating.outcome import Outcome, decide
 from qa.gating.verdicts import Verdict, gate
 from qa.results.metricspec import METRICS, accuracy_specs
 from qa.results.store import RunResult
 from qa.run import profiles
-from qa.run.runner import RunOptions, RunPlan, prepare_run, run_entry_all_seeds, start_run
+from qa.run.runner import (
+    RunOptions,
+    RunPlan,
+    prepare_run,
+    run_entry_all_seeds,
+    start_progress,
+    start_run,
+)
 
-# The suite's own marker; the marks an entry may carry are its backend's (``Backend.MARKS``).
-SUITE_MARKERS = {"slow": "takes more than a few seconds"}
+# The suite's own markers; the marks an entry may carry are its backend's (``Backend.MARKS``).
+SUITE_MARKERS = {
+    "slow": "takes more than a few seconds",
+    "perf": "a performance claim of the suite itself (fast paths, harness overhead, pipeline "
+            "speed): left out of `pytest benchmarks` unless asked for with `-m perf` or by "
+            "naming its file",
+}
+PERF = "perf"
 
 
 @dataclass
@@ -36,11 +50,20 @@ class Session:
     notes: list[str] = field(default_factory=list)
     candidates: dict[str, list[RunResult]] = field(default_factory=dict)  # --update-baselines
     plan: RunPlan | None = None  # the prepared run (its manifest is written before the first)
+    # The entries whose tests pytest selected, in run order (after -k/-m): progress's N.
+    selected: list[profiles.Entry] | None = None
+    _started: bool = False
 
     def result(self, entry: profiles.Entry) -> RunResult:
         """The entry's RunResult, running it (all seeds) the first time it is asked for."""
-        if not self.results and self.plan is not None:
-            start_run(self.plan)
+        if not self._started:
+            self._started = True
+            if self.plan is not None:
+                start_run(self.plan)
+            planned = self.entries if self.selected is None else self.selected
+            skipped = self.plan.skipped if self.plan else {}
+            start_progress([e for e in planned if e.id not in skipped], self.options,
+                           len([e for e in planned if e.id in skipped]))
         if entry.id not in self.results:
             result = run_entry_all_seeds(entry, self.options, self.notes,
                                          self.candidates)
@@ -59,14 +82,48 @@ class Session:
         return next((v for v in self.verdicts[entry.id] if v.metric == metric), None)
 
 
-def make_session(values: dict[str, Any], rootdir: Path) -> Session:
+def make_session(values: dict[str, Any], rootdir: Path,
+                 write: Any = None) -> Session:
     """Build the session from the run options (raises QABenchError on bad input).
 
     Default ``baselines/`` and ``reports/`` are the rootdir's, so a run behaves the same from
-    any working folder.
+    any working folder. ``write`` (one line, e.g. through pytest's terminal reporter) receives
+    the progress lines of ``qa.progress.LineReporter``: pytest's output is lines, never a
+    redrawn bar; a line per long count every 60 s, none with ``--no-progress``.
     """
-    plan = prepare_run(values, rootdir, out_prefix="pytest-")
+    reporter = None
+    if write is not None:
+        reporter = progress.LineReporter(
+            write, counts_every=None if values.get("no_progress") else 60.0)
+    plan = prepare_run(values, rootdir, out_prefix="pytest-", reporter=reporter)
     return Session(plan.entries, plan.options, plan=plan)
+
+
+def select_items(items: list[Any], args: Iterable[str], base: Path,
+                 markexpr: str) -> tuple[list[Any], list[Any]]:
+    """(kept, deselected) of a benchmark session's collected tests: the ``perf`` tests stay
+    only where asked for (``-m`` naming ``perf``, or their file named on the command line);
+    ``pytest benchmarks --profile NAME`` runs the profile's entries and their gates."""
+    if PERF in markexpr.replace("(", " ").replace(")", " ").split():
+        return list(items), []
+    named = {(base / str(arg).split("::", 1)[0]).resolve() for arg in args}
+    named = {path for path in named if path.is_file()}
+    kept, dropped = [], []
+    for item in items:
+        asked = Path(str(item.path)).resolve() in named
+        (dropped if item.get_closest_marker(PERF) and not asked else kept).append(item)
+    return kept, dropped
+
+
+def selected_entries(items: list[Any]) -> list[profiles.Entry]:
+    """The entries of the selected tests, in order, each once."""
+    seen: dict[str, profiles.Entry] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        entry = callspec.params.get("entry") if callspec is not None else None
+        if entry is not None and entry.id not in seen:
+            seen[entry.id] = entry
+    return list(seen.values())
 
 
 def marker_lines() -> list[str]:

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from qa import progress
 from qa.config.schema import RunConfig, config_hash
 from qa.files import write_json_atomic
 from qa.launchers import LaunchFailed, Worker, dotted_name
@@ -56,6 +57,7 @@ def run_under_torchrun(config: RunConfig, options: Any, worker: Worker) -> RunRe
         write_json_atomic(config_path, {"config": config.to_dict(),
                                         "cache_dir": str(options.cache_dir or ""),
                                         "progress": options.progress,
+                                        "reporter": _child_spec(options),
                                         "worker": dotted_name(worker)})
         env = dict(os.environ)
         # torchrun defaults OMP_NUM_THREADS to 1 per process; make the split explicit.
@@ -69,13 +71,21 @@ def run_under_torchrun(config: RunConfig, options: Any, worker: Worker) -> RunRe
                                        "result was written")
 
 
+def _child_spec(options: Any) -> dict[str, Any] | None:
+    reporter = getattr(options, "reporter", None)
+    return reporter.child_spec() if reporter is not None else None
+
+
 def _worker(config_path: str, out_path: str) -> int:
     raw = json.loads(Path(config_path).read_text(encoding="utf-8"))
     module, _, name = raw["worker"].partition(":")
     run = getattr(importlib.import_module(module), name)
     config = RunConfig.from_dict(raw["config"])
     cache = Path(raw["cache_dir"]) if raw["cache_dir"] else None
-    result = run(config, cache, raw["progress"])
+    # Rank 0 shows its stages under the parent's run line; the other ranks stay quiet.
+    spec = raw.get("reporter") if os.environ.get("RANK", "0") == "0" else None
+    with progress.use(progress.from_spec(spec)):
+        result = run(config, cache, raw["progress"])
     import torch.distributed as dist
 
     data = result.to_dict()

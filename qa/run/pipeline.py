@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from qa import backends
+from qa import progress as progress_report
 from qa.config.schema import RunConfig
 from qa.errors import QABenchError
 from qa.measure.contention import CpuShare
@@ -76,6 +77,10 @@ class _Stages:
         self.seconds[self.current] = self.seconds.get(self.current, 0.0) + now - self._start
         self.current, self._start = name, now
         log.info("stage: %s", name)
+        if name == "done":
+            progress_report.end_stages()
+        else:
+            progress_report.stage(name)
 
 
 def run_entry(config: RunConfig, cache_dir: Path | None = None, progress: bool = True) -> RunResult:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qa import backends
+from qa import progress as progress_report
 from qa.config.schema import RunConfig, squad_dir_from_env
 from qa.errors import QABenchError
 from qa.gating import baselines, references
@@ -72,7 +73,9 @@ class RunOptions:
     # write even from an unfit run (``qa.gating.baseline_guard``)
     force_update_baselines: bool = False
     entry_timeout: float | None = None
-    progress: bool = True
+    progress: bool = True  # counts may be shown (False: ``--no-progress``, lines only)
+    # What the run says while it works (``qa.progress``): quiet unless a front end sets one.
+    reporter: progress_report.Reporter = field(default_factory=progress_report.Reporter)
     cache_dir: Path | None = None
     history: Path | None = None  # the JSON-lines history (default: beside the run folder)
 
@@ -114,7 +117,8 @@ class RunPlan:
     pod_checks: list[PodCheck] | None = None  # ``--preflight``: the static rules' verdicts
 
 
-def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> RunPlan:
+def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "",
+                reporter: progress_report.Reporter | None = None) -> RunPlan:
     """The one run set-up of both front ends: options (``qa.frontends.options``) → entries and
     RunOptions.
 
@@ -127,6 +131,8 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
         home: where the default ``baselines/`` and ``reports/`` are (the working folder for the
             CLI, the rootdir for pytest, so pytest behaves the same from any folder).
         out_prefix: prefix of the default run folder's name (``pytest-`` under pytest).
+        reporter: what the run shows while it works (default: ``qa.progress.for_stream`` on
+            stderr: live on a terminal, lines in a log; lines only with ``--no-progress``).
 
     Raises:
         QABenchError: any bad option or input, as one line.
@@ -175,7 +181,10 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
         check_fresh(out)
     check_writable(out)
     progress = not values.get("no_progress")
-    _quiet_libraries(progress)
+    if reporter is None:
+        reporter = progress_report.for_stream(bars=progress)
+    # datasets' own bars only where a terminal redraws them (a log would get their \r).
+    _quiet_libraries(reporter.bars and progress)
     options = RunOptions(out_dir=out, baselines_root=root,
                          references=baselines.references_path(root),
                          seeds=seeds, repeat=repeat,
@@ -183,6 +192,7 @@ def prepare_run(values: dict[str, Any], home: Path, out_prefix: str = "") -> Run
                                                or values.get("force_update_baselines")),
                          force_update_baselines=bool(values.get("force_update_baselines")),
                          entry_timeout=values.get("entry_timeout"), progress=progress,
+                         reporter=reporter,
                          history=Path(values["history"]) if values.get("history") else None)
     skipped = {} if listing is not None else skip_reasons(entries)
     manifest = build_manifest(profile.name, shards, shard_index, seeds)
@@ -300,20 +310,43 @@ def run_entries(entries: list[Entry], options: RunOptions,
     skipped = dict(skipped or {})
     notes: list[str] = []
     candidates: dict[str, list[RunResult]] = {}
+    to_run = [e for e in entries if e.id not in skipped]
+    start_progress(to_run, options, len(entries) - len(to_run))
     try:
-        for entry in (e for e in entries if e.id not in skipped):
+        for entry in to_run:
             results.append(run_entry_all_seeds(entry, options, notes, candidates))
     except KeyboardInterrupt as exc:
+        options.reporter.end_matrix()
         notes.append(f"{stopping.describe(exc)}: entries after the last one listed did not "
                      "run")
         _finish(results, options, notes, True, candidates, skipped)
         raise
     except QABenchError as exc:
+        options.reporter.end_matrix()
         if results:  # keep what was measured before the bad entry
             notes.append(f"stopped on bad input: {exc}")
             _finish(results, options, notes, True, candidates, skipped)
         raise
+    options.reporter.end_matrix()
     return _finish(results, options, notes, False, candidates, skipped)
+
+
+def progress_runs(entries: list[Entry], options: RunOptions) -> list[tuple[Any, str, float]]:
+    """The runs of a matrix as ``qa.progress`` counts them: (key, label, estimated seconds),
+    one per entry and seed, in the order they run; the estimate is the cost model's
+    (``qa.run.sharding.estimate_cost``) times ``--repeat``."""
+    return [((entry.id, seed), _run_label(entry, seed),
+             sharding.estimate_cost(entry.config, 1) * options.repeat)
+            for entry in entries for seed in options.seeds]
+
+
+def start_progress(entries: list[Entry], options: RunOptions, skipped: int = 0) -> None:
+    """Tell the run's reporter the plan: N runs, their estimates (the ETA's start)."""
+    options.reporter.start_matrix(progress_runs(entries, options), skipped)
+
+
+def _run_label(entry: Entry, seed: int) -> str:
+    return f"{entry.id} seed {seed}"
 
 
 def run_entry_all_seeds(entry: Entry, options: RunOptions, notes: list[str],
@@ -352,11 +385,16 @@ def update_baselines(results: list[RunResult], candidates: dict[str, list[RunRes
 
 def _run_entry_seeds(entry: Entry, options: RunOptions, notes: list[str]) -> list[RunResult]:
     per_seed = []
+    reporter = options.reporter
     for seed in options.seeds:
         config = replace(entry.config, train=replace(entry.config.train, seed=seed))
-        result = run_one(config, options)
-        if options.repeat > 1 and result.status == "ok":
-            notes.append(_check_repeat(entry, config, options, result))
+        reporter.start_run((entry.id, seed), _run_label(entry, seed),
+                           sharding.estimate_cost(config, 1) * options.repeat)
+        with progress_report.use(reporter):
+            result = run_one(config, options)
+            if options.repeat > 1 and result.status == "ok":
+                notes.append(_check_repeat(entry, config, options, result))
+        reporter.end_run(result.status)
         per_seed.append(result)
     return per_seed
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from qa.config.schema import RunConfig
 from qa.errors import QABenchError
 from qa.frontends.cli import main
 from qa.gating.baselines import load_baseline_file
+from qa.progress import PROGRESS_LINE
 from qa.results.store import RunResult, save_result
 from qa.task.data import read_squad_json
 
@@ -241,8 +243,13 @@ def cli_argv(args: list[str], tmp: Path) -> list[str]:
 
 
 def assert_one_clear_line(rc: int, out: str, err: str, fragment: str) -> None:
+    """One line says what is wrong, the last on stderr; before it only the progress lines
+    (``qa.progress``) of the run that had started (bad data is found in its data stage)."""
     assert "Traceback" not in out + err
     lines = err.splitlines()
+    progress_lines = [line for line in lines if re.match(PROGRESS_LINE, line)]
+    assert lines[:len(progress_lines)] == progress_lines, lines  # the error comes last
+    lines = lines[len(progress_lines):]
     assert rc == 2, f"exit code {rc}; stderr: {err!r}"
     assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
     assert lines[0].startswith(PREFIX), lines[0]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,6 +86,13 @@ def test_missing_baseline_skips_then_update_creates_it_and_gates_pass(suite) -> 
               "no:randomly", "--benchmark-json", "bench.json"]
     first = suite.runpytest_subprocess(*common)
     first.assert_outcomes(skipped=len(METRICS))
+    # The run's progress, through pytest's terminal reporter while the entry's test runs.
+    entry = r"\[1/1\] torch/cpu/tiny-roformer__synthetic seed 42 · "
+    first.stdout.re_match_lines([r"matrix: 1 runs planned · ETA .*", entry + "start · ETA .*",
+                                 entry + r"data · \d+\.\d s", entry + r"train · \d+\.\d s",
+                                 entry + r"metrics · \d+\.\d s", entry + r"ok · \d+\.\d s · .*",
+                                 r"matrix: 1 of 1 runs in .*"])
+    assert "\r" not in first.stdout.str()
     first.stdout.fnmatch_lines(["*qa-bench: nothing was judged*"])
     first.stdout.fnmatch_lines(["*no baseline*run with --update-baselines*"])
     assert first.ret == 5  # the entry ran, but without a baseline nothing was judged
@@ -104,6 +114,69 @@ def test_missing_baseline_skips_then_update_creates_it_and_gates_pass(suite) -> 
     assert train["stats"]["rounds"] == train["extra_info"]["timings"]["train_token_s"]["rounds"] > 1
     assert 0 < train["stats"]["mean"] < 60
     assert train["extra_info"]["metric"] == "train_samples_per_s"
+
+
+def _collect(tmp_path: Path, *args: str) -> list[str]:
+    """The test ids ``pytest ARGS --collect-only -q`` lists from the checkout."""
+    env = {**os.environ, "QA_BENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", *args, "--collect-only", "-q",
+                           "-p", "no:cacheprovider", "-p", "no:randomly",
+                           "--out", str(tmp_path / "out")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+@pytest.mark.e2e
+def test_pytest_benchmarks_runs_the_profiles_entries_and_the_perf_claims_when_asked(
+        tmp_path: Path) -> None:
+    """README: ``pytest benchmarks --profile smoke`` is one pipeline run per entry and its
+    gates; the suite's own performance claims are ``-m perf`` (or their file named)."""
+    entries = _collect(tmp_path, "benchmarks", "--profile", "smoke")
+    assert entries == [f"benchmarks/test_finetune.py::test_gate[torch/cpu/"
+                       f"tiny-roformer__synthetic-{metric}]" for metric in METRICS]
+    perf = _collect(tmp_path, "benchmarks", "--profile", "smoke", "-m", "perf")
+    files = {line.split("::")[0] for line in perf}
+    assert files == {"benchmarks/test_fast_paths.py", "benchmarks/test_harness_overhead.py",
+                     "benchmarks/test_pipeline_speed.py"}
+    named = _collect(tmp_path, "benchmarks/test_harness_overhead.py")
+    assert named == ["benchmarks/test_harness_overhead.py::"
+                     "test_harness_overhead_is_under_two_percent"]
+
+
+PERF_CLAIM = """
+import pytest
+
+pytestmark = pytest.mark.perf
+
+
+def test_a_claim_about_the_suite():
+    pass
+"""
+
+
+def test_a_benchmark_session_leaves_the_perf_tests_out_unless_asked(suite, tmp_path) -> None:
+    """In process (the unit suite's quick form of the e2e test above): the gates of the
+    profile's entries only; ``-m perf`` the perf tests only; the perf file named: it runs."""
+    # Imported once here: pytester restores sys.modules after each in-process run, and datasets
+    # cannot be imported twice into one process (pyarrow keeps its extension types).
+    import datasets  # noqa: F401
+    import transformers  # noqa: F401
+
+    (suite.path / "benchmarks" / "test_claim.py").write_text(PERF_CLAIM)
+    common = ["--profile", "tiny", "--collect-only", "-q", "--out", str(tmp_path / "o")]
+
+    def ids(*args: str) -> list[str]:
+        result = suite.runpytest_inprocess(*args, *common)
+        assert result.ret == 0, result.stdout.str()
+        return [line for line in result.stdout.lines if "::" in line]
+
+    assert ids("benchmarks") == [f"benchmarks/test_finetune.py::test_gate[torch/cpu/"
+                                 f"tiny-roformer__synthetic-{metric}]" for metric in METRICS]
+    assert ids("benchmarks", "-m", "perf") == [
+        "benchmarks/test_claim.py::test_a_claim_about_the_suite"]
+    assert ids("benchmarks/test_claim.py") == [
+        "benchmarks/test_claim.py::test_a_claim_about_the_suite"]
 
 
 @pytest.mark.parametrize(("args", "base", "expected"), [

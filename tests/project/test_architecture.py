@@ -137,4 +137,11 @@ def test_stages_import_only_downwards(package: str) -> None:
 
 def test_qa_has_only_packages_and_the_shared_base_at_its_top() -> None:
     top = sorted(p.name for p in QA.iterdir() if p.suffix == ".py")
-    assert top == ["__init__.py", "errors.py", "files.py", "shapes.py"]
+    assert top == ["__init__.py", "errors.py", "files.py", "progress.py", "shapes.py"]
+
+
+@pytest.mark.parametrize("module", ["qa.errors", "qa.files", "qa.progress", "qa.shapes"])
+def test_the_base_modules_import_nothing_of_qa(module: str) -> None:
+    """Every stage may import the base (the pipeline and the backends both report progress),
+    so the base imports none of them (only ``qa.errors``, the one error type)."""
+    assert GRAPH[module] <= {"qa.errors"}

@@ -8,9 +8,11 @@ import time
 
 import pytest
 
+from qa import progress
 from qa.backends.torch import TorchBackend
 from qa.config.schema import RunConfig, apply_overrides
 from qa.errors import QABenchError
+from qa.progress import LineReporter
 from qa.results.store import RunResult
 from qa.run.pipeline import STAGES, run_entry
 from qa.run.runner import EntryTimeout, RunOptions, aggregate_seeds, run_one, time_limit
@@ -68,8 +70,16 @@ def test_a_raising_stage_is_recorded_with_stage_and_cause(tmp_path, monkeypatch,
                                                           stage: str, before: str) -> None:
     monkeypatch.setattr(TorchBackend, "predict", _out_of_memory)
     config = apply_overrides(RunConfig(), TINY + [f"target.every={every}"])
-    result = run_entry(config, cache_dir=tmp_path, progress=False)
+    lines: list[str] = []
+    reporter = LineReporter(lines.append)
+    reporter.start_run("tiny", "tiny seed 42")
+    with progress.use(reporter):
+        result = run_entry(config, cache_dir=tmp_path, progress=False)
+    reporter.end_run(result.status)
     assert result.status == "failed"
+    # The progress lines name every stage that ran, in order, up to the one that failed.
+    shown = [line.split(" · ")[1] for line in lines]
+    assert shown == ["start", *STAGES[:STAGES.index(stage) + 1], "failed"], lines
     assert result.failure["stage"] == stage
     assert "out of memory" in result.failure["cause"]
     assert before in result.timings["stage_s"]  # the stages before it ran and were timed

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qa import progress as progress_report
 from qa.backends.base import Backend, CompileTiming, Predictions, TrainTiming
 from qa.backends.ipu.config import (
     POD_SIZES,
@@ -374,8 +375,9 @@ class IPUBackend(Backend):
         """
         dataset = self._train_features(model, features)
         recorder = _step_recorder(monitor)
+        # optimum's own tqdm bar only on a live terminal (a log gets qa.progress's lines).
         trainer, api = self._trainer_for(model, dataset, config, callbacks=[recorder],
-                                         progress=progress)
+                                         progress=progress and progress_report.current().bars)
         # predict() of this model uses this trainer from now on, also from inside train().
         self._trainer, self._trained_model_id = trainer, id(model)
         if monitor is not None:

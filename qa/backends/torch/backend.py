@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from qa import progress as progress_report
 from qa.backends.base import Backend, CompileTiming, Diverged, Predictions, TrainTiming
 from qa.backends.torch.batching import BatchPlan, FeatureTensors, global_order, iterate_eval, shard
 from qa.backends.torch.devices import (
@@ -379,7 +380,7 @@ class TorchBackend(Backend):
         return array
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=1.0)
+def _progress(total: int, desc: str, enabled: bool) -> progress_report.Counter:
+    """The count of a stage, shown by the run's reporter (``qa.progress``): a bar on a terminal,
+    an occasional line in a log."""
+    return progress_report.counter(total, desc, enabled)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from qa import backends
+from qa.config.sections import MOVED
 from qa.config.schema import RunConfig, apply_overrides
 from qa.config.validation import check_profile
 from qa.errors import QABenchError, did_you_mean, unknown
@@ -173,29 +174,59 @@ def _looks_like_model_id(name: str) -> bool:
 def expand(profile: Profile, squad_dir: str | None = None,
            overrides: list[str] | None = None) -> list[Entry]:
     """All entries of a profile (models × pods × datasets) as RunConfigs."""
+    return [entry for entry, _ in expand_with_origins(profile, squad_dir, overrides)]
+
+
+#: Where a resolved value can come from, in the order the layers apply (a later one wins).
+ORIGINS = ("default", "profile defaults", "profile model table", "profile dataset table",
+           "matrix", "pod", "--squad-dir", "--set")
+
+
+def expand_with_origins(profile: Profile, squad_dir: str | None = None,
+                        overrides: list[str] | None = None
+                        ) -> list[tuple[Entry, dict[str, str]]]:
+    """Every entry with, per field (``section.key``), the layer its value came from.
+
+    The layers apply in ``ORIGINS`` order: the schema's default, the profile's
+    ``[defaults.SECTION]``, its ``[model."NAME".SECTION]`` and ``[dataset.NAME.SECTION]``
+    tables, the matrix axes (model, dataset, backend), the backend's pod settings,
+    ``--squad-dir`` and ``--set``. ``qa-bench config --profile`` prints both.
+    """
     backend_cls = backends.get(profile.backend)
-    entries = []
+    found = []
     for pod in profile.pods:
         if pod not in backend_cls.SLOTS:
             raise unknown(backend_cls.SLOT_KIND, pod, backend_cls.SLOTS)
     for model in profile.models:
         for pod in profile.pods:
             for dataset in profile.datasets:
-                sets = _flatten(profile.defaults)
-                sets += _flatten(profile.model_overrides.get(model, {}))
-                sets += _flatten(profile.dataset_overrides.get(dataset, {}))
-                sets += [f"model.name={model}", f"data.dataset={dataset}",
-                         f"hardware.backend={profile.backend}"]
-                sets += backend_cls.slot_overrides(pod)
-                if squad_dir:
-                    sets.append(f"data.squad_dir={squad_dir}")
-                config = apply_overrides(RunConfig(), sets + list(overrides or []))
+                layers = [
+                    ("profile defaults", _flatten(profile.defaults)),
+                    ("profile model table", _flatten(profile.model_overrides.get(model, {}))),
+                    ("profile dataset table",
+                     _flatten(profile.dataset_overrides.get(dataset, {}))),
+                    ("matrix", [f"model.name={model}", f"data.dataset={dataset}",
+                                f"hardware.backend={profile.backend}"]),
+                    ("slot", list(backend_cls.slot_overrides(pod))),
+                    ("--squad-dir", [f"data.squad_dir={squad_dir}"] if squad_dir else []),
+                    ("--set", list(overrides or [])),
+                ]
+                config = apply_overrides(RunConfig(), [s for _, sets in layers for s in sets])
+                origins = {f"{section}.{key}": "default"
+                           for section, values in config.to_dict().items() for key in values}
+                for origin, sets in layers:
+                    for item in sets:
+                        section, _, key = item.partition("=")[0].strip().partition(".")
+                        section = MOVED.get(key, section) if section == "hardware" else section
+                        origins[f"{section}.{key}"] = origin
                 key = {"backend": profile.backend, "pod": backend_cls.result_slot(config),
                        "model": model, "dataset": dataset}
-                entries.append(Entry(entry_id(key), config, backend_cls.entry_marks(pod)))
+                found.append((Entry(entry_id(key), config, backend_cls.entry_marks(pod)),
+                              origins))
+    entries = [entry for entry, _ in found]
     ids = [entry.id for entry in entries]
     twice = next((i for i in ids if ids.count(i) > 1), None)
     if twice:
         raise QABenchError(f"the matrix holds entry {twice} twice (a model, pod or dataset "
                            "listed twice, or two pods that are the same device here)")
-    return entries
+    return found
