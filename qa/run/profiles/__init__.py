@@ -179,7 +179,7 @@ def expand(profile: Profile, squad_dir: str | None = None,
 
 #: Where a resolved value can come from, in the order the layers apply (a later one wins).
 ORIGINS = ("default", "profile defaults", "profile model table", "profile dataset table",
-           "matrix", "pod", "--squad-dir", "--set")
+           "matrix", "slot", "--squad-dir", "--set")
 
 
 def expand_with_origins(profile: Profile, squad_dir: str | None = None,
