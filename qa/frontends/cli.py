@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     conf.add_argument("--profile", metavar="NAME|TOML",
                       help="show each entry of this profile: every field's resolved value and "
                            "its origin (default, profile defaults, model or dataset table, "
-                           "matrix, pod, --set)")
+                           "matrix, slot, --set)")
     conf.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="an override, validated as qa-bench run would")
 
