@@ -104,7 +104,7 @@ def test_two_nodes_on_this_machine_train_one_entry(tmp_path: Path) -> None:
     first, second = results
     assert first["status"] == "ok"
     assert first["timings"]["world_size"] == 2  # the two launchers formed one group
-    assert first["hardware"]["nodes"] == 2 and first["config"]["hardware"]["nodes"] == 2
+    assert first["hardware"]["nodes"] == 2 and first["config"]["torch"]["nodes"] == 2
     assert first["timings"]["train_samples_per_s"] > 0
     # Rank 0's result on both hosts: the same metrics and timings, whichever host it ran on.
     assert first["metrics"] == second["metrics"] and first["timings"] == second["timings"]
