@@ -8,28 +8,16 @@ session never gains an importable ``poptorch`` (the IPU backend must stay unavai
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
-
-EMULATION = Path(__file__).resolve().parents[1] / "emulation" / "poptorch"
+from helpers import emulation
 
 
 @pytest.fixture(scope="module")
 def poptorch() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "emulated_poptorch", EMULATION / "__init__.py",
-        submodule_search_locations=[str(EMULATION)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["emulated_poptorch"] = module
-    spec.loader.exec_module(module)
-    yield module
-    for name in [n for n in sys.modules if n.split(".")[0] == "emulated_poptorch"]:
-        del sys.modules[name]
+    yield from emulation.loaded()
 
 
 @pytest.fixture
