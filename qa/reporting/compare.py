@@ -188,6 +188,18 @@ def compare_runs(a_results: Sequence[RunResult], b_results: Sequence[RunResult],
     Raises:
         QABenchError: the runs are not comparable and ``force`` is False.
     """
+    comparisons, problems = comparisons_of(a_results, b_results, force, a_label, b_label,
+                                           tolerances)
+    regressions = [c for c in comparisons if c.change == "regression"]
+    return _markdown(comparisons, regressions, problems, a_label, b_label), regressions
+
+
+def comparisons_of(a_results: Sequence[RunResult], b_results: Sequence[RunResult],
+                   force: bool = False, a_label: str = "A", b_label: str = "B",
+                   tolerances: dict[str, float] | None = None
+                   ) -> tuple[list[Comparison], list[str]]:
+    """Every comparison of ``compare_runs`` (and the comparability problems), for callers that
+    judge a subset of the metrics (the emulated SDK A/B judges accuracy only)."""
     groups_a, groups_b = _group(a_results, force), _group(b_results, force)
     shared = sorted(set(groups_a) & set(groups_b))
     problems = [p for e in shared for p in _problems(e, groups_a[e], groups_b[e])]
@@ -201,8 +213,7 @@ def compare_runs(a_results: Sequence[RunResult], b_results: Sequence[RunResult],
                     for e in sorted(set(groups_a) - set(groups_b))]
     comparisons += [Comparison(e, "—", None, None, None, None, "", f"only in {b_label}")
                     for e in sorted(set(groups_b) - set(groups_a))]
-    regressions = [c for c in comparisons if c.change == "regression"]
-    return _markdown(comparisons, regressions, problems, a_label, b_label), regressions
+    return comparisons, problems
 
 
 def _markdown(comparisons: list[Comparison], regressions: list[Comparison],
