@@ -4,8 +4,11 @@ and "regression" for an injected trainer bug.
 
     python tools/ipu_ab.py --out DIR [--tries 5] [--fault skip-set-optimizer] [--profile P]
 
-(what ``tox -e ipu-emulated-ab`` runs, in the ipu-emulated environment). Side A runs the
-profile (several seeds: the spread the verdict is judged against, ``qa-bench compare``'s
+run in the ipu-emulated tox environment (create it once with ``tox -e ipu-emulated``)::
+
+    tox exec -e ipu-emulated -- python tools/ipu_ab.py --out .tox/ipu-emulated-ab
+
+Side A runs the profile (several seeds: the spread the verdict is judged against, ``qa-bench compare``'s
 ``max(1 point, 3 sigma of A's seeds)``); then ``--tries`` fresh runs of the same SDK are each
 compared with A, and one run with ``QA_BENCH_IPU_EMULATION_FAULT`` set (the emulation then
 behaves as if optimum-graphcore had that bug). The emulated runs are deterministic (seeded data
