@@ -8,12 +8,12 @@ run in the ipu-emulated tox environment (create it once with ``tox -e ipu-emulat
 
     tox exec -e ipu-emulated -- python tools/ipu_ab.py --out .tox/ipu-emulated-ab
 
-Side A runs the profile (several seeds: the spread the verdict is judged against, ``qa-bench compare``'s
-``max(1 point, 3 sigma of A's seeds)``); then ``--tries`` fresh runs of the same SDK are each
-compared with A, and one run with ``QA_BENCH_IPU_EMULATION_FAULT`` set (the emulation then
-behaves as if optimum-graphcore had that bug). The emulated runs are deterministic (seeded data
-order, initialisation and stochastic rounding on one CPU), so the same SDK gives bit-identical
-accuracy: a deterministic pair, with the seeds' spread for real differences.
+Side A runs the profile (several seeds: the spread the verdict is judged against, ``qa-bench
+compare``'s ``max(1 point, 3 sigma of A's seeds)``); then ``--tries`` fresh runs of the same SDK
+are each compared with A, and one run with ``QA_BENCH_IPU_EMULATION_FAULT`` set (the emulation
+then behaves as if optimum-graphcore had that bug). The emulated runs are deterministic (seeded
+data order, initialisation and stochastic rounding on one CPU), so the same SDK gives bit-
+identical accuracy: a deterministic pair, with the seeds' spread for real differences.
 
 Only accuracy (EM, F1) is judged: timings on the emulation are CPU timings of a shared machine,
 no SDK's. Exit 0 when every same-SDK try is "no change" and the fault is a regression, 1
