@@ -309,3 +309,27 @@ def test_positional_inputs_are_accepted(poptorch) -> None:
     executor = poptorch.inferenceModel(model, opts(poptorch, iterations=2))
     positional, keyword = executor(data["x"])[0], executor(x=data["x"])[0]
     assert torch.equal(positional, keyword)
+
+
+# -- the test-only faults (QA_BENCH_IPU_EMULATION_FAULT) the SDK A/B must catch
+
+def test_fault_skip_set_optimizer_keeps_the_first_lr(poptorch, monkeypatch) -> None:
+    monkeypatch.setenv(poptorch.FAULT_ENV, "skip-set-optimizer")
+    assert max(_two_steps(poptorch, push=True)) > 0  # lr 0 pushed, never arrived
+    monkeypatch.setenv(poptorch.FAULT_ENV, "no-such-fault")
+    with pytest.raises(RuntimeError, match="not a fault"):
+        _two_steps(poptorch, push=True)
+
+
+def test_fault_no_accumulation_applies_only_the_last_micro_batch(poptorch, monkeypatch) -> None:
+    monkeypatch.setenv(poptorch.FAULT_ENV, "no-accumulation")
+    model = Staged(poptorch)
+    reference = copy.deepcopy(model)
+    data = batch(4)
+    executor = poptorch.trainingModel(model, opts(poptorch, accumulation=4),
+                                      torch.optim.SGD(model.parameters(), lr=0.1))
+    executor(**data)  # the executor holds the device's weights: keep it alive to read them
+    ((reference(x=data["x"][3:])[0] - data["y"][3:]) ** 2).mean().backward()
+    torch.optim.SGD(reference.parameters(), lr=0.1).step()
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
