@@ -3,6 +3,7 @@
 and "regression" for an injected trainer bug.
 
     python tools/ipu_ab.py --out DIR [--tries 5] [--fault skip-set-optimizer] [--profile P]
+    python tools/ipu_ab.py --judge A_RUN B_RUN      # two finished runs, e.g. two SDKs
 
 run in the ipu-emulated tox environment (create it once with ``tox -e ipu-emulated``)::
 
@@ -115,7 +116,10 @@ def unpaired(a: Path, b: Path) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--out", type=Path, help="where the sides' runs go")
+    parser.add_argument("--judge", nargs=2, type=Path, metavar=("A", "B"),
+                        help="only judge two finished runs of the profile (e.g. side A on "
+                             "optimum-graphcore 0.7.1, side B on 0.6.0): exit 1 on a regression")
     parser.add_argument("--profile", default="ipu-emulated-ab")
     parser.add_argument("--tries", type=int, default=5)
     parser.add_argument("--fault", default="skip-set-optimizer")
@@ -124,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1,
                         help="sides run at once after A (each one OpenMP thread)")
     args = parser.parse_args(argv)
+    if args.judge:
+        word, lines = paired(*args.judge)
+        compare_word, table = unpaired(*args.judge)
+        print(f"{args.judge[0]} -> {args.judge[1]}: **{word}** (qa-bench compare, unpaired: "
+              f"{compare_word})")
+        print("\n".join(f"- {line}" for line in lines) + "\n\n" + table)
+        return 1 if word == "regression" else 0
+    if args.out is None:
+        parser.error("--out is required unless --judge is given")
     started = time.perf_counter()
     # A fresh folder per call: qa-bench refuses to run into a folder that holds a run.
     args.out = args.out / time.strftime("%Y%m%d-%H%M%S")

@@ -58,3 +58,13 @@ def test_seed_noise_is_within_the_spread(ipu_ab, tmp_path) -> None:
     a = side(tmp_path / "a", A_EM, A_F1)
     b = side(tmp_path / "b", [18.0, 30.0, 20.0], [22.0, 36.0, 24.0])  # up, up, down
     assert ipu_ab.paired(a, b)[0] == "changed within the seeds' spread"
+
+
+def test_judge_mode_exits_1_on_a_regression(ipu_ab, tmp_path, capsys) -> None:
+    a = side(tmp_path / "a", A_EM, A_F1)
+    same = side(tmp_path / "same", A_EM, A_F1)
+    worse = side(tmp_path / "worse", [1.11, 3.33, 0.0], [1.85, 7.05, 3.80])
+    assert ipu_ab.main(["--judge", str(a), str(same)]) == 0
+    assert "**no change**" in capsys.readouterr().out
+    assert ipu_ab.main(["--judge", str(a), str(worse)]) == 1
+    assert "**regression**" in capsys.readouterr().out
