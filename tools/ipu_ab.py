@@ -41,6 +41,9 @@ def run_side(profile: str, out: Path, fault: str | None = None) -> float:
     """One side of the A/B (every seed of the profile); its wall seconds."""
     env = dict(os.environ)
     env.pop(FAULT_ENV, None)
+    # tox picks a random PYTHONHASHSEED per invocation; measured: sides run under different
+    # hash seeds (and sides building the cache at once) started from different first losses.
+    env["PYTHONHASHSEED"] = "0"
     if fault:
         env[FAULT_ENV] = fault
     started = time.perf_counter()
