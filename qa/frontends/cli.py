@@ -414,7 +414,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from qa.results.store import load_run_dir
 
     a, b = load_run_dir(args.a), load_run_dir(args.b)
-    why = nothing_shared(a, b)
+    why = nothing_shared(a, b, force=args.force)
     if why is not None:
         print(f"qa-bench: nothing was compared: {why} (exit {EXIT_NOTHING_JUDGED})",
               file=sys.stderr)

@@ -54,10 +54,21 @@ class Comparison:
         return self.b / self.a - 1.0
 
 
-def _group(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
+#: The pod suffix an emulated result's key carries (the IPU backend's ``EMULATED_SUFFIX``):
+#: emulated and real results of the same work are filed apart and compared only when forced.
+EMULATED_POD_SUFFIX = "-emulated"
+
+
+def _group(results: Sequence[RunResult], fold_emulated: bool = False) -> dict[str, list[RunResult]]:
+    """Results by entry; ``fold_emulated`` files an emulated entry under its real pod (the
+    ``--force`` comparison of emulated against real hardware)."""
     groups: dict[str, list[RunResult]] = {}
     for result in results:
-        groups.setdefault(entry_id(result.key), []).append(result)
+        key = dict(result.key)
+        pod = str(key.get("pod", ""))
+        if fold_emulated and pod.endswith(EMULATED_POD_SUFFIX):
+            key["pod"] = pod[: -len(EMULATED_POD_SUFFIX)]
+        groups.setdefault(entry_id(key), []).append(result)
     return groups
 
 
@@ -80,13 +91,15 @@ def _problems(entry: str, a: list[RunResult], b: list[RunResult]) -> list[str]:
     return problems
 
 
-def nothing_shared(a_results: Sequence[RunResult], b_results: Sequence[RunResult]) -> str | None:
+def nothing_shared(a_results: Sequence[RunResult], b_results: Sequence[RunResult],
+                   force: bool = False) -> str | None:
     """Why runs A and B have nothing to compare (no entry in both), or None when they share one.
 
     Entries that are the same work on real and on emulated hardware (keys that differ only by
-    the ``-emulated`` pod suffix) are named: they are never compared with each other.
+    the ``-emulated`` pod suffix) are named: they are compared with each other only when
+    ``force`` is set (and then as a forced comparison: their hardware differs).
     """
-    groups_a, groups_b = _group(a_results), _group(b_results)
+    groups_a, groups_b = _group(a_results, force), _group(b_results, force)
     a, b = set(groups_a), set(groups_b)
     finished = [e for e in a & b if any(r.status == "ok" for r in groups_a[e])
                 and any(r.status == "ok" for r in groups_b[e])]
@@ -99,7 +112,8 @@ def nothing_shared(a_results: Sequence[RunResult], b_results: Sequence[RunResult
         return entry.replace("-emulated/", "/")
     pairs = [f"{x} vs {y}" for x in sorted(a) for y in sorted(b) if x != y and real(x) == real(y)]
     if pairs:
-        return (f"real and emulated hardware are never compared ({'; '.join(pairs[:2])})")
+        return (f"real and emulated hardware are not compared ({'; '.join(pairs[:2])}); "
+                "use --force to compare anyway")
     return (f"the runs share no entry (A: {', '.join(sorted(a)[:3]) or 'none'}; "
             f"B: {', '.join(sorted(b)[:3]) or 'none'})")
 
@@ -174,7 +188,19 @@ def compare_runs(a_results: Sequence[RunResult], b_results: Sequence[RunResult],
     Raises:
         QABenchError: the runs are not comparable and ``force`` is False.
     """
-    groups_a, groups_b = _group(a_results), _group(b_results)
+    comparisons, problems = comparisons_of(a_results, b_results, force, a_label, b_label,
+                                           tolerances)
+    regressions = [c for c in comparisons if c.change == "regression"]
+    return _markdown(comparisons, regressions, problems, a_label, b_label), regressions
+
+
+def comparisons_of(a_results: Sequence[RunResult], b_results: Sequence[RunResult],
+                   force: bool = False, a_label: str = "A", b_label: str = "B",
+                   tolerances: dict[str, float] | None = None
+                   ) -> tuple[list[Comparison], list[str]]:
+    """Every comparison of ``compare_runs`` (and the comparability problems), for callers that
+    judge a subset of the metrics (the emulated SDK A/B judges accuracy only)."""
+    groups_a, groups_b = _group(a_results, force), _group(b_results, force)
     shared = sorted(set(groups_a) & set(groups_b))
     problems = [p for e in shared for p in _problems(e, groups_a[e], groups_b[e])]
     if problems and not force:
@@ -187,8 +213,7 @@ def compare_runs(a_results: Sequence[RunResult], b_results: Sequence[RunResult],
                     for e in sorted(set(groups_a) - set(groups_b))]
     comparisons += [Comparison(e, "—", None, None, None, None, "", f"only in {b_label}")
                     for e in sorted(set(groups_b) - set(groups_a))]
-    regressions = [c for c in comparisons if c.change == "regression"]
-    return _markdown(comparisons, regressions, problems, a_label, b_label), regressions
+    return comparisons, problems
 
 
 def _markdown(comparisons: list[Comparison], regressions: list[Comparison],

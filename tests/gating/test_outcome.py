@@ -185,3 +185,18 @@ def test_a_refusal_is_one_line_whatever_the_input_quotes(capsys) -> None:
     assert main(["run", "--set", "train.\n0=1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown config key 'train.\\n0'" in err
+
+
+def test_compare_of_emulated_against_real_only_when_forced(tmp_path, capsys) -> None:
+    pod = {"kind": "ipu", "pod": "pod16", "ipus": 16}
+    real = _run_dir(tmp_path / "real", make_result(hardware={**pod, "emulated": False}))
+    emulated = _run_dir(tmp_path / "emu", make_result(
+        key={**make_result().key, "pod": "pod16-emulated"},
+        hardware={**pod, "emulated": True}))
+    assert main(["compare", str(emulated), str(real)]) == EXIT_NOTHING_JUDGED
+    err = capsys.readouterr().err
+    assert "real and emulated hardware are not compared" in err and "--force" in err
+    assert main(["compare", str(emulated), str(real), "--force"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "Forced comparison" in out and "emulated: True -> False" in out
+    assert "f1" in out and "only in" not in out  # the entries were paired, not listed apart

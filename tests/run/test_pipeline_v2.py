@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e  # trains
 V2 = ["data.dataset=synthetic_v2", "data.synthetic_train_contexts=40",
       "data.synthetic_validation_contexts=20", "data.max_length=128", "data.doc_stride=64",
       "model.vocab_size=2000", "train.max_steps=5", "train.micro_batch_size=8",
-      "train.compile_eval=false", "hardware.device=cpu", "target.every=0"]
+      "train.compile_eval=false", "torch.device=cpu", "target.every=0"]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,8 @@ if os.environ.get("QA_BENCH_REQUIRE_IPU_EMULATION") and not READY:
 pytestmark = pytest.mark.skipif(
     not READY, reason="needs the ipu-emulated tox env (optimum-graphcore over tests/emulation)")
 
-#: Replicas per pod for the tiny BERT's 4-IPU pipeline (qa/backends/ipu/configs/tiny-bert.json).
+#: Replicas per pod for the tiny BERT's 4-IPU pipeline (qa/backends/ipu/configs/tiny-bert.json);
+#: the profile's gradient accumulation (8) is at least its 7 training pipeline stages.
 REPLICAS = {"pod4": 1, "pod16": 4}
 
 
@@ -56,6 +57,26 @@ def untrained(out_dir: Path, run: RunSummary) -> dict:
                                                   "target.every=0"])
     summary = run_entries(entries, RunOptions(out_dir=out_dir / "lr0", progress=False))
     return summary.results[0].metrics
+
+
+@pytest.fixture(scope="module")
+def half(out_dir: Path, run: RunSummary) -> object:
+    """The pod4 entry in fp16 (the seed's precision path: loss scaling 64, fp16 weights and
+    accumulators, stochastic rounding), short: fp16 is software-emulated on a CPU."""
+    profile = profiles.select(profiles.load_profile("ipu-emulated"), pods=["pod4"])
+    entries = profiles.expand(profile, overrides=["ipu.fp32=false", "train.max_steps=24",
+                                                  "target.every=0"])
+    summary = run_entries(entries, RunOptions(out_dir=out_dir / "fp16", progress=False))
+    return summary.results[0]
+
+
+def test_fp16_path_runs_and_learns(half: object) -> None:
+    assert half.status == "ok", half.failure
+    assert half.config["hardware"]["fp32"] is False and half.config["train"]["loss_scaling"] == 64
+    curve = half.timings["loss"]["curve"]
+    assert len(curve) == 24 and all(math.isfinite(v) for v in curve)
+    # Lost updates (fp16 underflow without loss scaling, round-to-nearest) would keep it flat.
+    assert sum(curve[-6:]) / 6 < sum(curve[:6]) / 6 - 0.2, curve
 
 
 def _by_pod(run: RunSummary) -> dict:

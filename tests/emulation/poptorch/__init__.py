@@ -22,11 +22,21 @@ import torch
 from . import _impl, enums, optim  # noqa: F401 - public submodules, as in poptorch
 from ._dataloader import DataLoader
 from ._device import ENV, HARDWARE_VERSION, machine_ipus
-from ._poplar_executor import VERSION, PoplarExecutor, inferenceModel, mark_loss, trainingModel
+from ._poplar_executor import (
+    FAULT_ENV,
+    FAULTS,
+    VERSION,
+    Error,
+    PoplarExecutor,
+    inferenceModel,
+    mark_loss,
+    trainingModel,
+)
 from .enums import (
     AutoStage,
     DataLoaderMode,
     MatMulSerializationMode,
+    MeanReductionStrategy,
     OutputMode,
     ReductionType,
     SharingStrategy,
@@ -40,7 +50,8 @@ EMULATED = True
 
 __all__ = [
     "AdamW", "Attribute", "AutoStage", "BeginBlock", "DataLoader", "DataLoaderMode", "EMULATED",
-    "MatMulSerializationMode", "Options", "OutputMode", "PipelinedExecution", "PoplarExecutor",
+    "Error", "FAULTS", "FAULT_ENV", "MatMulSerializationMode", "MeanReductionStrategy",
+    "Options", "OutputMode", "PipelinedExecution", "PoplarExecutor",
     "ReductionType", "ShardedExecution", "SharingStrategy", "TensorLocationSettings",
     "identity_loss", "inferenceModel", "ipuHardwareIsAvailable", "ipuHardwareVersion",
     "isRunningOnIpu", "recomputationCheckpoint", "removeBlocks", "serializedMatMul",

@@ -54,3 +54,12 @@ class SharingStrategy(enum.IntEnum):
     FileSystem = 1
     Fork = 2
     ForkServer = 3
+
+
+class MeanReductionStrategy(enum.IntEnum):
+    """How a Mean reduction is computed: ``Running`` (a running mean, selected by poptorch for
+    fp16 accumulators), ``Post`` (sum, then divide), ``PostAndLoss`` (legacy)."""
+
+    Running = 0
+    Post = 1
+    PostAndLoss = 2
