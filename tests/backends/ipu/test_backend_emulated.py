@@ -72,7 +72,7 @@ def half(out_dir: Path, run: RunSummary) -> object:
 
 def test_fp16_path_runs_and_learns(half: object) -> None:
     assert half.status == "ok", half.failure
-    assert half.config["hardware"]["fp32"] is False and half.config["train"]["loss_scaling"] == 64
+    assert half.config["ipu"]["fp32"] is False and half.config["train"]["loss_scaling"] == 64
     curve = half.timings["loss"]["curve"]
     assert len(curve) == 24 and all(math.isfinite(v) for v in curve)
     # Lost updates (fp16 underflow without loss scaling, round-to-nearest) would keep it flat.
