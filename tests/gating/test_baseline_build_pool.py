@@ -141,9 +141,14 @@ def test_the_pooled_provenance_keeps_both_pools() -> None:
     assert alone["settings"]["train.learning_rate"] == [0.002]
 
 
-def test_a_pool_without_workload_source_records_none() -> None:
+def test_pooling_into_a_baseline_without_counts_claims_only_what_it_knows() -> None:
+    """An older provenance with no run count, seeds, hardware or workload source: the pooled
+    one counts the new runs only and invents nothing."""
     previous = _previous({"exact_match": {"value": 80.0, "n": 1}})
+    assert "runs" not in previous.provenance and "workload_source" not in previous.provenance
     got = baseline_from_results(_one_run(82.0, 88.0), previous, pool=True)["provenance"]
+    assert (got["runs"], got["seeds"], got["hardware"]) == (1, [44], [HW])
+    assert got["pooled_with"] == {"date": "2024-01-01", "commit": None, "runs": None}
     assert "workload_source" not in got
 
 
