@@ -67,7 +67,7 @@ def measured_tolerance(name: str, results: Iterable[RunResult]) -> float:
 
 def _accuracy_metrics(ok: list[RunResult], previous: Baseline | None,
                       accuracy_tolerance: float | None,
-                      pool: bool = False) -> dict[str, dict[str, Any]]:
+                      pool: bool) -> dict[str, dict[str, Any]]:
     metrics: dict[str, dict[str, Any]] = {}
     for name, spec in METRICS.items():
         if spec.hardware_bound:
@@ -102,14 +102,14 @@ def _summary(samples: list[float]) -> Summary:
 
 def _pooled(a: Summary, b: Summary) -> Summary:
     """Two pools of runs as one: the mean and sample std of their union, from their summaries
-    (the runs behind a committed baseline are not kept, their n, mean, std, min and max are)."""
+    (the runs behind a committed baseline are not kept, their n, mean, std, min and max are).
+    Each pool holds at least one run, so ``n >= 2`` and the sample std is defined."""
     (na, ma, sa, lo_a, hi_a), (nb, mb, sb, lo_b, hi_b) = a, b
     n = na + nb
     mean = (na * ma + nb * mb) / n
     squares = (na - 1) * sa ** 2 + (nb - 1) * sb ** 2 + na * (ma - mean) ** 2 \
         + nb * (mb - mean) ** 2
-    std = (squares / (n - 1)) ** 0.5 if n > 1 else 0.0
-    return n, mean, std, min(lo_a, lo_b), max(hi_a, hi_b)
+    return n, mean, (squares / (n - 1)) ** 0.5, min(lo_a, lo_b), max(hi_a, hi_b)
 
 
 def _timing_section_from(results: list[RunResult]) -> dict[str, Any]:

@@ -189,6 +189,34 @@ def test_invalid_metrics_name_file_and_field(tmp_path: Path, raw: dict[str, Any]
     assert str(info.value).startswith(f"{path}: ")
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("value", 100.5), ("value", -0.5), ("tolerance", 101.0), ("std", 150.0), ("min", -1.0),
+    ("max", 100.5)])
+def test_a_score_outside_0_to_100_points_is_refused_naming_the_field(
+        tmp_path: Path, field: str, value: float) -> None:
+    """EM and F1 are percentages: a value, tolerance, spread or run range outside 0 .. 100
+    points is a broken file (a fraction written as points, a typo), never a gate."""
+    path = _write(tmp_path, _file({"f1": _f1(**{field: value})}))
+    with pytest.raises(QABenchError) as info:
+        load_baseline_file(path)
+    assert str(info.value) == (f"{path}: metrics.f1.{field} must be in 0 .. 100 points for f1, "
+                               f"got {value!r}")
+
+
+@pytest.mark.parametrize(("provenance", "message"), [
+    ({"settings": {"train.seed": 42}},
+     "field 'provenance.settings.train.seed' must be a list, got 42"),
+    ({"runs": "3"}, "field 'provenance.runs' must be an integer >= 1, got '3'"),
+    ({"runs": 2.5}, "field 'provenance.runs' must be an integer >= 1, got 2.5"),
+    ({"runs": True}, "field 'provenance.runs' must be an integer >= 1, got True"),
+])
+def test_a_malformed_provenance_count_or_setting_is_refused(provenance: dict[str, Any],
+                                                             message: str) -> None:
+    with pytest.raises(QABenchError) as info:
+        Baseline.from_dict({**_file(), "provenance": {**PROV, **provenance}}, source="b.json")
+    assert str(info.value) == f"b.json: {message}"
+
+
 def test_boundary_values_that_are_valid(tmp_path: Path) -> None:
     """Tolerance 0 (the exact value, no slack), an accuracy of 0 points (a model that learned
     nothing is still a baseline), std 0 and a single run all load."""

@@ -151,3 +151,40 @@ def test_a_timing_without_any_fingerprint_says_so() -> None:
     assert verdict.status == "other_hardware"
     assert verdict.message.endswith("this run: unknown hardware (no fingerprint)")
     assert " more)" not in verdict.message
+
+
+def test_not_comparable_shows_every_metric_beside_this_hardwares_baseline() -> None:
+    """A baseline of other data judges nothing, but the report still shows each metric measured
+    or baselined beside the baseline's number — for a timing, the number of the run's own
+    hardware where the file has one (the first section is another machine's)."""
+    other = {**HW, "cpu_id": "Other/1/1/1"}
+    ratio = {"unit": "ratio", "higher_is_better": True}
+    baseline = Baseline.from_dict({
+        "key": dict(KEY),
+        "metrics": {n: {"value": m["value"], "tolerance": m["tolerance"], "unit": "points",
+                        "higher_is_better": True} for n, m in BASE.items()
+                    if n in ("exact_match", "f1")},
+        "timings": [
+            {"hardware": other, "metrics": {
+                "train_samples_per_s": {"value": 50.0, "tolerance": 0.05, **ratio},
+                "compile_warm_s": {"value": 2.0, "tolerance": 0.5, "unit": "ratio",
+                                   "higher_is_better": False}}},
+            {"hardware": dict(HW), "metrics": {
+                "train_samples_per_s": {"value": 100.0, "tolerance": 0.05, **ratio}}}],
+        "provenance": provenance()})
+    # eval measured but never baselined; compile_s neither (skipped, and only it);
+    # compile_warm_s baselined on the other machine only, not measured.
+    result = make_result(em=79.0, f1=89.0, dataset_fingerprint="fp2",
+                         timings=timings(train_samples_per_s=90.0, eval_samples_per_s=150.0))
+    why = "not comparable — dataset fingerprint: fp1 -> fp2"
+    assert gate(result, baseline) == [
+        Verdict(ENTRY, "exact_match", 79.0, 80.0, None, None, "points", "not_comparable", True,
+                why),
+        Verdict(ENTRY, "f1", 89.0, 88.0, None, None, "points", "not_comparable", True, why),
+        Verdict(ENTRY, "train_samples_per_s", 90.0, 100.0, None, None, "ratio",
+                "not_comparable", True, why),
+        Verdict(ENTRY, "eval_samples_per_s", 150.0, None, None, None, "ratio", "not_comparable",
+                True, why),
+        Verdict(ENTRY, "compile_warm_s", None, 2.0, None, None, "ratio", "not_comparable",
+                False, why),
+    ]

@@ -132,3 +132,17 @@ def test_a_reported_column_is_shown_never_gated() -> None:
     assert spec.fmt == "" and _reported("x_s", ("timings.x_s",), "x", fmt=".1f").fmt == ".1f"
     result = RunResult(key=KEY, config={}, timings={"x_s": 1.25})
     assert spec.extract(result) == 1.25 and spec.rounds(result) == []
+
+
+def test_the_seeds_table_has_a_column_per_accuracy_metric_and_no_timing() -> None:
+    """The per-seed table of a multi-seed run: EM and F1 of each seed (the gated accuracy
+    metrics), never a timing column (timings are per run, not per seed)."""
+    result = _result()
+    result.seeds = [{"seed": 1, "exact_match": 60.0, "f1": 65.0},
+                    {"seed": 2, "exact_match": 62.0, "f1": 67.0, "train_samples_per_s": 1.0}]
+    text = render_markdown([result], [])
+    table = text.split("## Seeds", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in table.splitlines() if line.startswith("|")]
+    assert rows[0] == ["Entry", "seed", "EM", "F1"]
+    assert rows[2][1:] == ["1", "60.00", "65.00"] and rows[3][1:] == ["2", "62.00", "67.00"]
