@@ -42,8 +42,9 @@ def test_real_and_emulated_twins_are_named_two_pairs_at_most() -> None:
     real = _models("m1", "m2", "m3")
     emulated = _models("m1", "m2", "m3", pod="pod16-emulated")
     assert nothing_shared(real, emulated) == (
-        "real and emulated hardware are never compared (ipu/pod16/m1__squad vs "
-        "ipu/pod16-emulated/m1__squad; ipu/pod16/m2__squad vs ipu/pod16-emulated/m2__squad)")
+        "real and emulated hardware are not compared (ipu/pod16/m1__squad vs "
+        "ipu/pod16-emulated/m1__squad; ipu/pod16/m2__squad vs ipu/pod16-emulated/m2__squad); "
+        "use --force to compare anyway")
 
 
 def test_runs_without_a_common_entry_name_three_of_each_side() -> None:
