@@ -23,6 +23,7 @@ from helpers.dashboard import (
     write_history,
 )
 
+from qa.errors import QABenchError
 from qa.frontends.cli import main
 from qa.gating.comparability import series_key
 from qa.reporting.publish import MARKER, build_views, read_histories
@@ -92,7 +93,8 @@ def test_every_series_and_gated_metric_has_a_page_with_plot_band_and_points(
     assert re.search(rf"F1 dropped −\d\.\d from commit {shifted}", page)
     assert "baseline" in page and "±" in page
     assert page.count('class="verdict fail"') >= len(ours) - SHIFT_AT  # the shifted nights
-    assert "cpu_id" in page  # the hardware fingerprint of each point
+    # The hardware of each point, as its fingerprint describes it (qa.measure.hardware.describe).
+    assert ours[0].hardware["cpu_id"] and page.count(ours[0].hardware["cpu_id"]) >= len(ours)
 
 
 def test_emulated_and_real_runs_never_share_a_line(tmp_path: Path) -> None:
@@ -100,6 +102,9 @@ def test_emulated_and_real_runs_never_share_a_line(tmp_path: Path) -> None:
     raw = real.to_dict()
     raw["hardware"] = {**raw["hardware"], "emulated": True}  # a copied file: same entry id
     raw["environment"] = {**raw["environment"], "git_commit": "e" * 40}
+    with pytest.raises(QABenchError, match="emulated result filed as real"):
+        RunResult.from_dict(raw)  # refused when read: it never reaches a line
+    raw["key"] = {**raw["key"], "pod": f"{raw['key']['pod']}-emulated"}  # filed as emulated
     copied = RunResult.from_dict(raw)
     assert series_key(copied) != series_key(real)
     views = build_views([real, copied], None)
@@ -108,8 +113,8 @@ def test_emulated_and_real_runs_never_share_a_line(tmp_path: Path) -> None:
     history = write_history(tmp_path / "h.jsonl", [real, copied])
     assert main(["publish", str(history), "--out", str(tmp_path / "site")]) == 0
     folders = sorted(p.name for p in (tmp_path / "site").iterdir() if p.is_dir())
-    assert len(folders) == 2 and any(f.endswith("-emulated") for f in folders)
-    real_page = next(f for f in folders if not f.endswith("-emulated"))
+    assert len(folders) == 2 and any("-emulated" in f for f in folders)
+    real_page = next(f for f in folders if "-emulated" not in f)
     assert "eeeeeee" not in (tmp_path / "site" / real_page / "f1.html").read_text("utf-8")
 
 
