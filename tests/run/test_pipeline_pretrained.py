@@ -30,17 +30,20 @@ pytestmark = [
                               "dev-v1.1.json"),
 ]
 
-# 320 training features and 100 held-out questions: a few minutes on 2 quiet cores. What such a
-# short fine-tune measured is in docs/pretrained.md; the margin below sits well inside the gap
-# between the pretrained and the re-initialised model there.
+# The reduced configuration measured in docs/pretrained.md (80 steps of 8, the first 300 held-out
+# questions; a few minutes on 2 quiet cores). Measured there: the pretrained checkpoint EM
+# 3.00 / 3.67 / 4.33 and F1 11.96 / 12.21 / 11.61 (seeds 42-44); re-initialised, EM 0.00 and
+# F1 7.56 (seed 42). The margins sit inside that gap: so short a fine-tune is only the first
+# step away from random weights (the profile trains 12.5x more).
 SHORT = [
     "model.name=all-minilm-l6-v2", "data.dataset=squad", f"data.squad_dir={SQUAD}",
-    "data.max_length=384", "data.doc_stride=128", "data.max_eval_samples=100",
-    "train.max_steps=40", "train.micro_batch_size=8", "train.learning_rate=1e-4",
+    "data.max_length=384", "data.doc_stride=128", "data.max_eval_samples=300",
+    "train.max_steps=80", "train.micro_batch_size=8", "train.learning_rate=1e-4",
     "train.dynamic_padding=true", "train.group_by_length=true", "train.compile_eval=false",
     "train.eval_timing_rounds=1", "target.every=0", "hardware.device=cpu",
 ]
-MARGIN_F1 = 8.0
+MARGIN_F1 = 2.0
+MARGIN_EM = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +65,11 @@ def test_the_checkpoint_loads_and_learns(runs) -> None:
     assert fast["train"]["fallbacks"] == 0 and fast["validation"]["fallbacks"] == 0
 
 
-def test_reinitialised_weights_score_far_lower(runs) -> None:
+def test_reinitialised_weights_score_lower(runs) -> None:
     pretrained, reinit = runs[False], runs[True]
     assert reinit.status == "ok", reinit.failure
     assert reinit.environment["model_source"]["reinit_weights"] is True
     assert pretrained.metrics["f1"] > reinit.metrics["f1"] + MARGIN_F1, (
+        pretrained.metrics, reinit.metrics)
+    assert pretrained.metrics["exact_match"] > reinit.metrics["exact_match"] + MARGIN_EM, (
         pretrained.metrics, reinit.metrics)
