@@ -81,7 +81,8 @@ class ModelConfig:
     """Which model and tokenizer to build or load."""
 
     name: str = field(default="tiny-roformer", metadata={
-        "help": "'tiny-roformer', 'tiny-bert', a hub id or a local checkpoint folder"})
+        "help": "'tiny-roformer', 'tiny-bert', 'all-minilm-l6-v2' (pretrained, from the "
+                "optional extra qa-bench[pretrained]), a hub id or a local checkpoint folder"})
     vocab_file: str | None = field(default=None, metadata={
         "help": "WordPiece vocab.txt to use instead of training a tokenizer (tiny models)"})
     vocab_size: int = field(default=4000, metadata={
@@ -94,7 +95,11 @@ class ModelConfig:
     trust_remote_code: bool = field(default=False, metadata={
         "help": "allow model code from the checkpoint (off: safe loading)"})
     cache_dir: str | None = field(default=None, metadata={
-        "help": "tokenizer/feature cache (default ~/.cache/qa-bench)"})
+        "help": "tokenizer/feature/extracted-model cache (default $QA_BENCH_CACHE, else "
+                "~/.cache/qa-bench)"})
+    reinit_weights: bool = field(default=False, metadata={
+        "help": "pretrained models: re-initialise every weight after loading (the control that "
+                "shows what the pretrained weights are worth; tiny models are random anyway)"})
 
 
 @dataclass(frozen=True)

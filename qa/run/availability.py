@@ -3,7 +3,9 @@
 One decision for both front ends: ``qa-bench run`` skips an unavailable entry with its reason and
 the pytest plugin marks the same entry skipped with the same reason. It is asked before any
 work and answers in a second or two: the backend's own ``available`` (no IPU, no CUDA device),
-then the data and the model. A hub dataset or hub model is available when it is in the local
+then the data and the model (both named when both are absent). A packaged checkpoint
+(``qa.task.packaged``) is available when its pinned distribution is installed; the reason
+otherwise gives the install command. A hub dataset or hub model is available when it is in the local
 hub cache, or when the hub may be asked (not ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE``) and
 its endpoint accepts a connection within ``HUB_PROBE_TIMEOUT_S``; otherwise the entry is
 skipped instead of retrying an unreachable hub for a minute inside the run.
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from qa import backends
+from qa.task import packaged
 from qa.task.data import SQUAD_FILES, SYNTHETIC
 from qa.task.models import is_tiny
 
@@ -35,7 +38,9 @@ def unavailable(config: RunConfig) -> str | None:
     ok, reason = backends.get(config.hardware.backend).available(config)
     if not ok:
         return reason
-    return _data_missing(config) or _model_missing(config)
+    # Both, when both are absent: one skip line tells everything to install or pass.
+    reasons = [r for r in (_data_missing(config), _model_missing(config)) if r]
+    return "; ".join(reasons) or None
 
 
 def _data_missing(config: RunConfig) -> str | None:
@@ -60,6 +65,8 @@ def _model_missing(config: RunConfig) -> str | None:
     name = config.model.name
     if is_tiny(name) or Path(name).is_dir():
         return None
+    if packaged.is_packaged(name):
+        return packaged.locate(packaged.PACKAGED[name])[1] or None
     if name.startswith((".", "/")):
         return f"model folder {name} does not exist"
     if _hub_cached(name, "model"):

@@ -150,8 +150,14 @@ def _run(config: RunConfig, cache_dir: Path, progress: bool, result: RunResult,
     stages.enter("model")
     texts = (list(train_split["context"]) + list(train_split["question"])
              if models.is_tiny(config.model.name) and not config.model.vocab_file else None)
-    tokenizer, model = models.load(config.model, config.train, texts, dcfg.max_length)
+    loaded: dict[str, Any] = {}
+    tokenizer, model = models.load(config.model, config.train, texts, dcfg.max_length, loaded)
+    if loaded:
+        # Where a pretrained model's weights came from and what loaded (only the new QA head).
+        result.environment["model_source"] = loaded
     tokenizer = faults.tokenizer(tokenizer, config.model.lowercase)
+    if not models.is_tiny(config.model.name):
+        model = faults.pretrained_weights(model, config.train.seed)
     model = faults.model(model)
 
     stages.enter("features")

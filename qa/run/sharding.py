@@ -42,6 +42,7 @@ MODEL_PARAMS_M = {
     "bert-large-cased": 333, "roberta-base": 125, "roberta-large": 355,
     "distilbert-base-uncased": 66, "deberta-base": 184, "deberta-v3-base": 184,
     "bert-base-random": 110,
+    "all-minilm-l6-v2": 22.6,  # qa.task.packaged: 22,566,146 with its QA head
 }
 DEFAULT_PARAMS_M = 110
 # (train features, eval features) at 384/128: the official sets' feature counts.

@@ -21,6 +21,12 @@ Faults (``QA_BENCH_INJECT_FAULT=name``):
 - ``float64``: the model runs in float64 (a default-dtype slip, e.g. an SDK that changes torch's
   default dtype): about the same answers, much slower training and prediction. It is the bug the
   *timing* gates exist for.
+- ``skip_weights``: a pretrained model's weights are not loaded and nothing says so (a renamed
+  checkpoint prefix, a loader that falls back to the config): the model fine-tunes from random
+  weights. Injected after the loader's own check, so that only the accuracy gate can catch it.
+- ``vocab_mismatch``: the tokenizer is not the checkpoint's (another vocabulary of the same
+  size, same special tokens): the words are split the same way but their ids point at other
+  words' embeddings.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ from typing import Any
 from qa.errors import QABenchError
 
 ENV = "QA_BENCH_INJECT_FAULT"
-FAULTS = ("label_shift", "lowercase_mismatch", "sample_mapping", "end_offsets", "float64")
+FAULTS = ("label_shift", "lowercase_mismatch", "sample_mapping", "end_offsets", "float64",
+          "skip_weights", "vocab_mismatch")
+#: The seed of vocab_mismatch's permutation: the same wrong vocabulary in every run.
+VOCAB_SEED = 25
 
 
 def active() -> str | None:
@@ -49,7 +58,10 @@ def active() -> str | None:
 
 
 def tokenizer(tok: Any, lowercase: bool) -> Any:
-    """``lowercase_mismatch``: a tokenizer built for ``lowercase`` text normalises the other way."""
+    """``lowercase_mismatch``: a tokenizer built for ``lowercase`` text normalises the other way;
+    ``vocab_mismatch``: the ids of every non-special token permuted among themselves."""
+    if active() == "vocab_mismatch":
+        return _permuted_vocabulary(tok)
     if active() != "lowercase_mismatch":
         return tok
     from tokenizers import normalizers
@@ -62,6 +74,40 @@ def tokenizer(tok: Any, lowercase: bool) -> Any:
 def model(net: Any) -> Any:
     """``float64``: every parameter and buffer cast to float64."""
     return net.double() if active() == "float64" else net
+
+
+def pretrained_weights(net: Any, seed: int) -> Any:
+    """``skip_weights``: the loaded model replaced by the same architecture, randomly
+    initialised (seeded), as a loader that skipped the weights file would leave it."""
+    if active() != "skip_weights":
+        return net
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    torch.manual_seed(seed)
+    return AutoModelForQuestionAnswering.from_config(net.config)
+
+
+def _permuted_vocabulary(tok: Any) -> Any:
+    """A tokenizer like ``tok`` whose non-special token ids are permuted (seeded)."""
+    import json
+
+    import numpy as np
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    state = json.loads(tok.backend_tokenizer.to_str())
+    vocab: dict[str, int] = state["model"]["vocab"]
+    special = set(tok.all_special_tokens)
+    movable = sorted(i for t, i in vocab.items() if t not in special)
+    shuffled = np.random.default_rng(VOCAB_SEED).permutation(movable).tolist()
+    moved = dict(zip(movable, shuffled, strict=True))
+    state["model"]["vocab"] = {t: (i if t in special else moved[i]) for t, i in vocab.items()}
+    backend = Tokenizer.from_str(json.dumps(state))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, model_input_names=list(tok.model_input_names),
+        padding_side=tok.padding_side, **{k: v for k, v in tok.special_tokens_map.items()
+                                          if isinstance(v, str)})
 
 
 def train_features(features: Any) -> Any:

@@ -1,8 +1,11 @@
 """Tokenizer and model factory.
 
-Two kinds of model:
+Three kinds of model:
 * hub ids or local checkpoint folders, through the Auto classes (``trust_remote_code`` off unless
   the config says otherwise);
+* pretrained checkpoints shipped in an optional package (``all-minilm-l6-v2``,
+  ``qa.task.packaged``): extracted once into the cache, loaded with ``from_pretrained`` and the
+  checkpoint's own ``tokenizer.json``, with only the QA head newly initialised (checked);
 * tiny models built here from a config (``tiny-roformer``, the embedded default, and ``tiny-bert``)
   with a WordPiece tokenizer trained locally on the training text (or read from a ``vocab.txt``),
   cached on disk by content hash so a second run does not retrain it.
@@ -19,6 +22,7 @@ from typing import Any
 
 from qa.config.schema import ModelConfig, TrainConfig
 from qa.errors import HubUnreachableError, QABenchError
+from qa.task import packaged
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MODEL_INPUT_NAMES = ["input_ids", "token_type_ids", "attention_mask"]
@@ -81,7 +85,7 @@ def tokenizer_from_vocab(vocab_file: str | os.PathLike, lowercase: bool = True) 
     from tokenizers import Tokenizer, models
 
     backend = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
-    return _wrap(_bert_pipeline(backend, vocab, lowercase))
+    return wrap_tokenizer(_bert_pipeline(backend, vocab, lowercase))
 
 
 def _bert_pipeline(backend: Any, vocab: dict[str, int], lowercase: bool) -> Any:
@@ -100,7 +104,9 @@ def _bert_pipeline(backend: Any, vocab: dict[str, int], lowercase: bool) -> Any:
     return backend
 
 
-def _wrap(backend: Any) -> Any:
+def wrap_tokenizer(backend: Any) -> Any:
+    """A transformers fast tokenizer around a ``tokenizers.Tokenizer`` with BERT's special tokens
+    (right padding, token type ids)."""
     from transformers import PreTrainedTokenizerFast
 
     # model_input_names must be explicit: without it a tokenizer rebuilt from tokenizer.json
@@ -133,7 +139,7 @@ def train_wordpiece(
     from tokenizers import Tokenizer, models, trainers
 
     if path.exists():
-        return _wrap(Tokenizer.from_file(str(path)))
+        return wrap_tokenizer(Tokenizer.from_file(str(path)))
     backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     # Normaliser and pre-tokeniser must be in place before training; the post-processor needs
     # the trained ids of [CLS]/[SEP], so it is set afterwards.
@@ -150,7 +156,7 @@ def train_wordpiece(
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     backend.save(str(tmp))
     os.replace(tmp, path)
-    return _wrap(backend)
+    return wrap_tokenizer(backend)
 
 
 def build_tiny_model(name: str, vocab_size: int, train: TrainConfig, max_length: int,
@@ -194,7 +200,7 @@ def _attention_checked(name: str, attn_implementation: str | None, build: Any) -
 
 
 def load(config: ModelConfig, train: TrainConfig, texts: Iterable[str] | None = None,
-         max_length: int = 384) -> tuple[Any, Any]:
+         max_length: int = 384, report: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """Build or load ``(tokenizer, model)`` for a run.
 
     Args:
@@ -202,9 +208,11 @@ def load(config: ModelConfig, train: TrainConfig, texts: Iterable[str] | None = 
         train: seed and dropout for tiny models.
         texts: training text to fit a WordPiece tokenizer on (tiny models without a vocab file).
         max_length: longest sequence the model must accept.
+        report: filled with where a pretrained model's weights came from and what loaded.
 
     Raises:
-        QABenchError: unknown name offline, unreadable vocab, or missing training text.
+        QABenchError: unknown name offline, unreadable vocab, missing training text, an absent or
+            altered packaged checkpoint, or pretrained weights that did not load.
     """
     if is_tiny(config.name):
         if config.vocab_file:
@@ -217,7 +225,75 @@ def load(config: ModelConfig, train: TrainConfig, texts: Iterable[str] | None = 
         model = build_tiny_model(config.name, len(tokenizer), train, max_length,
                                  config.attn_implementation)
         return tokenizer, model
-    return _load_pretrained(config)
+    if packaged.is_packaged(config.name):
+        tokenizer, model, loaded = load_packaged(packaged.PACKAGED[config.name],
+                                                 cache_root(config), train.seed,
+                                                 config.attn_implementation)
+    else:
+        tokenizer, model = _load_pretrained(config)
+        loaded = {}
+    if config.reinit_weights:
+        model = reinitialised(model, train.seed)
+        loaded["reinit_weights"] = True
+    if report is not None:
+        report.update(loaded)
+    return tokenizer, model
+
+
+def load_packaged(spec: packaged.PackagedModel, cache: Path, seed: int,
+                  attn_implementation: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """``(tokenizer, model, report)`` of a packaged checkpoint with a new QA head.
+
+    The tokenizer is the checkpoint's own ``tokenizer.json`` (a fast tokenizer, right padding,
+    token type ids); the model ``AutoModelForQuestionAnswering.from_pretrained`` of the extracted
+    folder, where only the QA head (``qa_outputs``) may be newly initialised: anything else
+    missing means the weights were not (all) loaded, an error here (``packaged.check_loaded``),
+    never a quiet fine-tune from random weights.
+
+    Raises:
+        QABenchError: the package is absent or altered, or the weights did not load.
+    """
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    folder = packaged.extract(spec, cache)
+    tokenizer = checkpoint_tokenizer(folder / "tokenizer.json")
+    torch.manual_seed(seed)  # the new head's initial weights follow the run's seed
+    try:
+        model, info = _attention_checked(spec.name, attn_implementation, lambda **kw: (
+            AutoModelForQuestionAnswering.from_pretrained(str(folder), output_loading_info=True,
+                                                          **kw)))
+    except OSError as exc:
+        raise QABenchError(f"cannot load {spec.name} from {folder}: {exc}") from None
+    report = {**spec.provenance(), **packaged.check_loaded(model, info, len(tokenizer))}
+    return tokenizer, model, report
+
+
+def checkpoint_tokenizer(path: Path) -> Any:
+    """A fast tokenizer from a checkpoint's ``tokenizer.json``, as its model was trained with.
+
+    The file's own padding and truncation (all-MiniLM-L6-v2's: fixed 128 tokens) are switched
+    off: preprocessing sets both per call, and a tokenizer that quietly cut every pair to 128
+    tokens elsewhere would make a worse model, not an error.
+    """
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_file(str(path))
+    backend.no_padding()
+    backend.no_truncation()
+    return wrap_tokenizer(backend)
+
+
+def reinitialised(model: Any, seed: int) -> Any:
+    """The same architecture with every weight drawn afresh (seeded): ``model.reinit_weights``,
+    the control that shows what the pretrained weights are worth."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    torch.manual_seed(seed)
+    config = model.config
+    return AutoModelForQuestionAnswering.from_config(
+        config, attn_implementation=getattr(config, "_attn_implementation", None))
 
 
 def _load_pretrained(config: ModelConfig) -> tuple[Any, Any]:

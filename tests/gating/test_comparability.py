@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from qa.config.schema import apply_overrides
+from qa.config.schema import RunConfig, apply_overrides
 from qa.config.sections import section_classes
 from qa.errors import QABenchError
 from qa.gating import comparability
@@ -117,8 +117,12 @@ def test_a_seed_the_baseline_pooled_is_no_caveat(smoke_baseline) -> None:
 def test_the_committed_smoke_baseline_judges_an_unchanged_smoke_run(smoke_baseline) -> None:
     """Pins the migration (and the profile): the smoke profile as it stands is the workload the
     committed baseline records. A change to smoke.toml's workload fails here — re-record the
-    baseline (``--update-baselines``) rather than gate a different workload against it."""
-    assert smoke_baseline.provenance["workload"] == workload(smoke_result().config)
+    baseline (``--update-baselines``) rather than gate a different workload against it. A field
+    added since the baseline was recorded counts at its default (as the gate counts it), so a
+    new field left at its default in smoke.toml is no change; set otherwise, it fails here."""
+    added = {k: v for k, v in workload(RunConfig().to_dict()).items()
+             if k not in smoke_baseline.provenance["workload"]}
+    assert {**added, **smoke_baseline.provenance["workload"]} == workload(smoke_result().config)
     verdicts = {v.metric: v for v in gate(smoke_result(), smoke_baseline)}
     assert verdicts["exact_match"].status == "pass" and verdicts["f1"].status == "pass"
     assert not any(v.note for v in verdicts.values())

@@ -16,10 +16,11 @@ NIGHTLY_MODELS = {"bert-base-uncased", "bert-large-uncased", "roberta-base",
 
 
 def test_shipped_profiles_exist() -> None:
-    assert {p.stem for p in PROFILES.glob("*.toml")} >= {"smoke", "nightly", "sdk-upgrade"}
+    assert {p.stem for p in PROFILES.glob("*.toml")} >= {"smoke", "nightly", "sdk-upgrade",
+                                                          "pretrained"}
 
 
-@pytest.mark.parametrize("name", ["smoke", "nightly", "sdk-upgrade"])
+@pytest.mark.parametrize("name", ["smoke", "nightly", "sdk-upgrade", "pretrained"])
 def test_shipped_profile_loads_by_name_and_path(name: str) -> None:
     by_name = load_profile(name)
     by_path = load_profile(str(PROFILES / f"{name}.toml"))
@@ -38,6 +39,22 @@ def test_smoke_profile() -> None:
     assert config.model.name == "tiny-roformer"
     assert config.data.dataset == "synthetic"
     assert (config.data.max_length, config.data.doc_stride) == (384, 128)
+
+
+def test_pretrained_profile(tmp_path: Path) -> None:
+    """The real checkpoint on the real dev sets: both versions, CPU and CUDA, the sized run."""
+    entries = expand(load_profile("pretrained"), squad_dir=str(tmp_path))
+    assert sorted(e.id for e in entries) == [
+        f"torch/{pod}/all-minilm-l6-v2__{d}" for pod in ("cpu", "cuda")
+        for d in ("squad", "squad_v2")]
+    for entry in entries:
+        config = entry.config
+        assert config.data.version_2 is (config.data.dataset == "squad_v2")
+        assert config.data.squad_dir == str(tmp_path) and not config.model.reinit_weights
+        assert (config.data.max_length, config.data.doc_stride) == (384, 128)
+        assert (config.train.max_steps, config.train.micro_batch_size) == (500, 16)
+        assert config.train.dynamic_padding and config.train.group_by_length
+        assert config.data.max_train_samples is None and config.data.max_eval_samples is None
 
 
 def test_nightly_expands_to_the_full_matrix() -> None:
