@@ -40,7 +40,7 @@ SHORT = [
     "data.max_length=384", "data.doc_stride=128", "data.max_eval_samples=300",
     "train.max_steps=80", "train.micro_batch_size=8", "train.learning_rate=1e-4",
     "train.dynamic_padding=true", "train.group_by_length=true", "train.compile_eval=false",
-    "train.eval_timing_rounds=1", "target.every=0", "hardware.device=cpu",
+    "train.eval_timing_rounds=1", "target.every=0", "torch.device=cpu",
 ]
 MARGIN_F1 = 2.0
 MARGIN_EM = 1.5
