@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import re
 from pathlib import Path
 
@@ -312,7 +313,19 @@ def test_a_terminal_that_reports_no_size_still_gets_its_bar() -> None:
             reporter.stage("train")
             reporter.counter(5, "train").update(2)
             tty.flush()
-            shown = os.read(leader, 65536).decode("utf-8", "replace")
+            shown = _read_until(leader, "[1/1] entry seed 42 · train 0/5 |")
     finally:
         os.close(leader)
     assert "[1/1] entry seed 42 · train 0/5 |" in shown
+
+
+def _read_until(fd: int, text: str, seconds: float = 10.0) -> str:
+    """What the pty shows, read until ``text`` appears (a read returns one chunk at a time)."""
+    import select
+
+    shown, deadline = "", time.monotonic() + seconds
+    while text not in shown and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            shown += os.read(fd, 65536).decode("utf-8", "replace")
+    return shown
