@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from qa import backends
-from qa.config.sections import MOVED
 from qa.config.schema import RunConfig, apply_overrides
+from qa.config.sections import MOVED
 from qa.config.validation import check_profile
 from qa.errors import QABenchError, did_you_mean, unknown
 from qa.files import read_toml
