@@ -80,3 +80,55 @@ def test_a_fingerprint_without_identity_fields_says_no_fingerprint() -> None:
         compare_runs([make_result(hardware={"replicas": 1})], [make_result(hardware={})])
     assert str(info.value) == (f"runs are not comparable: {ENTRY}: hardware differs "
                                "(no fingerprint); use --force to compare anyway")
+
+
+def test_entries_in_one_run_only_are_listed_with_the_default_labels() -> None:
+    """An entry of A alone and one of B alone: no metric, no unit, named by the run's label
+    ("A"/"B" unless the caller names them)."""
+    from qa.reporting.compare import Comparison, comparisons_of
+
+    comparisons, problems = comparisons_of(_models("m1"), _models("m2"))
+    assert problems == []
+    assert comparisons == [
+        Comparison("ipu/pod16/m1__squad", "—", None, None, None, None, "", "only in A"),
+        Comparison("ipu/pod16/m2__squad", "—", None, None, None, None, "", "only in B")]
+
+
+def test_comparisons_of_refuses_other_hardware_unless_forced() -> None:
+    """``force`` defaults to off: other hardware is a refusal, not a silent comparison."""
+    from qa.reporting.compare import comparisons_of
+
+    fingerprinted, bare = [make_result(hardware=dict(CPU))], [make_result(hardware={})]
+    with pytest.raises(QABenchError, match="hardware differs"):
+        comparisons_of(fingerprinted, bare)
+    assert comparisons_of(fingerprinted, bare, force=True)[1] != []
+
+
+def test_grouping_keeps_the_emulated_pod_unless_asked_to_fold_it() -> None:
+    from qa.reporting.compare import _group
+
+    emulated = _models("m1", pod="pod16-emulated")
+    assert list(_group(emulated)) == ["ipu/pod16-emulated/m1__squad"]
+    assert list(_group(emulated, fold_emulated=True)) == ["ipu/pod16/m1__squad"]
+
+
+def test_forced_comparison_pairs_real_with_emulated_either_way_round() -> None:
+    """With ``force`` both sides fold the ``-emulated`` suffix, so real A meets emulated B (and
+    emulated A meets real B) as one entry; not forced, they share nothing."""
+    from qa.reporting.compare import comparisons_of
+
+    real, emulated = _models("m1"), _models("m1", pod="pod16-emulated")
+    for a, b in ((real, emulated), (emulated, real)):
+        assert nothing_shared(a, b, force=True) is None
+        assert nothing_shared(a, b) is not None
+        comparisons, _ = comparisons_of(a, b, force=True)
+        assert {c.entry for c in comparisons} == {"ipu/pod16/m1__squad"}
+        assert not any(c.change.startswith("only in") for c in comparisons)
+
+
+def test_compare_runs_applies_tolerance_overrides() -> None:
+    """An 8-point F1 drop is a regression under the default tolerance; a 20-point override
+    makes it noise (the override reaches the judgement)."""
+    a, b = [make_result(f1=88.0)], [make_result(f1=80.0)]
+    assert [c.metric for c in compare_runs(a, b)[1]] == ["f1"]
+    assert compare_runs(a, b, tolerances={"f1": 20.0})[1] == []

@@ -203,3 +203,72 @@ def test_a_missing_prediction_is_a_wrong_answer_never_read_as_no_answer(
                        precision_recall=True)
     assert got.metrics == want.metrics
     assert got.curves == want.curves
+
+
+def test_an_unanswerable_question_given_an_answer_costs_one_point_in_the_threshold_search() -> None:
+    # Start 1 (n2 unanswered). Answer in rising probability: n2 "x" -1 -> 0; a1 +1 -> 1; a3 +1
+    # -> 2, best (at 0.3): 2 of 3 questions.
+    squad = _squad(("n2", []), ("a1", ["Paris"]), ("a3", ["Rome"]))
+    got = compute_squad({"n2": "x", "a1": "Paris", "a3": "Rome"}, squad, version_2=True,
+                        na_probs={"n2": 0.1, "a1": 0.2, "a3": 0.3})
+    assert (got["best_exact"], got["best_exact_thresh"]) == (100 * 2 / 3, 0.3)
+
+
+def test_probabilities_that_are_neither_int_nor_float_become_floats() -> None:
+    """Ints are kept (printed as given, like the script); other reals (a Fraction) are floats."""
+    from fractions import Fraction
+
+    got = compute_squad(PREDS, SQUAD, version_2=True,
+                        na_probs={"a1": 1, "a2": Fraction(3, 2), "n1": 2, "n2": 3})
+    # Answer a1 (+1 -> 3, best at 1), then a2 (+2/3 F1 -> best at 3/2 as a float).
+    assert got["best_exact_thresh"] == 1 and type(got["best_exact_thresh"]) is int
+    assert got["best_f1_thresh"] == 1.5 and type(got["best_f1_thresh"]) is float
+
+
+def test_evaluate_v2_draws_no_curves_unless_asked() -> None:
+    """Without ``precision_recall`` (the default) no probabilities are needed and none drawn."""
+    assert evaluate_v2(PREDS, SQUAD).curves == {}
+    assert evaluate_v2(PREDS, SQUAD, na_probs=PROBS).curves == {}
+
+
+def _write(path, obj: object):
+    import json
+
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:.*answer not at its answer_start")
+def test_evaluate_files_reads_the_probabilities_file_and_threshold(tmp_path) -> None:
+    """The files path gives what the in-memory call gives: probabilities and threshold reach
+    the scoring."""
+    from qa.task.metrics import evaluate_files
+
+    data = _write(tmp_path / "data.json", {"version": "v2.0", "data": SQUAD})
+    preds = _write(tmp_path / "preds.json", PREDS)
+    probs = _write(tmp_path / "probs.json", PROBS)
+    got = evaluate_files(data, preds, version_2=True, na_prob_path=probs, na_prob_thresh=0.5)
+    assert got == compute_squad(PREDS, SQUAD, version_2=True, na_probs=PROBS, na_prob_thresh=0.5)
+    assert got["exact"] == 75.0 and "best_f1" in got
+    assert evaluate_files(data, preds, version_2=True) == compute_squad(PREDS, SQUAD,
+                                                                         version_2=True)
+
+
+@pytest.mark.parametrize("value", [True, "0.5", None])
+def test_a_probabilities_file_with_a_non_number_is_refused(tmp_path, value: object) -> None:
+    from qa.task.metrics import load_na_probs
+
+    path = _write(tmp_path / "probs.json", {"a1": 0.1, "a2": value})
+    with pytest.raises(QABenchError, match="the value of 'a2' must be a number"):
+        load_na_probs(path)
+
+
+def test_an_unreadable_probabilities_file_is_named_as_such(tmp_path) -> None:
+    from qa.task.metrics import load_na_probs
+
+    bad = tmp_path / "probs.json"
+    bad.write_text("{", encoding="utf-8")
+    with pytest.raises(QABenchError) as info:
+        load_na_probs(bad)
+    assert str(info.value).startswith(
+        f"no-answer probabilities file {str(bad)!r} is not valid JSON")
