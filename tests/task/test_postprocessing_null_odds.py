@@ -108,3 +108,48 @@ def test_an_example_without_any_allowed_span_has_infinite_odds(batch: tuple) -> 
                                                cls_token_id=tokenizer.cls_token_id)
     assert set(odds.values()) == {math.inf}
     assert set(answers.values()) == {""}
+
+
+def _one_feature(seq_len: int = 40, cls_at: int = 0) -> tuple[dict, dict]:
+    """One example, one feature: positions 0 and 1 off the context, position i >= 2 the
+    character i of a context of ``seq_len`` letters; the CLS token (id 101) at ``cls_at``."""
+    context = (string.ascii_lowercase * 2)[:seq_len]
+    offsets = [[-1, -1], [-1, -1]] + [[i, i + 1] for i in range(2, seq_len)]
+    input_ids = [0] * seq_len
+    input_ids[cls_at] = 101
+    return ({"id": ["q"], "context": [context]},
+            {"example_id": ["q"], "offset_mapping": [offsets], "input_ids": [input_ids]})
+
+
+def test_the_default_longest_answer_is_thirty_tokens() -> None:
+    """Start at 2 and end at 32 is 31 tokens: not an answer by default (the best allowed span
+    scores 10, null 0: odds -10), one with ``max_answer_length=31`` (20: odds -20)."""
+    examples, features = _one_feature()
+    start, end = np.zeros((2, 1, 40))
+    start[0, 2], end[0, 32] = 10.0, 10.0
+    assert postprocess_with_null_odds(examples, features, start, end)[1] == {"q": -10.0}
+    assert postprocess_with_null_odds(examples, features, start, end,
+                                      max_answer_length=31)[1] == {"q": -20.0}
+
+
+def test_the_default_candidates_are_the_twenty_best_starts_and_ends() -> None:
+    """The only good span starts at the 21st best start: not seen by default (best span
+    10 - 100, null 0: odds 90), seen with ``n_best_size=21`` (5 + 10: odds -15)."""
+    examples, features = _one_feature()
+    start, end = np.zeros((2, 1, 40))
+    start[0, 3:23], start[0, 2] = 10.0, 5.0
+    end[0, 1:], end[0, 2] = -100.0, 10.0
+    assert postprocess_with_null_odds(examples, features, start, end)[1] == {"q": 90.0}
+    assert postprocess_with_null_odds(examples, features, start, end,
+                                      n_best_size=21)[1] == {"q": -15.0}
+
+
+def test_the_null_score_is_read_at_the_cls_token_given() -> None:
+    """CLS at position 1 (null 3 + 3), best span 1 + 1: odds 4, not position 0's 0 - 2."""
+    examples, features = _one_feature(cls_at=1)
+    start, end = np.zeros((2, 1, 40))
+    start[0, 1], end[0, 1] = 3.0, 3.0
+    start[0, 2], end[0, 2] = 1.0, 1.0
+    assert postprocess_with_null_odds(examples, features, start, end,
+                                      cls_token_id=101)[1] == {"q": 4.0}
+    assert postprocess_with_null_odds(examples, features, start, end)[1] == {"q": -2.0}
