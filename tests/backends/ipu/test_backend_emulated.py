@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import statistics
 from pathlib import Path
 
 import pytest
@@ -121,22 +120,17 @@ def test_time_to_target_evaluates_mid_training(run: RunSummary) -> None:
         assert curve[-1]["train_s"] <= result.timings["train_total_s"] + 1e-6
 
 
-#: Learning, judged by the loss and the scores. Measured over 3 `tox -e ipu-emulated` runs of the
-#: same tree (2026-12-08): the emulated training is not reproducible run to run, and pod4's F1 came
-#: out 9.0, 29.6 and 36.5 (pod16 16.5 to 24.1) against the untrained 3.6, its loss falling to 0.37
-#: to 0.77 of its first tenth; the lr-0 run of the same profile (the `untrained` fixture)
-#: stays at F1 3.6 to 4.1 and 0.96 to 0.98 of its loss. The old "+10 F1" rule failed CI once on a
-#: run that learned (pod4 F1 9.0, loss to 0.77).
-LOSS_RATIO = 0.85
+#: Learning, judged by the scores against the untrained (lr-0) run of the same profile. Measured
+#: over 4 `tox -e ipu-emulated` runs of the same tree (2026-12-08): the emulated training is not
+#: reproducible run to run; pod4's F1 came out 8.6, 9.0, 29.6 and 36.5 (pod16 16.5 to 24.1; EM at
+#: least 5.3) against the untrained 3.6 to 3.7 (EM 0). Its loss fell to 0.37 to 0.89 of its first
+#: tenth (the lr-0 run: 0.96 to 0.98), too close to judge by. The old "+10 F1" rule failed a CI
+#: run that had learned (pod4 F1 9.0).
 F1_GAIN, EM_GAIN = 3.0, 2.0
 
 
 def test_training_learns(run: RunSummary, untrained: dict) -> None:
     for result in run.results:
-        curve = result.timings["loss"]["curve"]
-        tenth = max(1, len(curve) // 10)
-        ratio = statistics.mean(curve[-tenth:]) / statistics.mean(curve[:tenth])
-        assert ratio <= LOSS_RATIO, (result.key, ratio)
         assert result.metrics["f1"] >= untrained["f1"] + F1_GAIN, (result.metrics, untrained)
         assert result.metrics["exact_match"] >= untrained["exact_match"] + EM_GAIN
 
